@@ -1,0 +1,114 @@
+"""``create_app()``: the one composition root. Settings pick every adapter; routes get them by DI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.problem_details import ProblemDetailsPlugin
+
+from datafast import __version__
+from datafast.db.config import sqlalchemy_config
+from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.jobs import JOBS
+from datafast.lib.adapters import Adapters, create_adapters
+from datafast.lib.cache import Cache
+from datafast.lib.eventstore import EventStore
+from datafast.lib.pubsub import PubSub
+from datafast.lib.queue import JobQueue
+from datafast.lib.ratelimit import RateLimiter
+from datafast.log import configure_logging, get_logger
+from datafast.server.health import HealthController
+from datafast.server.middleware import AccessLogMiddleware
+from datafast.server.problems import problem_details_config, unhandled_exception_handler
+from datafast.server.telemetry import Telemetry
+from datafast.settings import Settings, load_settings
+
+__all__ = ("create_app",)
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    telemetry = Telemetry(settings)
+    db_config = sqlalchemy_config(settings)
+    engine = db_config.get_engine()
+    telemetry.instrument_database(engine)
+
+    @asynccontextmanager
+    async def adapters_lifespan(app: Litestar) -> AsyncIterator[None]:
+        adapters = await create_adapters(settings, JOBS, telemetry.provider)
+        try:
+            if settings.migrate_on_start:
+                await migrate_config_db(engine)
+                await migrate_clickhouse(adapters.event_store)
+            app.state.adapters = adapters
+            log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
+            yield
+        finally:
+            await adapters.close()
+            telemetry.shutdown()
+
+    return Litestar(
+        route_handlers=[HealthController],
+        lifespan=[adapters_lifespan],
+        dependencies={
+            "adapters": Provide(_adapters, sync_to_thread=False),
+            "event_store": Provide(_event_store, sync_to_thread=False),
+            "cache": Provide(_cache, sync_to_thread=False),
+            "rate_limiter": Provide(_rate_limiter, sync_to_thread=False),
+            "pubsub": Provide(_pubsub, sync_to_thread=False),
+            "queue": Provide(_queue, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+        },
+        plugins=[
+            SQLAlchemyPlugin(config=db_config),
+            ProblemDetailsPlugin(problem_details_config()),
+            *telemetry.plugins(),
+        ],
+        middleware=[DefineMiddleware(AccessLogMiddleware)],
+        exception_handlers={Exception: unhandled_exception_handler},
+        openapi_config=OpenAPIConfig(
+            title="DataFast",
+            version=__version__,
+            description="Revenue-first web analytics.",
+            path="/api/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        logging_config=None,
+        signature_types=[Adapters, Settings],
+    )
+
+
+def _adapters(state: State) -> Adapters:
+    adapters: Adapters = state.adapters
+    return adapters
+
+
+def _event_store(state: State) -> EventStore:
+    return _adapters(state).event_store
+
+
+def _cache(state: State) -> Cache:
+    return _adapters(state).cache
+
+
+def _rate_limiter(state: State) -> RateLimiter:
+    return _adapters(state).rate_limiter
+
+
+def _pubsub(state: State) -> PubSub:
+    return _adapters(state).pubsub
+
+
+def _queue(state: State) -> JobQueue:
+    return _adapters(state).queue

@@ -1,0 +1,1 @@
+"""Storage schemas: the config database (SQLAlchemy models) and ClickHouse (event tables)."""

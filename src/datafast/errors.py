@@ -1,0 +1,58 @@
+"""Typed application errors. Each carries its HTTP status; the app renders RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from litestar.plugins.problem_details import ProblemDetailsException
+
+__all__ = ("AppError", "Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceUnavailable")
+
+
+class AppError(ProblemDetailsException):
+    """Base of DataFast's errors: ``raise NotFound("No such site")``."""
+
+    status: ClassVar[int] = 500
+    title_text: ClassVar[str] = "Internal Server Error"
+    slug: ClassVar[str] = "internal"
+
+    def __init__(self, detail: str = "", *, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(
+            detail=detail or self.title_text,
+            status_code=self.status,
+            title=self.title_text,
+            type_=f"https://datafast.dev/problems/{self.slug}",
+            extra=extra,
+            headers=headers,
+        )
+
+
+class InvalidInput(AppError):
+    status = 400
+    title_text = "Invalid input"
+    slug = "invalid-input"
+
+
+class Forbidden(AppError):
+    status = 403
+    title_text = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(AppError):
+    status = 404
+    title_text = "Not found"
+    slug = "not-found"
+
+
+class Conflict(AppError):
+    status = 409
+    title_text = "Conflict"
+    slug = "conflict"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    title_text = "Service unavailable"
+    slug = "unavailable"

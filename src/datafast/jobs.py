@@ -1,0 +1,18 @@
+"""Every background job DataFast knows, by name. Domains add theirs here."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from datafast.lib.queue import JobFunction
+
+__all__ = ("JOBS",)
+
+
+async def ping(ctx: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Answer from whichever process runs jobs: proves a worker is consuming the queue."""
+    return {"pong": True, "pid": os.getpid()}
+
+
+JOBS: dict[str, JobFunction] = {"ping": ping}

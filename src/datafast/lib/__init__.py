@@ -1,0 +1,1 @@
+"""Adapters: each an interface with an embedded (in-process) and a scaled (server) implementation."""

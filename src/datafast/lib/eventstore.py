@@ -1,0 +1,174 @@
+"""The event store: ClickHouse through clickhouse-connect, embedded (chDB) or a server over HTTP.
+
+Both engines speak the same SQL. clickhouse-connect's clients are synchronous (its async
+client refuses chDB), so every call runs in a thread pool to keep the event loop free.
+Values are always bound server-side with ``{name:Type}`` placeholders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
+
+from datafast.settings import Settings
+
+__all__ = ("ChdbEventStore", "EventStore", "HttpEventStore", "QueryResult", "create_event_store")
+
+T = TypeVar("T")
+
+
+class QueryResult(Protocol):
+    @property
+    def column_names(self) -> Sequence[str]: ...
+    @property
+    def result_rows(self) -> list[Any]: ...
+
+
+class EventStore:
+    """ClickHouse access shared by both engines; subclasses decide how clients are made."""
+
+    engine = "clickhouse"
+
+    def __init__(
+        self, database: str, cluster: str | None, threads: int, tracer_provider: TracerProvider | None
+    ) -> None:
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
+        self.database = database
+        self.cluster = cluster
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+        self._local = threading.local()
+        self._clients: list[Client] = []
+        self._clients_lock = threading.Lock()
+
+    def _connect(self, database: str | None) -> Client:
+        raise NotImplementedError
+
+    def _client(self) -> Client:
+        """One client per pool thread: clients keep per-connection state (database, settings)."""
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._connect(self.database)
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
+    async def _run(self, operation: str, statement: str, call: Any) -> Any:
+        with self._tracer.start_as_current_span(
+            f"clickhouse {operation}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "clickhouse", "db.name": self.database, "db.statement": statement[:2000]},
+        ):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, call)
+
+    async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        def call() -> QueryResult:
+            return self._client().query(sql, parameters=dict(parameters or {}))
+
+        result: QueryResult = await self._run("query", sql, call)
+        return result
+
+    async def command(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Any:
+        def call() -> Any:
+            return self._client().command(sql, parameters=dict(parameters or {}), settings=dict(settings or {}))
+
+        return await self._run("command", sql, call)
+
+    async def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert rows; a repeated ``dedup_token`` makes a replayed batch write nothing."""
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+
+        def call() -> None:
+            self._client().insert(
+                table, rows, column_names=list(column_names), database=self.database, settings=settings
+            )
+
+        await self._run("insert", f"INSERT INTO {table}", call)
+
+    async def ensure_database(self) -> None:
+        """Create the database (on every node of the cluster, when there is one)."""
+        on_cluster = f" ON CLUSTER {self.cluster}" if self.cluster else ""
+        sql = f"CREATE DATABASE IF NOT EXISTS {self.database}{on_cluster}"
+
+        def call() -> None:
+            client = self._connect(None)
+            try:
+                client.command(sql)
+            finally:
+                client.close()
+
+        await self._run("command", sql, call)
+
+    async def ping(self) -> None:
+        """Raise when ClickHouse does not answer a trivial query."""
+        await self.command("SELECT 1")
+
+    async def close(self) -> None:
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+        self._executor.shutdown(wait=True)
+
+
+class ChdbEventStore(EventStore):
+    """The embedded engine: chDB inside this process, its data in ``DATA_DIR/clickhouse``."""
+
+    engine = "chdb"
+
+    def __init__(self, path: str, database: str, tracer_provider: TracerProvider | None = None) -> None:
+        # chDB runs queries on its own threads; a few Python threads keep it busy.
+        super().__init__(database, cluster=None, threads=4, tracer_provider=tracer_provider)
+        self.path = path
+
+    def _connect(self, database: str | None) -> Client:
+        return clickhouse_connect.get_client(dsn=f"chdb://{self.path}", database=database)
+
+
+class HttpEventStore(EventStore):
+    """A ClickHouse server or cluster over HTTP(S)."""
+
+    engine = "clickhouse-server"
+
+    def __init__(
+        self, url: str, database: str, cluster: str | None, tracer_provider: TracerProvider | None = None
+    ) -> None:
+        super().__init__(database, cluster=cluster, threads=16, tracer_provider=tracer_provider)
+        self.url = url
+
+    def _connect(self, database: str | None) -> Client:
+        # No session id: concurrent queries on one session are refused by the server.
+        return clickhouse_connect.get_client(
+            dsn=self.url, database=database or "default", autogenerate_session_id=False
+        )
+
+
+def create_event_store(settings: Settings, tracer_provider: TracerProvider | None = None) -> EventStore:
+    if settings.embedded_clickhouse:
+        path = settings.clickhouse_url.removeprefix("chdb://")
+        return ChdbEventStore(path, settings.clickhouse_database, tracer_provider)
+    return HttpEventStore(
+        settings.clickhouse_url, settings.clickhouse_database, settings.clickhouse_cluster, tracer_provider
+    )
+
+

@@ -1,0 +1,96 @@
+"""Background jobs: run in this process (embedded) or through SAQ on Valkey (``datafast worker``).
+
+A job is an ``async def job(ctx, **kwargs)`` registered in :mod:`datafast.jobs`. ``ctx`` holds
+the process's adapters under ``"adapters"``, so a job sees the same interfaces as a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from saq import Queue
+
+from datafast.log import get_logger
+
+__all__ = ("InProcessQueue", "JobFunction", "JobQueue", "SaqQueue", "saq_url")
+
+JobFunction = Callable[..., Awaitable[Any]]
+log = get_logger(__name__)
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, name: str, **kwargs: Any) -> None:
+        """Run ``name`` later; returns once the job is safely queued."""
+        ...
+
+    async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:
+        """Run ``name`` and wait for its result."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessQueue:
+    """Jobs run as tasks on this event loop; what is queued when the process dies is lost,
+    so durable work (the ingest spool) never relies on this queue."""
+
+    def __init__(self, functions: Mapping[str, JobFunction], context: dict[str, Any]) -> None:
+        self._functions = functions
+        self._context = context
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _function(self, name: str) -> JobFunction:
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise LookupError(f"unknown job {name!r}") from None
+
+    async def enqueue(self, name: str, **kwargs: Any) -> None:
+        function = self._function(name)
+        task = asyncio.create_task(self._run(name, function, kwargs))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, name: str, function: JobFunction, kwargs: dict[str, Any]) -> None:
+        try:
+            await function(self._context, **kwargs)
+        except Exception:
+            log.exception("job failed", job=name)
+
+    async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:
+        return await asyncio.wait_for(self._function(name)(self._context, **kwargs), timeout)
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+
+
+def saq_url(valkey_url: str) -> str:
+    """SAQ speaks the Redis protocol through redis-py, which wants a redis:// URL."""
+    for scheme, replacement in (("valkeys://", "rediss://"), ("valkey://", "redis://")):
+        if valkey_url.startswith(scheme):
+            return replacement + valkey_url.removeprefix(scheme)
+    return valkey_url
+
+
+class SaqQueue:
+    """Jobs go to a Valkey-backed SAQ queue and run in ``datafast worker`` processes."""
+
+    def __init__(self, valkey_url: str, name: str = "datafast") -> None:
+        self.saq: Queue = Queue.from_url(saq_url(valkey_url), name=name)
+
+    async def connect(self) -> None:
+        await self.saq.connect()
+
+    async def enqueue(self, name: str, **kwargs: Any) -> None:
+        await self.saq.enqueue(name, **kwargs)
+
+    async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:
+        return await self.saq.apply(name, timeout=timeout, poll_interval=0.05, **kwargs)
+
+    async def close(self) -> None:
+        await self.saq.disconnect()
+
+

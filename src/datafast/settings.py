@@ -1,0 +1,270 @@
+"""Settings: one typed object read once from the environment and an optional ``.env`` file.
+
+Nothing else in DataFast reads ``os.environ``. A bad value raises :class:`SettingsError`
+whose message is one line naming the variable, so start-up can fail clearly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+__all__ = ("Settings", "SettingsError", "load_settings")
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LogFormat = Literal["console", "json"]
+
+
+class SettingsError(ValueError):
+    """A setting has a value DataFast cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    clickhouse_url: str
+    clickhouse_database: str
+    clickhouse_cluster: str | None
+    valkey_url: str | None
+    secret_key: str
+    base_url: str
+    host: str
+    port: int
+    workers: int
+    log_format: LogFormat
+    log_level: str
+    otel_endpoint: str | None
+    otel_service_name: str
+    migrate_on_start: bool
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        """True when events live in the in-process chDB engine (one process owns its data dir)."""
+        return self.clickhouse_url.startswith("chdb:")
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def mode(self) -> Literal["embedded", "scaled"]:
+        """Embedded when nothing outside this process is needed; scaled otherwise."""
+        if self.embedded_clickhouse and self.uses_sqlite and self.valkey_url is None:
+            return "embedded"
+        return "scaled"
+
+    def multi_process_problem(self) -> str | None:
+        """Why this configuration cannot run several processes at once, or None when it can."""
+        if self.embedded_clickhouse:
+            return (
+                "the embedded ClickHouse engine (chDB) belongs to one process; "
+                "set CLICKHOUSE_URL to a ClickHouse server to run more workers"
+            )
+        if self.valkey_url is None:
+            return "cache, rate limits and pub/sub are in-process; set VALKEY_URL to run more workers"
+        return None
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = ".env",
+) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``) over the optional ``env_file``.
+
+    Real environment variables win over the file. ``SECRET_KEY`` is generated once and
+    kept in ``DATA_DIR/secret_key`` when it is not set.
+    """
+    env: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    def get(name: str, default: str) -> str:
+        value = env.get(name, "").strip()
+        return value or default
+
+    def parse(name: str, default: str, convert: Callable[[str], T]) -> T:
+        raw = get(name, default)
+        try:
+            return convert(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+
+    data_dir = Path(get("DATA_DIR", "./data")).expanduser().resolve()
+    database_url = parse(
+        "DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'datafast.db'}", _database_url
+    )
+    clickhouse_url = parse("CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}", _clickhouse_url)
+    clickhouse_database = parse(
+        "CLICKHOUSE_DATABASE", _clickhouse_database_from_url(clickhouse_url), _identifier
+    )
+    cluster_raw = get("CLICKHOUSE_CLUSTER", "")
+    clickhouse_cluster = parse("CLICKHOUSE_CLUSTER", "x", _identifier) if cluster_raw else None
+    if clickhouse_cluster and clickhouse_url.startswith("chdb:"):
+        raise SettingsError(
+            "CLICKHOUSE_CLUSTER needs CLICKHOUSE_URL to point at a ClickHouse server, not chdb://"
+        )
+    valkey_raw = get("VALKEY_URL", "")
+    valkey_url = parse("VALKEY_URL", "", _valkey_url) if valkey_raw else None
+    host = get("HOST", "127.0.0.1")
+    port = parse("PORT", "8000", _port)
+    workers = parse("WORKERS", "1", _positive_int)
+    base_url = parse("BASE_URL", f"http://localhost:{port}", _base_url)
+    log_format = parse("LOG_FORMAT", "console", _log_format)
+    log_level = parse("LOG_LEVEL", "INFO", _log_level)
+    otel_endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT", "") or None
+    if otel_endpoint is not None:
+        otel_endpoint = parse("OTEL_EXPORTER_OTLP_ENDPOINT", otel_endpoint, _http_url)
+    migrate_on_start = parse("MIGRATE_ON_START", "auto", _auto_bool)
+    secret_key = get("SECRET_KEY", "")
+    if secret_key and len(secret_key) < 32:
+        raise SettingsError("SECRET_KEY is too short: use at least 32 characters")
+
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        clickhouse_url=clickhouse_url,
+        clickhouse_database=clickhouse_database,
+        clickhouse_cluster=clickhouse_cluster,
+        valkey_url=valkey_url,
+        secret_key=secret_key,
+        base_url=base_url,
+        host=host,
+        port=port,
+        workers=workers,
+        log_format=log_format,
+        log_level=log_level,
+        otel_endpoint=otel_endpoint,
+        otel_service_name=get("OTEL_SERVICE_NAME", "datafast"),
+        migrate_on_start=(
+            migrate_on_start if migrate_on_start is not None else clickhouse_url.startswith("chdb:")
+        ),
+    )
+    if not secret_key:
+        settings = _with_secret_key(settings)
+    return settings
+
+
+def _with_secret_key(settings: Settings) -> Settings:
+    """Keep a generated secret in DATA_DIR so sessions and encrypted secrets survive restarts."""
+    path = settings.data_dir / "secret_key"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"DATA_DIR={str(settings.data_dir)!r} is not writable: {exc}") from None
+    if len(key) < 32:
+        raise SettingsError(f"SECRET_KEY read from {path} is too short: delete the file or set SECRET_KEY")
+    return replace(settings, secret_key=key)
+
+
+def _database_url(raw: str) -> str:
+    if raw.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return raw
+    if raw.startswith(("postgres://", "postgresql://")):
+        return "postgresql+asyncpg://" + raw.split("://", 1)[1]
+    raise ValueError("expected sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+
+
+def _clickhouse_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme == "chdb":
+        if not parts.path or parts.netloc:
+            raise ValueError("expected chdb:///absolute/path")
+        return raw
+    if parts.scheme in ("http", "https") and parts.hostname:
+        _ = parts.port  # raises ValueError for a malformed port
+        return raw
+    raise ValueError("expected chdb:///path or http(s)://user:pass@host:8123/database")
+
+
+def _clickhouse_database_from_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        name = parts.path.strip("/")
+        if name:
+            return name
+    return "datafast"
+
+
+def _identifier(raw: str) -> str:
+    if not raw.replace("_", "a").isalnum() or raw[0].isdigit():
+        raise ValueError("expected letters, digits and underscores")
+    return raw
+
+
+def _valkey_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "valkey", "valkeys", "unix") or not (
+        parts.hostname or parts.path
+    ):
+        raise ValueError("expected redis://host:6379/0 or valkey://host:6379/0")
+    _ = parts.port
+    return raw
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 0 < port < 65536:
+        raise ValueError("expected a port between 1 and 65535")
+    return port
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    _ = parts.port
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    return _http_url(raw).rstrip("/")
+
+
+def _log_format(raw: str) -> LogFormat:
+    value = raw.lower()
+    if value == "console":
+        return "console"
+    if value == "json":
+        return "json"
+    raise ValueError("expected console or json")
+
+
+def _log_level(raw: str) -> str:
+    value = raw.upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _auto_bool(raw: str) -> bool | None:
+    value = raw.lower()
+    if value == "auto":
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true, false or auto")
