@@ -7,10 +7,10 @@ command instead (e.g. to autogenerate a revision), it connects with DATABASE_URL
 
 import asyncio
 
-from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from alembic import context
 from datafast.db.models import metadata
 from datafast.settings import load_settings
 

@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await adapters.close()
+            # advanced-alchemy disposes only the first engine of a process (its state keys get
+            # suffixed for later configs), so the app that made the engine disposes it.
+            await engine.dispose()
             telemetry.shutdown()
 
     return Litestar(

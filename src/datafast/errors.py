@@ -16,8 +16,9 @@ class AppError(ProblemDetailsException):
     title_text: ClassVar[str] = "Internal Server Error"
     slug: ClassVar[str] = "internal"
 
-    def __init__(self, detail: str = "", *, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str = "", *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
             detail=detail or self.title_text,
             status_code=self.status,

@@ -101,9 +101,7 @@ def load_settings(
             raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
 
     data_dir = Path(get("DATA_DIR", "./data")).expanduser().resolve()
-    database_url = parse(
-        "DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'datafast.db'}", _database_url
-    )
+    database_url = parse("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'datafast.db'}", _database_url)
     clickhouse_url = parse("CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}", _clickhouse_url)
     clickhouse_database = parse(
         "CLICKHOUSE_DATABASE", _clickhouse_database_from_url(clickhouse_url), _identifier
@@ -217,15 +215,22 @@ def _valkey_url(raw: str) -> str:
     return raw
 
 
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
 def _port(raw: str) -> int:
-    port = int(raw)
+    port = _int(raw)
     if not 0 < port < 65536:
         raise ValueError("expected a port between 1 and 65535")
     return port
 
 
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _int(raw)
     if value < 1:
         raise ValueError("expected a whole number of at least 1")
     return value

@@ -129,7 +129,10 @@ class RawSQL:
 
     def render(self, target: Target) -> list[str]:
         statements = self.cluster if target.cluster else self.single_node
-        return [s.format(db=target.database, on_cluster=target.on_cluster, cluster=target.cluster) for s in statements]
+        return [
+            s.format(db=target.database, on_cluster=target.on_cluster, cluster=target.cluster)
+            for s in statements
+        ]
 
 
 MIGRATIONS_TABLE = Table(

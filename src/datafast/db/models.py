@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 __all__ = ("Membership", "Role", "User", "Website", "metadata")
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
     VIEWER = "viewer"
@@ -56,7 +56,9 @@ class Membership(UUIDBase):
     role: Mapped[Role] = mapped_column(
         Enum(Role, name="role", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
-    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=lambda: datetime.now(UTC))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), default=lambda: datetime.now(UTC)
+    )
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)

@@ -13,9 +13,12 @@ from datafast.lib.eventstore import EventStore, create_event_store
 from datafast.lib.pubsub import MemoryPubSub, PubSub, ValkeyPubSub
 from datafast.lib.queue import InProcessQueue, JobFunction, JobQueue, SaqQueue
 from datafast.lib.ratelimit import MemoryRateLimiter, RateLimiter, ValkeyRateLimiter
+from datafast.log import get_logger
 from datafast.settings import Settings
 
 __all__ = ("Adapters", "create_adapters")
+
+log = get_logger(__name__)
 
 
 @dataclass(slots=True)
@@ -30,10 +33,15 @@ class Adapters:
     job_context: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
-        await self.queue.close()
-        await self.event_store.close()
+        """Close everything, even when a part is already gone (e.g. Valkey down at shutdown)."""
+        closers = [self.queue.close, self.event_store.close]
         if self.valkey is not None:
-            await self.valkey.aclose()
+            closers.append(self.valkey.aclose)
+        for close in closers:
+            try:
+                await close()
+            except Exception as exc:  # shutdown goes on whatever one part raises
+                log.warning("could not close cleanly", part=getattr(close, "__qualname__", "?"), error=str(exc))
 
 
 async def create_adapters(

@@ -11,10 +11,11 @@ import asyncio
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.query import QueryResult
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
@@ -23,13 +24,6 @@ from datafast.settings import Settings
 __all__ = ("ChdbEventStore", "EventStore", "HttpEventStore", "QueryResult", "create_event_store")
 
 T = TypeVar("T")
-
-
-class QueryResult(Protocol):
-    @property
-    def column_names(self) -> Sequence[str]: ...
-    @property
-    def result_rows(self) -> list[Any]: ...
 
 
 class EventStore:
@@ -65,7 +59,11 @@ class EventStore:
         with self._tracer.start_as_current_span(
             f"clickhouse {operation}",
             kind=trace.SpanKind.CLIENT,
-            attributes={"db.system": "clickhouse", "db.name": self.database, "db.statement": statement[:2000]},
+            attributes={
+                "db.system": "clickhouse",
+                "db.name": self.database,
+                "db.statement": statement[:2000],
+            },
         ):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, call)
@@ -84,7 +82,9 @@ class EventStore:
         settings: Mapping[str, Any] | None = None,
     ) -> Any:
         def call() -> Any:
-            return self._client().command(sql, parameters=dict(parameters or {}), settings=dict(settings or {}))
+            return self._client().command(
+                sql, parameters=dict(parameters or {}), settings=dict(settings or {})
+            )
 
         return await self._run("command", sql, call)
 
@@ -170,5 +170,3 @@ def create_event_store(settings: Settings, tracer_provider: TracerProvider | Non
     return HttpEventStore(
         settings.clickhouse_url, settings.clickhouse_database, settings.clickhouse_cluster, tracer_provider
     )
-
-

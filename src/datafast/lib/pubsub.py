@@ -67,7 +67,7 @@ class ValkeyPubSub:
             yield self._messages(pubsub)
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     @staticmethod
     async def _messages(pubsub: object) -> AsyncIterator[bytes]:

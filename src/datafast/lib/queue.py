@@ -92,5 +92,3 @@ class SaqQueue:
 
     async def close(self) -> None:
         await self.saq.disconnect()
-
-

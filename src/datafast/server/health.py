@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
@@ -38,12 +39,21 @@ class Readiness(msgspec.Struct):
 
 async def _timed(engine: str, check: Callable[[], Awaitable[Any]]) -> ComponentStatus:
     started = time.perf_counter()
-    try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT)
-    except Exception as exc:  # a readiness probe reports every failure, whatever its type
-        message = f"timed out after {CHECK_TIMEOUT:g}s" if isinstance(exc, TimeoutError) else str(exc)
-        return ComponentStatus("error", engine, _ms(started), message.splitlines()[0][:300] or type(exc).__name__)
+    task = asyncio.ensure_future(check())
+    # A slow check is reported but not cancelled: cancelling a driver mid-connect leaks the connection.
+    done, _ = await asyncio.wait({task}, timeout=CHECK_TIMEOUT)
+    if not done:
+        task.add_done_callback(_ignore_result)
+        return ComponentStatus("error", engine, _ms(started), f"timed out after {CHECK_TIMEOUT:g}s")
+    if (exc := task.exception()) is not None:
+        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return ComponentStatus("error", engine, _ms(started), message)
     return ComponentStatus("ok", engine, _ms(started))
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _ms(started: float) -> float:
@@ -62,9 +72,13 @@ class HealthController(Controller):
         "/readyz",
         summary="Readiness: every storage component answers and is migrated",
         cache=False,
-        responses={503: ResponseSpec(Readiness, description="A component failed; it is named with its error")},
+        responses={
+            503: ResponseSpec(Readiness, description="A component failed; it is named with its error")
+        },
     )
-    async def readyz(self, adapters: Adapters, db_engine: AsyncEngine) -> Response[Readiness]:
+    async def readyz(
+        self, adapters: NamedDependency[Adapters], db_engine: NamedDependency[AsyncEngine]
+    ) -> Response[Readiness]:
         settings = adapters.settings
 
         async def database() -> None:

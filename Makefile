@@ -1,0 +1,46 @@
+# DataFast — `make run` serves on embedded defaults, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install build run test lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+
+# Reinstall when the lock or the project file changes; uv keeps the venv exactly at the lock.
+$(STAMP): $(BIN)/uv pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --group dev --quiet
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install DataFast with its dev tools
+
+build: install ## Build the SPA and the tracker (once they exist)
+	@for dir in frontend tracker; do \
+	  if [ -f $$dir/package.json ]; then (cd $$dir && npm ci --no-audit --no-fund && npm run build) || exit 1; fi; \
+	done
+
+run: build ## Serve DataFast on embedded defaults at http://localhost:8000 (data in ./data)
+	$(BIN)/datafast serve
+
+test: build ## Install and run the whole test suite
+	$(BIN)/pytest
+
+lint: install ## ruff (lint + format check) and mypy (strict on src/)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/mypy
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench migrations
+	$(BIN)/ruff format src tests bench migrations
+
+clean: ## Remove the virtualenv and caches (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

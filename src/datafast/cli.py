@@ -1,0 +1,214 @@
+"""The ``datafast`` command: serve, worker, migrate, and first-run administration."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast import __version__
+from datafast.db.config import sqlalchemy_config
+from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.errors import AppError
+from datafast.lib.eventstore import create_event_store
+from datafast.log import configure_logging
+from datafast.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datafast")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """DataFast: self-hostable, revenue-first web analytics.
+
+    Settings come from the environment and an optional .env file (see the README).
+    """
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(f"datafast: configuration error: {exc}", err=True)
+        sys.exit(2)
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = settings
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [default: HOST or 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [default: PORT or 8000].")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes [default: WORKERS or 1].")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the dashboard, the API and /track (migrates first in embedded mode)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings(ctx)
+    workers = workers or settings.workers
+    if workers > 1 and (problem := settings.multi_process_problem()):
+        raise click.UsageError(f"--workers {workers} is not possible: {problem}.")
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"DataFast {__version__} ({settings.mode} mode) on http://{host}:{port}")
+    Granian(
+        "datafast.app:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host,
+        port=port,
+        workers=workers,
+        log_access=False,
+    ).serve()
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Jobs run at once by this process.",
+)
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int) -> None:
+    """Run background jobs from the Valkey queue (scaled mode)."""
+    from datafast.worker import run_worker
+
+    settings = _settings(ctx)
+    if settings.valkey_url is None:
+        raise click.UsageError(
+            "datafast worker needs VALKEY_URL; without it jobs run inside `datafast serve`."
+        )
+    asyncio.run(run_worker(settings, concurrency))
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring the config database and ClickHouse up to date (idempotent)."""
+    settings = _settings(ctx)
+
+    async def run() -> None:
+        config = sqlalchemy_config(settings)
+        before, after = await migrate_config_db(config.get_engine())
+        await config.get_engine().dispose()
+        click.echo(
+            f"config database: {'revision ' + str(after) if before == after else f'{before} -> {after}'}"
+        )
+        store = create_event_store(settings)
+        try:
+            applied = await migrate_clickhouse(store)
+        finally:
+            await store.close()
+        click.echo(f"clickhouse: {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
+
+    _run(run)
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except AppError as exc:
+        raise click.ClickException(str(exc.detail)) from None
+
+
+async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction; in embedded mode the schema is brought up to date first."""
+    config = sqlalchemy_config(settings)
+    engine = config.get_engine()
+    try:
+        if settings.migrate_on_start:
+            await migrate_config_db(engine)
+        async with config.get_session() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.option("--email", required=True, help="The user's email (their login).")
+@click.option("--password", help="At least 8 characters with a number [default: prompt].")
+@click.option("--name", help="Display name.")
+@click.option(
+    "--superuser/--no-superuser",
+    default=True,
+    show_default=True,
+    help="Administrators of the install (the first user should be one).",
+)
+@click.pass_context
+def user_create(
+    ctx: click.Context, email: str, password: str | None, name: str | None, superuser: bool
+) -> None:
+    """Create a user, e.g. the first admin of a self-hosted install."""
+    from datafast.domain.accounts.services import UserService
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat: ") != password:
+            raise click.ClickException("the passwords differ")
+    secret = password
+
+    async def work(session: AsyncSession) -> Any:
+        return await UserService(session=session).create_user(email, secret, name, superuser=superuser)
+
+    created = _run(lambda: _in_session(_settings(ctx), work))
+    click.echo(f"created user {created.email} ({created.id})")
+
+
+@main.group()
+def site() -> None:
+    """Manage websites."""
+
+
+@site.command("create")
+@click.option("--domain", required=True, help="The site's domain, e.g. example.com.")
+@click.option("--owner", "owner_email", required=True, help="Email of the user who owns it.")
+@click.option("--name", help="Display name [default: the domain].")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA timezone for reports.")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 currency for revenue.")
+@click.pass_context
+def site_create(
+    ctx: click.Context, domain: str, owner_email: str, name: str | None, timezone: str, currency: str
+) -> None:
+    """Register a website and print its tracking snippet."""
+    from datafast.domain.accounts.services import UserService
+    from datafast.domain.sites.services import WebsiteService
+
+    settings = _settings(ctx)
+
+    async def work(session: AsyncSession) -> Any:
+        owner = await UserService(session=session).get_by_email(owner_email)
+        if owner is None:
+            raise click.ClickException(
+                f"no user with the email {owner_email}: run `datafast user create` first"
+            )
+        return await WebsiteService(session=session).create_site(owner, domain, name, timezone, currency)
+
+    website = _run(lambda: _in_session(settings, work))
+    click.echo(f"created site {website.domain} ({website.id})")
+    click.echo("Add this to every page, inside <head>:")
+    click.echo(
+        f'  <script defer data-website-id="{website.id}" data-domain="{website.domain}" '
+        f'src="{settings.base_url}/js/script.js"></script>'
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,122 @@
+"""Shared fixtures: settings for each storage mode, and a running app.
+
+Two modes run the same integration tests:
+- ``embedded``: SQLite + chDB + in-process cache/rate limit/pub-sub/queue.
+- ``scaled``: PostgreSQL + Valkey (Redis here) + chDB standing in for the ClickHouse server,
+  which this machine cannot run (no ClickHouse server package is reachable).
+
+chDB allows one data path per process, so every in-process test shares one chDB directory;
+each mode uses its own ClickHouse database inside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from datafast.app import create_app
+from datafast.settings import Settings, load_settings
+
+POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+REDIS_DB = 7  # tests flush it: keep it apart from anything else on the server
+
+MODES = ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)]
+SettingsFactory = Callable[..., Settings]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+async def _postgres_admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    name = f"datafast_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def valkey_url() -> Iterator[str]:
+    import valkey
+
+    url = f"{REDIS_URL}/{REDIS_DB}"
+    client = valkey.Valkey.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    mode: str = request.param
+    return mode
+
+
+@pytest.fixture
+def env(mode: str, tmp_path: Path, chdb_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Environment variables describing one DataFast install in ``mode``."""
+    environ = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "CLICKHOUSE_URL": f"chdb://{chdb_path}",
+        "CLICKHOUSE_DATABASE": f"datafast_{mode}",
+        "LOG_LEVEL": "WARNING",
+        "MIGRATE_ON_START": "true",
+    }
+    if mode == "scaled":
+        environ["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        environ["VALKEY_URL"] = request.getfixturevalue("valkey_url")
+    return environ
+
+
+@pytest.fixture
+def make_settings(env: dict[str, str]) -> SettingsFactory:
+    def make(**overrides: str) -> Settings:
+        return load_settings({**env, **overrides}, env_file=None)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app) as client:
+        yield client

@@ -1,0 +1,78 @@
+"""Each adapter behaves the same in its embedded and its scaled (Valkey) implementation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from litestar import Litestar
+
+from datafast.lib.adapters import Adapters
+
+pytestmark = pytest.mark.usefixtures("client")  # the app is running: its lifespan built the adapters
+
+
+@pytest.fixture
+def adapters(app: Litestar) -> Adapters:
+    adapters: Adapters = app.state.adapters
+    return adapters
+
+
+async def test_cache_round_trip_and_expiry(adapters: Adapters) -> None:
+    cache = adapters.cache
+    await cache.set("k1", b"v1", ttl=60)
+    await cache.set("short", b"gone soon", ttl=0.05)
+
+    assert await cache.get("k1") == b"v1"
+    assert await cache.get("missing") is None
+    await asyncio.sleep(0.15)  # waits out the 50 ms TTL itself, not a race
+    assert await cache.get("short") is None
+    await cache.delete("k1")
+    assert await cache.get("k1") is None
+
+
+async def test_rate_limiter_allows_the_limit_then_refuses(adapters: Adapters) -> None:
+    limiter = adapters.rate_limiter
+    results = [await limiter.hit("login:a@example.com", limit=5, window=900) for _ in range(6)]
+
+    assert [r.allowed for r in results] == [True] * 5 + [False]
+    assert [r.remaining for r in results] == [4, 3, 2, 1, 0, 0]
+    assert 890 <= results[-1].retry_after <= 900
+    other = await limiter.hit("login:b@example.com", limit=5, window=900)
+    assert other.allowed
+    await limiter.reset("login:a@example.com")
+    assert (await limiter.hit("login:a@example.com", limit=5, window=900)).allowed
+
+
+async def test_rate_limit_window_resets(adapters: Adapters) -> None:
+    limiter = adapters.rate_limiter
+    assert (await limiter.hit("w", limit=1, window=1)).allowed
+    assert not (await limiter.hit("w", limit=1, window=1)).allowed
+    await asyncio.sleep(1.1)  # the window is one second long
+    assert (await limiter.hit("w", limit=1, window=1)).allowed
+
+
+async def test_pubsub_delivers_to_every_subscriber_of_the_channel(adapters: Adapters) -> None:
+    pubsub = adapters.pubsub
+    async with pubsub.subscribe("site:1") as first, pubsub.subscribe("site:1") as second:
+        async with pubsub.subscribe("site:2") as other:
+            # Valkey subscriptions are confirmed asynchronously; publish until the first arrives.
+            received_first = asyncio.ensure_future(anext(first))
+            for _ in range(50):
+                await pubsub.publish("site:1", b"hello")
+                done, _ = await asyncio.wait({received_first}, timeout=0.1)
+                if done:
+                    break
+            assert received_first.result() == b"hello"
+            assert await asyncio.wait_for(anext(second), 2) == b"hello"
+            await pubsub.publish("site:2", b"for two")
+            assert await asyncio.wait_for(anext(other), 2) == b"for two"
+
+
+# Scaled jobs run in a `datafast worker` process: test_cli.py covers them.
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+async def test_in_process_queue_runs_a_job(adapters: Adapters) -> None:
+    result = await adapters.queue.apply("ping", timeout=5)
+
+    assert result == {"pong": True, "pid": os.getpid()}
