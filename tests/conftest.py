@@ -22,8 +22,13 @@ import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.app import create_app
+from datafast.db.config import sqlalchemy_config
+from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.jobs import JOBS
+from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -109,6 +114,27 @@ def make_settings(env: dict[str, str]) -> SettingsFactory:
 @pytest.fixture
 def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+async def adapters(settings: Settings) -> AsyncIterator[Adapters]:
+    """Adapters made on the test's own event loop (the test client runs the app on another)."""
+    adapters = await create_adapters(settings, JOBS)
+    await migrate_clickhouse(adapters.event_store)
+    yield adapters
+    await adapters.close()
+
+
+@pytest.fixture
+async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A config-database session on a migrated database; what a test writes is rolled back."""
+    config = sqlalchemy_config(settings)
+    engine = config.get_engine()
+    await migrate_config_db(engine)
+    async with config.get_session() as session:
+        yield session
+        await session.rollback()
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -119,8 +119,9 @@ def test_serve_on_defaults_then_ctrl_c_then_serve_again_keeps_data(
 ) -> None:
     """What `make run` does: embedded defaults, data under ./data, clean stop, data kept."""
     env = _env()  # no DATA_DIR: the default ./data under the working directory
-    created = run("user", "create", "--email", "founder@example.com", "--password", "hunter2024",
-                  env=env, cwd=tmp_path)
+    created = run(
+        "user", "create", "--email", "founder@example.com", "--password", "hunter2024", env=env, cwd=tmp_path
+    )
     assert created.returncode == 0, created.stderr
 
     first = Server(env, tmp_path, free_port())
@@ -138,8 +139,9 @@ def test_serve_on_defaults_then_ctrl_c_then_serve_again_keeps_data(
     server_factory.append(second)
     second.wait_ready()
     # The user made before the restart is still there: a site can be given to them while it serves.
-    site = run("site", "create", "--domain", "example.com", "--owner", "founder@example.com",
-               env=env, cwd=tmp_path)
+    site = run(
+        "site", "create", "--domain", "example.com", "--owner", "founder@example.com", env=env, cwd=tmp_path
+    )
     assert site.returncode == 0, site.stderr
     assert second.stop() == 0
     # The ClickHouse schema was kept too: nothing to migrate the second time.
@@ -148,13 +150,15 @@ def test_serve_on_defaults_then_ctrl_c_then_serve_again_keeps_data(
 
 def test_user_and_site_create(tmp_path: Path) -> None:
     env = _env(DATA_DIR=str(tmp_path / "data"))
-    user = run("user", "create", "--email", "Owner@Example.com", "--password", "s3cretpass", env=env,
-               cwd=tmp_path)
+    user = run(
+        "user", "create", "--email", "Owner@Example.com", "--password", "s3cretpass", env=env, cwd=tmp_path
+    )
     assert user.returncode == 0, user.stderr
     assert "created user owner@example.com" in user.stdout
 
-    duplicate = run("user", "create", "--email", "owner@example.com", "--password", "s3cretpass",
-                    env=env, cwd=tmp_path)
+    duplicate = run(
+        "user", "create", "--email", "owner@example.com", "--password", "s3cretpass", env=env, cwd=tmp_path
+    )
     assert duplicate.returncode == 1
     assert "already exists" in duplicate.stderr
 
@@ -162,19 +166,42 @@ def test_user_and_site_create(tmp_path: Path) -> None:
     assert weak.returncode == 1
     assert "8 characters" in weak.stderr
 
-    site = run("site", "create", "--domain", "https://www.Example.com/pricing", "--owner",
-               "owner@example.com", "--timezone", "Europe/Paris", "--currency", "eur", env=env, cwd=tmp_path)
+    site = run(
+        "site",
+        "create",
+        "--domain",
+        "https://www.Example.com/pricing",
+        "--owner",
+        "owner@example.com",
+        "--timezone",
+        "Europe/Paris",
+        "--currency",
+        "eur",
+        env=env,
+        cwd=tmp_path,
+    )
     assert site.returncode == 0, site.stderr
     assert "created site www.example.com" in site.stdout
     assert 'data-website-id="' in site.stdout
 
-    bad_tz = run("site", "create", "--domain", "other.com", "--owner", "owner@example.com",
-                 "--timezone", "Mars/Olympus", env=env, cwd=tmp_path)
+    bad_tz = run(
+        "site",
+        "create",
+        "--domain",
+        "other.com",
+        "--owner",
+        "owner@example.com",
+        "--timezone",
+        "Mars/Olympus",
+        env=env,
+        cwd=tmp_path,
+    )
     assert bad_tz.returncode == 1
     assert "IANA timezone" in bad_tz.stderr
 
-    nobody = run("site", "create", "--domain", "third.com", "--owner", "nobody@example.com",
-                 env=env, cwd=tmp_path)
+    nobody = run(
+        "site", "create", "--domain", "third.com", "--owner", "nobody@example.com", env=env, cwd=tmp_path
+    )
     assert nobody.returncode == 1
     assert "datafast user create" in nobody.stderr
 
@@ -182,9 +209,16 @@ def test_user_and_site_create(tmp_path: Path) -> None:
 @pytest.mark.scaled
 def test_worker_runs_jobs_from_valkey(tmp_path: Path, postgres_url: str, valkey_url: str) -> None:
     env = _env(DATA_DIR=str(tmp_path), DATABASE_URL=postgres_url, VALKEY_URL=valkey_url)
-    worker = subprocess.Popen([*DATAFAST, "worker", "--concurrency", "2"], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(
+        [*DATAFAST, "worker", "--concurrency", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
+
         async def ask() -> object:
             queue = SaqQueue(valkey_url)
             await queue.connect()

@@ -60,9 +60,10 @@ def test_unsharded_table_is_replicated_on_every_node() -> None:
 def test_add_columns_alters_local_and_distributed_tables() -> None:
     statements = AddColumns(_events_table(), [("user_id", "String DEFAULT ''")]).render(CLUSTER)
 
+    add = "ADD COLUMN IF NOT EXISTS user_id String DEFAULT ''"
     assert statements == [
-        "ALTER TABLE datafast.events_local ON CLUSTER main ADD COLUMN IF NOT EXISTS user_id String DEFAULT ''",
-        "ALTER TABLE datafast.events ON CLUSTER main ADD COLUMN IF NOT EXISTS user_id String DEFAULT ''",
+        f"ALTER TABLE datafast.events_local ON CLUSTER main {add}",
+        f"ALTER TABLE datafast.events ON CLUSTER main {add}",
     ]
     assert AddColumns(_events_table(), [("user_id", "String")]).render(SINGLE) == [
         "ALTER TABLE datafast.events ADD COLUMN IF NOT EXISTS user_id String"

@@ -91,7 +91,7 @@ def test_bad_value_names_the_variable(tmp_path: Path, name: str, value: str) -> 
 
 
 def test_cluster_needs_a_server(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="^CLICKHOUSE_CLUSTER"):
+    with pytest.raises(SettingsError, match=r"^CLICKHOUSE_CLUSTER"):
         load_settings({"DATA_DIR": str(tmp_path), "CLICKHOUSE_CLUSTER": "main"}, env_file=None)
 
 

@@ -30,7 +30,7 @@ class User(UUIDAuditBase):
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="noload"
+        back_populates="user", cascade="all, delete-orphan", lazy="raise"
     )
 
 
@@ -43,7 +43,7 @@ class Website(UUIDAuditBase):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
 
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="website", cascade="all, delete-orphan", lazy="noload"
+        back_populates="website", cascade="all, delete-orphan", lazy="raise"
     )
 
 

@@ -41,7 +41,9 @@ class Adapters:
             try:
                 await close()
             except Exception as exc:  # shutdown goes on whatever one part raises
-                log.warning("could not close cleanly", part=getattr(close, "__qualname__", "?"), error=str(exc))
+                log.warning(
+                    "could not close cleanly", part=getattr(close, "__qualname__", "?"), error=str(exc)
+                )
 
 
 async def create_adapters(

@@ -61,8 +61,13 @@ class ValkeyPubSub:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._client.pubsub()
         await pubsub.subscribe(self._prefix + channel)
+        # Wait for the server's confirmation so that nothing published after we return is missed.
+        confirmation = await pubsub.get_message(timeout=5.0)
+        if confirmation is None or confirmation["type"] != "subscribe":
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise ConnectionError(f"Valkey did not confirm the subscription to {channel}")
         try:
             yield self._messages(pubsub)
         finally:

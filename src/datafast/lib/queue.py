@@ -84,11 +84,15 @@ class SaqQueue:
     async def connect(self) -> None:
         await self.saq.connect()
 
+    # A worker that starts while jobs wait can sweep one it has just dequeued (SAQ marks it
+    # aborted); retries put such a job back instead of losing it.
+    RETRIES = 3
+
     async def enqueue(self, name: str, **kwargs: Any) -> None:
-        await self.saq.enqueue(name, **kwargs)
+        await self.saq.enqueue(name, retries=self.RETRIES, **kwargs)
 
     async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:
-        return await self.saq.apply(name, timeout=timeout, poll_interval=0.05, **kwargs)
+        return await self.saq.apply(name, timeout=timeout, poll_interval=0.05, retries=self.RETRIES, **kwargs)
 
     async def close(self) -> None:
         await self.saq.disconnect()

@@ -6,12 +6,15 @@ variables itself (headers, protocol details).
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast import __version__
@@ -36,8 +39,36 @@ class Telemetry:
         return [OpenTelemetryPlugin(OpenTelemetryConfig(tracer_provider=self.provider))]
 
     def instrument_database(self, engine: AsyncEngine) -> None:
-        if self.provider is not None:
-            SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=self.provider)
+        """A span per SQL statement on this engine.
+
+        opentelemetry-instrumentation-sqlalchemy declares SQLAlchemy < 2.1 and patches
+        ``create_engine`` process-wide, so these few event hooks stand in for it, per engine.
+        """
+        if self.provider is None:
+            return
+        tracer = self.provider.get_tracer("datafast.db")
+        system = engine.dialect.name
+        spans: dict[int, Span] = {}
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _start(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+            spans[id(cursor)] = tracer.start_span(
+                f"{verb} {system}",
+                kind=SpanKind.CLIENT,
+                attributes={"db.system": system, "db.statement": statement[:2000]},
+            )
+
+        @event.listens_for(engine.sync_engine, "after_cursor_execute")
+        def _end(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            if (span := spans.pop(id(cursor), None)) is not None:
+                span.end()
+
+        @event.listens_for(engine.sync_engine, "handle_error")
+        def _error(context: Any) -> None:
+            if (span := spans.pop(id(context.cursor), None)) is not None:
+                span.set_status(Status(StatusCode.ERROR, str(context.original_exception)[:300]))
+                span.end()
 
     def shutdown(self) -> None:
         if self.provider is not None:
