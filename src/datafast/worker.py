@@ -33,7 +33,8 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
         functions=list(JOBS.items()),
         concurrency=concurrency,
         startup=startup,
-        shutdown_grace_period_s=25,
+        # SAQ waits the whole grace period at shutdown (its pollers never finish early): keep it short.
+        shutdown_grace_period_s=5,
     )
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
