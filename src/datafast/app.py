@@ -17,15 +17,19 @@ from litestar.plugins.problem_details import ProblemDetailsPlugin
 from datafast import __version__
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
+from datafast.domain.ingest.track import track
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
+from datafast.lib.clientip import TrustedProxies
 from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
 from datafast.lib.queue import JobQueue
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
 from datafast.server.health import HealthController
+from datafast.server.metrics import metrics
 from datafast.server.middleware import AccessLogMiddleware
 from datafast.server.problems import problem_details_config, unhandled_exception_handler
 from datafast.server.telemetry import Telemetry
@@ -52,9 +56,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_config_db(engine)
                 await migrate_clickhouse(adapters.event_store)
             app.state.adapters = adapters
+            pipeline = await start_ingest(adapters, engine)
+            app.state.ingest_pipeline = pipeline
+            app.state.ingest = pipeline.service
+            app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
             yield
         finally:
+            started: IngestPipeline | None = app.state.get("ingest_pipeline")
+            if started is not None:
+                await started.stop()
             await adapters.close()
             # advanced-alchemy disposes only the first engine of a process (its state keys get
             # suffixed for later configs), so the app that made the engine disposes it.
@@ -62,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             telemetry.shutdown()
 
     return Litestar(
-        route_handlers=[HealthController],
+        route_handlers=[HealthController, track, metrics],
         lifespan=[adapters_lifespan],
         dependencies={
             "adapters": Provide(_adapters, sync_to_thread=False),

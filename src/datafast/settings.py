@@ -6,6 +6,7 @@ whose message is one line naming the variable, so start-up can fail clearly.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -46,6 +47,10 @@ class Settings:
     otel_endpoint: str | None
     otel_service_name: str
     migrate_on_start: bool
+    trusted_proxies: tuple[str, ...]
+    geoip_database: Path | None
+    ingest_batch_rows: int
+    ingest_flush_interval: float
 
     @property
     def embedded_clickhouse(self) -> bool:
@@ -147,6 +152,10 @@ def load_settings(
         migrate_on_start=(
             migrate_on_start if migrate_on_start is not None else clickhouse_url.startswith("chdb:")
         ),
+        trusted_proxies=parse("TRUSTED_PROXIES", "127.0.0.1/32,::1/128", _networks),
+        geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
+        ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
+        ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
     )
     if not secret_key:
         settings = _with_secret_key(settings)
@@ -234,6 +243,37 @@ def _positive_int(raw: str) -> int:
     if value < 1:
         raise ValueError("expected a whole number of at least 1")
     return value
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not value > 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IPs or CIDR ranges, e.g. ``10.0.0.0/8,127.0.0.1``."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if part:
+            try:
+                networks.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or CIDR range") from None
+    return tuple(networks)
+
+
+def _optional_file(raw: str) -> Path | None:
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
 
 
 def _http_url(raw: str) -> str:

@@ -42,7 +42,12 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: granian's workers are its children
         )
+
+    def crash(self) -> None:
+        """kill -9 every process of the server at once, as a power cut or OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
 
     def wait_ready(self, timeout: float = 90) -> httpx.Response:
         deadline = time.monotonic() + timeout
@@ -71,8 +76,10 @@ class Server:
 
     def kill(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
+            self.crash()
             self.process.wait(timeout=30)
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.process.stdout.close()
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-__all__ = ("Membership", "Role", "User", "Website", "metadata")
+__all__ = ("Membership", "Role", "User", "VisitorSalt", "Website", "metadata")
 
 
 class Role(enum.StrEnum):
@@ -41,6 +41,8 @@ class Website(UUIDAuditBase):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    hostnames: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Extra hostnames whose pages count for this site (besides the domain and its subdomains)."""
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="website", cascade="all, delete-orphan", lazy="raise"
@@ -62,6 +64,15 @@ class Membership(UUIDBase):
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
+
+
+class VisitorSalt(UUIDBase):
+    """Daily random salts for cookieless visitor ids; deleted after two days so ids cannot be rebuilt."""
+
+    __tablename__ = "visitor_salts"
+
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 metadata = UUIDBase.metadata

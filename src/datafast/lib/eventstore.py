@@ -119,6 +119,19 @@ class EventStore:
 
         await self._run("command", sql, call)
 
+    async def insert_raw(
+        self, table: str, column_names: Sequence[str], block: bytes, fmt: str, dedup_token: str | None = None
+    ) -> None:
+        """Insert pre-encoded rows (e.g. JSONEachRow lines) without converting them in Python."""
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else {}
+
+        def call() -> None:
+            self._client().raw_insert(
+                table, list(column_names), insert_block=block, fmt=fmt, settings=settings
+            )
+
+        await self._run("insert", f"INSERT INTO {table} FORMAT {fmt}", call)
+
     async def ping(self) -> None:
         """Raise when ClickHouse does not answer a trivial query."""
         await self.command("SELECT 1")

@@ -14,6 +14,8 @@ from datafast.log import get_logger
 __all__ = ("AccessLogMiddleware",)
 
 log = get_logger("datafast.access")
+# Probes log only failures. /track is not wrapped at all: a log line (and a request id) per
+# tracked event would cost more than the event itself.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -24,7 +26,7 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != ScopeType.HTTP or scope["path"] == "/track":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

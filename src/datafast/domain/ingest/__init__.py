@@ -1,0 +1,1 @@
+"""Ingestion: POST /track → validate → enrich → dedupe → durable spool → batched ClickHouse inserts."""

@@ -1,0 +1,84 @@
+"""Builds the ingest pipeline for one process: spool slot, batch writer, service."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
+from datafast.domain.ingest.service import IngestMetrics, IngestService
+from datafast.domain.ingest.sites import SiteDirectory
+from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.visitors import SaltBook, SessionTracker
+from datafast.domain.ingest.writer import BatchWriter
+from datafast.lib.adapters import Adapters
+from datafast.lib.geo import create_geo_locator
+
+__all__ = ("IngestPipeline", "start_ingest")
+
+MAX_SLOTS = 256
+
+
+@dataclass(slots=True)
+class IngestPipeline:
+    service: IngestService
+    writer: BatchWriter
+    spool: FileSpool
+    metrics: IngestMetrics
+    slot_lock: int
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        await self.spool.close()
+        os.close(self.slot_lock)
+
+
+def _claim_slot(base: Path) -> tuple[Path, int]:
+    """The first spool directory no other live process holds (a crashed one's is taken over)."""
+    base.mkdir(parents=True, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        directory = base / f"{slot:03d}"
+        directory.mkdir(exist_ok=True)
+        fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return directory, fd
+    raise RuntimeError(f"all {MAX_SLOTS} spool slots in {base} are in use")
+
+
+async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipeline:
+    settings = adapters.settings
+    directory, lock = _claim_slot(settings.data_dir / "spool")
+    spool = FileSpool(directory)
+    metrics = IngestMetrics()
+    writer = BatchWriter(
+        spool,
+        adapters.event_store,
+        max_rows=settings.ingest_batch_rows,
+        interval=settings.ingest_flush_interval,
+        on_batch=metrics.observe_batch,
+    )
+    # Whatever a crash left in the spool goes to ClickHouse before new events.
+    await writer.flush()
+    writer.start()
+    deduplicator = (
+        ValkeyDeduplicator(adapters.valkey) if adapters.valkey is not None else MemoryDeduplicator()
+    )
+    service = IngestService(
+        sites=SiteDirectory(engine),
+        spool=spool,
+        deduplicator=deduplicator,
+        salts=SaltBook(engine),
+        sessions=SessionTracker(),
+        geo=create_geo_locator(settings.geoip_database),
+        pubsub=adapters.pubsub,
+        metrics=metrics,
+    )
+    return IngestPipeline(service, writer, spool, metrics, lock)

@@ -1,0 +1,49 @@
+"""An enriched event as stored: one ClickHouse ``events`` row, encoded as a JSONEachRow line."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ("EVENT_COLUMNS", "EventRow", "encode_row")
+
+
+class EventRow(msgspec.Struct, array_like=False):
+    website_id: str
+    event_id: str
+    event_type: str
+    event_name: str
+    timestamp: float
+    """Epoch seconds with millisecond precision (how JSONEachRow reads DateTime64(3))."""
+    visitor_id: str
+    session_id: str
+    hostname: str
+    pathname: str
+    page_url: str
+    referrer: str
+    referrer_source: str
+    channel: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    utm_term: str
+    utm_content: str
+    browser: str
+    browser_version: str
+    os: str
+    os_version: str
+    device: str
+    country: str
+    region: str
+    city: str
+    goal_name: str
+    props: dict[str, str]
+    revenue: int
+    currency: str
+
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(EventRow))
+_encoder = msgspec.json.Encoder()
+
+
+def encode_row(row: EventRow) -> bytes:
+    return _encoder.encode(row) + b"\n"

@@ -1,0 +1,298 @@
+"""The ingest rules: which events are accepted, how they are enriched, and what is stored.
+
+``IngestService.accept`` runs per request: site and hostname checks, bot filtering,
+timestamps, visitor/session ids, enrichment, de-duplication, then the durable spool and the
+realtime channel. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+
+from datafast.domain.ingest.dedupe import Deduplicator
+from datafast.domain.ingest.referrers import classify
+from datafast.domain.ingest.rows import EventRow, encode_row
+from datafast.domain.ingest.schemas import FieldError, TrackEvent
+from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
+from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.visitors import SaltBook, SessionTracker, cookieless_visitor_id
+from datafast.lib.geo import GeoLocator
+from datafast.lib.pubsub import PubSub
+from datafast.lib.ua import parse_user_agent
+
+__all__ = ("Accepted", "IngestMetrics", "IngestService", "Rejected", "RequestInfo", "SiteNotFound")
+
+MAX_AGE = 72 * 3600
+_UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+FUTURE_TOLERANCE = 5.0
+_EVENT_NAMESPACE = uuid.UUID("5b0f8d4e-6d1a-4d7e-9a53-3a4a8f0e6c21")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    ip: str
+    user_agent: str
+    received_at: float
+    """Server time, epoch seconds."""
+
+
+@dataclass(slots=True)
+class Accepted:
+    ids: list[str]
+    dropped: Counter[str]
+
+
+class Rejected(ValueError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.key}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class SiteNotFound(LookupError):
+    pass
+
+
+@dataclass(slots=True)
+class IngestMetrics:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    batch_rows: int = 0
+    batch_seconds: list[float] = field(default_factory=list)
+
+    def observe_batch(self, rows: int, seconds: float) -> None:
+        self.batches += 1
+        self.batch_rows += rows
+        self.batch_seconds.append(seconds)
+        if len(self.batch_seconds) > 1000:
+            del self.batch_seconds[:500]
+
+
+class RealtimeEvent(msgspec.Struct):
+    id: str
+    type: str
+    name: str
+    pathname: str
+    country: str
+    city: str
+    source: str
+    device: str
+    visitor_id: str
+    timestamp: float
+    revenue: int
+    currency: str
+
+
+_realtime = msgspec.json.Encoder()
+
+
+class IngestService:
+    def __init__(
+        self,
+        sites: SiteDirectory,
+        spool: FileSpool,
+        deduplicator: Deduplicator,
+        salts: SaltBook,
+        sessions: SessionTracker,
+        geo: GeoLocator,
+        pubsub: PubSub,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
+        self.sites = sites
+        self.spool = spool
+        self.deduplicator = deduplicator
+        self.salts = salts
+        self.sessions = sessions
+        self.geo = geo
+        self.pubsub = pubsub
+        self.metrics = metrics or IngestMetrics()
+
+    async def accept(self, events: list[TrackEvent], sent_at: float | None, request: RequestInfo) -> Accepted:
+        sites = await self._sites(events)
+        self._check_hostnames(events, sites)
+        dropped: Counter[str] = Counter()
+        agent = parse_user_agent(request.user_agent)
+        if agent.is_bot:
+            dropped["bot"] += len(events)
+            self.metrics.dropped.update(dropped)
+            return Accepted([], dropped)
+        location = self.geo.locate(request.ip)
+        today_salt, yesterday_salt = await self.salts.salts(request.received_at)
+
+        rows: list[EventRow] = []
+        keys: list[str | None] = []
+        for event in events:
+            at = self._timestamp(event, sent_at, request.received_at)
+            if isinstance(at, str):
+                dropped[at] += 1
+                continue
+            site = sites[event.website_id]
+            page = urlsplit(event.page_url)
+            query = dict(parse_qsl(page.query))
+            for name in _UTM_FIELDS:
+                if (value := getattr(event, name)) is not None:
+                    query[name] = value  # the tracker may send UTM fields beside the URL
+            visitor_id = event.visitor_id or self._cookieless(site, request, today_salt, yesterday_salt, at)
+            session_id = event.session_id or self.sessions.session_for(f"{site.id}:{visitor_id}", at)
+            source = classify(event.referrer or "", query, site.is_self)
+            key, event_id = self._identity(site, event, visitor_id)
+            revenue = round(event.revenue * 100) if event.revenue is not None else 0
+            rows.append(
+                EventRow(
+                    website_id=str(site.id),
+                    event_id=event_id,
+                    event_type=event.event_type
+                    if event.event_type in ("pageview", "goal", "purchase")
+                    else "custom",
+                    event_name=event.goal_name
+                    or (event.event_type if event.event_type != "pageview" else ""),
+                    timestamp=round(at, 3),
+                    visitor_id=visitor_id,
+                    session_id=session_id,
+                    hostname=(page.hostname or "").lower(),
+                    pathname=page.path or "/",
+                    page_url=event.page_url,
+                    referrer=event.referrer or "",
+                    referrer_source=source.source,
+                    channel=source.channel,
+                    utm_source=query.get("utm_source", "")[:100],
+                    utm_medium=query.get("utm_medium", "")[:100],
+                    utm_campaign=query.get("utm_campaign", "")[:200],
+                    utm_term=query.get("utm_term", "")[:200],
+                    utm_content=query.get("utm_content", "")[:200],
+                    browser=agent.browser,
+                    browser_version=agent.browser_version,
+                    os=agent.os,
+                    os_version=agent.os_version,
+                    device=agent.device,
+                    country=location.country,
+                    region=location.region,
+                    city=location.city,
+                    goal_name=event.goal_name or "",
+                    props={k: _prop(v) for k, v in (event.props or {}).items()},
+                    revenue=revenue,
+                    currency=(event.currency or (site.currency if revenue else "")).upper(),
+                )
+            )
+            keys.append(key)
+
+        checked = [key for key in keys if key is not None]
+        verdicts = (
+            dict(zip(checked, await self.deduplicator.first_seen(checked), strict=True)) if checked else {}
+        )
+        new_rows = [row for row, key in zip(rows, keys, strict=True) if key is None or verdicts[key]]
+        duplicates = len(rows) - len(new_rows)
+        if new_rows:
+            try:
+                await self.spool.append([encode_row(row) for row in new_rows])
+            except BaseException:
+                # Not stored: a retry must not be taken for a duplicate.
+                await self.deduplicator.forget([key for key, fresh in verdicts.items() if fresh])
+                raise
+        self.metrics.accepted += len(new_rows)
+        self.metrics.duplicates += duplicates
+        self.metrics.dropped.update(dropped)
+        for row in new_rows:
+            await self.pubsub.publish(f"site:{row.website_id}", _realtime.encode(_realtime_event(row)))
+        return Accepted(["evt_" + row.event_id.replace("-", "") for row in rows], dropped)
+
+    async def _sites(self, events: list[TrackEvent]) -> dict[str, TrackedSite]:
+        sites: dict[str, TrackedSite] = {}
+        for website_id in {e.website_id for e in events}:
+            site = await self.sites.get(website_id)
+            if site is None:
+                self.metrics.rejected["unknown_site"] += 1
+                raise SiteNotFound(website_id)
+            sites[website_id] = site
+        return sites
+
+    def _check_hostnames(self, events: list[TrackEvent], sites: dict[str, TrackedSite]) -> None:
+        errors = []
+        for index, event in enumerate(events):
+            parts = urlsplit(event.page_url)
+            prefix = f"[{index}]." if len(events) > 1 else ""
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                errors.append(FieldError(prefix + "page_url", "expected an absolute http(s) URL"))
+            elif not sites[event.website_id].owns(parts.hostname):
+                errors.append(
+                    FieldError(
+                        prefix + "page_url",
+                        f"{parts.hostname} is not a hostname of site {sites[event.website_id].domain}",
+                    )
+                )
+        if errors:
+            self.metrics.rejected["hostname"] += 1
+            raise Rejected(errors)
+
+    @staticmethod
+    def _timestamp(event: TrackEvent, sent_at: float | None, now: float) -> float | str:
+        """Epoch seconds of the event, or why it is dropped."""
+        sent = event.sent_at if event.sent_at is not None else sent_at
+        if event.timestamp is None or sent is None:
+            return now
+        # Shift the client's clock onto ours: what it calls sent_at is our receive time.
+        at = (event.timestamp - sent) / 1000 + now
+        if at > now + FUTURE_TOLERANCE:
+            return "future"
+        if at < now - MAX_AGE:
+            return "too_old"
+        return at
+
+    def _cookieless(
+        self, site: TrackedSite, request: RequestInfo, today: bytes, yesterday: bytes | None, at: float
+    ) -> str:
+        visitor_id = cookieless_visitor_id(today, str(site.id), request.ip, request.user_agent)
+        if yesterday is not None and not self.sessions.active(f"{site.id}:{visitor_id}", at):
+            earlier = cookieless_visitor_id(yesterday, str(site.id), request.ip, request.user_agent)
+            if self.sessions.active(f"{site.id}:{earlier}", at):
+                return earlier  # a visit crossing midnight stays one visitor
+        return visitor_id
+
+    @staticmethod
+    def _identity(site: TrackedSite, event: TrackEvent, visitor_id: str) -> tuple[str | None, str]:
+        """(dedupe key or None, event uuid). A client id makes both stable across retries."""
+        if event.event_id is not None:
+            name = f"{site.id}|{event.event_id}"
+        elif event.timestamp is not None:
+            # No id, but a client timestamp: a retry of the same send has the same content.
+            name = "|".join(
+                map(
+                    str,
+                    (site.id, visitor_id, event.event_type, event.page_url, event.goal_name, event.timestamp),
+                )
+            )
+        else:
+            return None, str(uuid.UUID(int=random.getrandbits(128), version=4))
+        event_uuid = uuid.uuid5(_EVENT_NAMESPACE, name)
+        return event_uuid.hex, str(event_uuid)
+
+
+def _prop(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _realtime_event(row: EventRow) -> RealtimeEvent:
+    return RealtimeEvent(
+        id=row.event_id,
+        type=row.event_type,
+        name=row.event_name,
+        pathname=row.pathname,
+        country=row.country,
+        city=row.city,
+        source=row.referrer_source,
+        device=row.device,
+        visitor_id=row.visitor_id,
+        timestamp=row.timestamp,
+        revenue=row.revenue,
+        currency=row.currency,
+    )

@@ -1,0 +1,115 @@
+"""POST /track as a bare ASGI handler: the hot path skips the framework's per-request layers.
+
+Accepts one event, an array of events, or ``{"sent_at": ..., "events": [...]}``, as
+``application/json`` or ``text/plain`` (what ``navigator.sendBeacon`` sends). CORS is open to
+every origin. Errors are problem details; nothing here can answer a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from litestar import asgi
+from litestar.types import Receive, Scope, Send
+
+from datafast.domain.ingest.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
+from datafast.domain.ingest.service import IngestService, Rejected, RequestInfo, SiteNotFound
+from datafast.lib.clientip import TrustedProxies, client_ip
+from datafast.log import get_logger
+
+__all__ = ("track",)
+
+log = get_logger(__name__)
+_json = msgspec.json.Encoder()
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type"),
+    (b"access-control-max-age", b"86400"),
+]
+_ACCEPTED_TYPES = (b"application/json", b"text/plain", b"")
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str, errors: list[FieldError] | None = None) -> None:
+        self.status, self.title, self.detail, self.errors = status, title, detail, errors
+
+
+async def _respond(send: Send, status: int, body: bytes, media_type: bytes) -> None:
+    headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *_CORS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Problem(400, "Bad request", "The client went away before sending the body.")
+        chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+@asgi("/track", copy_scope=False, include_in_schema=False)
+async def track(scope: Scope, receive: Receive, send: Send) -> None:
+    method = scope.get("method", "")
+    if method == "OPTIONS":
+        await _respond(send, 204, b"", b"text/plain")
+        return
+    try:
+        if method != "POST":
+            raise _Problem(405, "Method not allowed", "Send events with POST.")
+        headers = dict(scope["headers"])
+        media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if media_type not in _ACCEPTED_TYPES:
+            raise _Problem(415, "Unsupported media type", "Send JSON as application/json or text/plain.")
+        body = await _read_body(scope, receive)
+        try:
+            events, sent_at, was_batch = decode_events(body)
+        except InvalidBody as exc:
+            raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
+        state: Any = scope["app"].state
+        service: IngestService = state.ingest
+        trusted: TrustedProxies = state.trusted_proxies
+        client = scope.get("client")
+        peer = client[0] if client else None
+        forwarded = headers.get(b"x-forwarded-for")
+        request = RequestInfo(
+            ip=client_ip(peer, forwarded.decode("latin-1") if forwarded else None, trusted),
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:512],
+            received_at=time.time(),
+        )
+        try:
+            accepted = await service.accept(events, sent_at, request)
+        except SiteNotFound as exc:
+            raise _Problem(404, "Unknown site", f"No site has the id {exc.args[0]!r}.") from None
+        except Rejected as exc:
+            raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
+    except _Problem as problem:
+        details: dict[str, object] = {
+            "status": problem.status,
+            "title": problem.title,
+            "detail": problem.detail,
+        }
+        if problem.errors:
+            details["errors"] = [{"key": e.key, "message": e.message} for e in problem.errors]
+        await _respond(send, problem.status, _json.encode(details), b"application/problem+json")
+        return
+    payload: dict[str, Any] = (
+        {"ids": accepted.ids} if was_batch else {"id": accepted.ids[0] if accepted.ids else None}
+    )
+    if accepted.dropped:
+        payload["dropped"] = dict(accepted.dropped)
+    await _respond(send, 202, _json.encode(payload), b"application/json")

@@ -1,0 +1,99 @@
+"""Visitor and session ids: from the tracker's cookies, else a cookieless daily-salted hash.
+
+Cookieless ids hash (salt of the day, site, IP, User-Agent): the same browser on the same
+network is one visitor for a day, and nobody can recompute the id once the salt is deleted
+(salts older than yesterday are). Yesterday's salt is kept so a visit that crosses midnight
+stays one visitor and one session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import secrets
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from datafast.db.models import VisitorSalt
+
+__all__ = ("SaltBook", "SessionTracker", "cookieless_visitor_id")
+
+SESSION_TIMEOUT = 30 * 60
+
+
+def cookieless_visitor_id(salt: bytes, site_id: str, ip: str, user_agent: str) -> str:
+    digest = hashlib.blake2b(f"{site_id}|{ip}|{user_agent}".encode(), key=salt, digest_size=12)
+    return digest.hexdigest()
+
+
+class SaltBook:
+    """Today's and yesterday's salts (UTC days), shared by every process through the config DB."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._salts: dict[date, bytes] = {}
+        self._lock = asyncio.Lock()
+
+    async def salts(self, now: float) -> tuple[bytes, bytes | None]:
+        """(today's salt, yesterday's salt if it still exists)."""
+        today = datetime.fromtimestamp(now, UTC).date()
+        if today not in self._salts:
+            async with self._lock:
+                if today not in self._salts:
+                    await self._rotate(today)
+        return self._salts[today], self._salts.get(today - timedelta(days=1))
+
+    async def _rotate(self, today: date) -> None:
+        yesterday = today - timedelta(days=1)
+        async with self._engine.begin() as connection:
+            await connection.execute(delete(VisitorSalt).where(VisitorSalt.day < yesterday))
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    insert(VisitorSalt).values(id=uuid.uuid4(), day=today, salt=secrets.token_bytes(32))
+                )
+        except IntegrityError:
+            pass  # another process made today's salt first
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(select(VisitorSalt.day, VisitorSalt.salt))).all()
+        self._salts = {row.day: bytes(row.salt) for row in rows if row.day >= yesterday}
+
+
+class SessionTracker:
+    """Session ids for visitors whose tracker did not send one: a new session after 30 idle minutes.
+
+    Kept in this process (embedded mode has one process); a restart starts new sessions.
+    """
+
+    def __init__(self, timeout: float = SESSION_TIMEOUT, max_entries: int = 1_000_000) -> None:
+        self._timeout = timeout
+        self._max_entries = max_entries
+        self._sessions: dict[str, tuple[str, float]] = {}
+
+    def active(self, key: str, at: float) -> bool:
+        entry = self._sessions.get(key)
+        return entry is not None and at - entry[1] < self._timeout
+
+    def session_for(self, key: str, at: float) -> str:
+        entry = self._sessions.get(key)
+        if entry is not None and 0 <= at - entry[1] < self._timeout:
+            session_id = entry[0]
+        elif entry is not None and at < entry[1]:
+            session_id = entry[0]  # an older, delayed event of the current session
+            at = entry[1]
+        else:
+            # Unique, not secret: the fast PRNG is enough (uuid4 asks the kernel for entropy each time).
+            session_id = f"{random.getrandbits(64):016x}"
+        self._sessions[key] = (session_id, at)
+        if len(self._sessions) > self._max_entries:
+            self._expire(time.time())
+        return session_id
+
+    def _expire(self, now: float) -> None:
+        self._sessions = {k: v for k, v in self._sessions.items() if now - v[1] < self._timeout}

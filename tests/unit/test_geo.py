@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
+
+from datafast.lib.geo import (
+    EMPTY_LOCATION,
+    BundledGeoLocator,
+    GeoLocator,
+    Location,
+    MaxMindGeoLocator,
+    create_geo_locator,
+    public_ip,
+)
+
+_PYTHONWARNINGS_BEFORE = os.environ.get("PYTHONWARNINGS")
+
+# Addresses whose country is stable and checked against the bundled database.
+BUNDLED_COUNTRIES = {
+    "8.8.8.8": "US",  # Google Public DNS
+    "2001:4860:4860::8888": "US",  # Google Public DNS, IPv6
+    "::ffff:8.8.8.8": "US",  # IPv4-mapped
+    "133.242.0.1": "JP",  # SAKURA Internet
+    "1.0.16.1": "JP",  # APNIC → Japan
+    "210.140.92.183": "JP",
+    "80.156.0.1": "DE",  # Deutsche Telekom
+    "194.25.2.129": "DE",  # T-Online DNS
+    "5.9.0.1": "DE",  # Hetzner
+    "212.27.48.10": "FR",  # Free
+    "90.0.0.1": "FR",  # Orange
+    "200.160.2.3": "BR",  # NIC.br
+    "177.0.0.1": "BR",
+    "139.130.4.5": "AU",  # Telstra
+    "203.2.218.214": "AU",
+}
+
+NOT_PUBLIC = [
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "127.0.0.1",
+    "0.0.0.0",
+    "100.64.0.1",  # carrier-grade NAT
+    "169.254.1.1",  # link-local
+    "192.0.2.1",  # documentation
+    "198.18.0.1",  # benchmarking
+    "224.0.0.1",  # multicast
+    "240.0.0.1",  # reserved
+    "255.255.255.255",
+    "::1",
+    "::",
+    "fe80::1",
+    "fe80::1%eth0",
+    "fc00::1",
+    "fd12:3456:789a::1",
+    "2001:db8::1",
+    "ff02::1",
+    "::ffff:10.0.0.1",
+    "",
+    "not an ip",
+    "1.2.3",
+    "999.1.1.1",
+    "8.8.8.8/32",
+    "1" * 500,
+]
+
+
+@pytest.fixture(scope="module")
+def bundled() -> BundledGeoLocator:
+    return BundledGeoLocator()
+
+
+@pytest.mark.parametrize(("ip", "country"), list(BUNDLED_COUNTRIES.items()))
+def test_bundled_database_countries(bundled: BundledGeoLocator, ip: str, country: str) -> None:
+    assert bundled.locate(ip) == Location(country=country)
+
+
+@pytest.mark.parametrize("ip", NOT_PUBLIC)
+def test_bundled_never_locates_private_reserved_or_invalid(bundled: BundledGeoLocator, ip: str) -> None:
+    assert bundled.locate(ip) is EMPTY_LOCATION
+
+
+def test_bundled_database_is_the_packaged_geolite2_file(bundled: BundledGeoLocator) -> None:
+    assert bundled.source.startswith("MAXMIND:GeoLite2-Country-IPv4IPv6")
+
+
+def test_loading_geoip2fast_leaves_the_environment_alone(bundled: BundledGeoLocator) -> None:
+    assert os.environ.get("PYTHONWARNINGS") == _PYTHONWARNINGS_BEFORE
+
+
+def test_bundled_lookups_are_cached(bundled: BundledGeoLocator) -> None:
+    assert bundled.locate("133.242.0.1") is bundled.locate("133.242.0.1")
+
+
+def test_bundled_database_is_loaded_once_per_process(bundled: BundledGeoLocator) -> None:
+    another = BundledGeoLocator()
+    assert another._reader is bundled._reader
+    assert another.locate("194.25.2.129") == Location(country="DE")
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        ("::ffff:8.8.4.4", "8.8.4.4"),
+        (" 2001:4860:4860:0::8844 ", "2001:4860:4860::8844"),
+        ("[2a00:1450:4001:81b::200e]:443", "2a00:1450:4001:81b::200e"),
+        ("9.9.9.9", "9.9.9.9"),
+        ("192.88.99.1", None),  # former 6to4 relay anycast
+        ("2002:c000:0204::1", None),  # 6to4
+        ("64:ff9b::808:808", None),  # NAT64
+        ("2001::1", None),  # Teredo
+        ("3fff::1", None),  # documentation
+        ("01.2.3.4", None),  # leading zeros are ambiguous (octal?)
+    ],
+)
+def test_public_ip(ip: str, expected: str | None) -> None:
+    assert public_ip(ip) == expected
+
+
+@pytest.mark.parametrize("ip", [ip for ip in NOT_PUBLIC if ip])
+def test_public_ip_agrees_with_ipaddress(ip: str) -> None:
+    assert public_ip(ip) is None
+    try:
+        address = ipaddress.ip_address(ip.partition("%")[0])
+    except ValueError:
+        return
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    assert not address.is_global or address.is_multicast
+
+
+# --- MaxMind DB files, written by the test ---------------------------------------------------------
+
+
+def _city(country: str | None, subdivision: str | None, city: str | None) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    if country:
+        record["country"] = {"iso_code": country, "names": {"en": country}}
+    if subdivision:
+        record["subdivisions"] = [{"iso_code": subdivision, "names": {"en": subdivision}}]
+    if city:
+        record["city"] = {"names": {"en": city, "de": f"{city} (de)"}}
+    return record
+
+
+def _write_mmdb(path: Path, networks: dict[str, dict[str, Any]], ip_version: int = 6) -> Path:
+    writer = MMDBWriter(
+        ip_version=ip_version,
+        ipv4_compatible=ip_version == 6,
+        database_type="GeoLite2-City",
+        languages=["en"],
+        description="datafast test database",
+    )
+    for network, record in networks.items():
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(str(path))
+    return path
+
+
+CITY_NETWORKS = {
+    "81.2.69.0/24": _city("GB", "ENG", "London"),
+    "2a02:c7f::/32": _city("GB", "SCT", "Edinburgh"),
+    "216.160.83.56/29": _city("US", "WA", "Milton"),
+    "89.160.20.128/25": _city("SE", None, None),  # a country-only record
+    "175.16.199.0/24": {"registered_country": {"iso_code": "CN"}},
+    "67.43.156.0/24": {"continent": {"code": "AS"}},  # nothing usable
+    "10.0.0.0/8": _city("US", "CA", "Nowhere"),  # private: never looked up
+}
+
+
+@pytest.fixture
+def city_db(tmp_path: Path) -> Iterator[MaxMindGeoLocator]:
+    locator = MaxMindGeoLocator(_write_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS))
+    yield locator
+    locator.close()
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [
+        ("81.2.69.142", Location("GB", "GB-ENG", "London")),
+        ("::ffff:81.2.69.142", Location("GB", "GB-ENG", "London")),
+        ("2a02:c7f:1234::1", Location("GB", "GB-SCT", "Edinburgh")),
+        ("216.160.83.60", Location("US", "US-WA", "Milton")),
+        ("89.160.20.200", Location("SE", "", "")),
+        ("175.16.199.5", Location("CN", "", "")),
+        ("67.43.156.1", EMPTY_LOCATION),
+        ("8.8.8.8", EMPTY_LOCATION),  # not in this file
+        ("10.1.2.3", EMPTY_LOCATION),
+        ("127.0.0.1", EMPTY_LOCATION),
+        ("garbage", EMPTY_LOCATION),
+        ("", EMPTY_LOCATION),
+    ],
+)
+def test_maxmind_lookups(city_db: MaxMindGeoLocator, ip: str, expected: Location) -> None:
+    assert city_db.locate(ip) == expected
+
+
+def test_maxmind_ipv4_only_database(tmp_path: Path) -> None:
+    path = _write_mmdb(tmp_path / "v4.mmdb", {"81.2.69.0/24": _city("GB", "ENG", "London")}, ip_version=4)
+    locator = MaxMindGeoLocator(path)
+    try:
+        assert locator.locate("81.2.69.1") == Location("GB", "GB-ENG", "London")
+        assert locator.locate("2a02:c7f::1") is EMPTY_LOCATION
+    finally:
+        locator.close()
+
+
+def test_maxmind_lookup_errors_give_an_empty_location(city_db: MaxMindGeoLocator) -> None:
+    city_db.close()
+    city_db.cache_clear()
+    assert city_db.locate("81.2.69.142") is EMPTY_LOCATION
+
+
+def test_factory_uses_the_configured_file(tmp_path: Path) -> None:
+    path = _write_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS)
+    locator: GeoLocator = create_geo_locator(path)
+    assert isinstance(locator, MaxMindGeoLocator)
+    assert locator.locate("81.2.69.142").city == "London"
+    locator.close()
+
+
+def test_factory_falls_back_to_the_bundled_database() -> None:
+    locator = create_geo_locator(None)
+    assert isinstance(locator, BundledGeoLocator)
+    assert locator.locate("8.8.8.8").country == "US"
+
+
+def test_factory_fails_loudly_on_a_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        create_geo_locator(tmp_path / "missing.mmdb")
+    corrupt = tmp_path / "corrupt.mmdb"
+    corrupt.write_bytes(b"not a maxmind database" * 10)
+    with pytest.raises(maxminddb.InvalidDatabaseError):
+        create_geo_locator(corrupt)
