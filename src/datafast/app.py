@@ -9,16 +9,18 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from datafast import __version__
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
-from datafast.domain.ingest.track import track
+from datafast.domain.ingest.track import handle_track, track
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
@@ -35,7 +37,7 @@ from datafast.server.problems import problem_details_config, unhandled_exception
 from datafast.server.telemetry import Telemetry
 from datafast.settings import Settings, load_settings
 
-__all__ = ("create_app",)
+__all__ = ("create_app", "create_asgi")
 
 log = get_logger(__name__)
 
@@ -101,6 +103,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         signature_types=[Adapters, Settings],
     )
+
+
+def create_asgi() -> ASGIApp:
+    """What ``datafast serve`` runs: the app, with POST /track answered before the framework.
+
+    /track is the hot path (thousands of requests a second on one process); routing,
+    middleware and exception layers cost more there than the ingest work itself.
+    """
+    app = create_app()
+    state = app.state
+
+    async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP and scope["path"] == "/track":
+            await handle_track(state, scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return asgi
 
 
 def _adapters(state: State) -> Adapters:

@@ -61,7 +61,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     host, port = host or settings.host, port or settings.port
     click.echo(f"DataFast {__version__} ({settings.mode} mode) on http://{host}:{port}")
     Granian(
-        "datafast.app:create_app",
+        "datafast.app:create_asgi",
         factory=True,
         interface=Interfaces.ASGI,
         address=host,

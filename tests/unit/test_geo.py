@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,25 +20,26 @@ from datafast.lib.geo import (
     public_ip,
 )
 
-_PYTHONWARNINGS_BEFORE = os.environ.get("PYTHONWARNINGS")
-
-# Addresses whose country is stable and checked against the bundled database.
+# Addresses whose registry country is long-standing and matches where the network is
+# (checked against iptocc's data and each operator's home country).
 BUNDLED_COUNTRIES = {
     "8.8.8.8": "US",  # Google Public DNS
     "2001:4860:4860::8888": "US",  # Google Public DNS, IPv6
-    "::ffff:8.8.8.8": "US",  # IPv4-mapped
-    "133.242.0.1": "JP",  # SAKURA Internet
-    "1.0.16.1": "JP",  # APNIC → Japan
-    "210.140.92.183": "JP",
+    "::ffff:8.8.8.8": "US",  # IPv4-mapped (iptocc alone does not map it)
+    "9.9.9.9": "US",  # Quad9 (IBM's 9.0.0.0/8)
     "80.156.0.1": "DE",  # Deutsche Telekom
     "194.25.2.129": "DE",  # T-Online DNS
-    "5.9.0.1": "DE",  # Hetzner
-    "212.27.48.10": "FR",  # Free
+    "2003::1": "DE",  # Deutsche Telekom, IPv6
+    "133.242.0.1": "JP",  # SAKURA Internet (133.0.0.0/8: JPNIC)
+    "60.32.0.1": "JP",  # NTT Communications (OCN)
+    "2001:218::1": "JP",  # NTT Communications, IPv6
     "90.0.0.1": "FR",  # Orange
+    "2a01:cb00::1": "FR",  # Orange, IPv6
+    "212.27.48.10": "FR",  # Free
     "200.160.2.3": "BR",  # NIC.br
-    "177.0.0.1": "BR",
+    "177.0.0.1": "BR",  # LACNIC's Brazilian range (NIC.br)
     "139.130.4.5": "AU",  # Telstra
-    "203.2.218.214": "AU",
+    "2001:8000::1": "AU",  # Telstra, IPv6
 }
 
 NOT_PUBLIC = [
@@ -88,21 +88,52 @@ def test_bundled_never_locates_private_reserved_or_invalid(bundled: BundledGeoLo
     assert bundled.locate(ip) is EMPTY_LOCATION
 
 
-def test_bundled_database_is_the_packaged_geolite2_file(bundled: BundledGeoLocator) -> None:
-    assert bundled.source.startswith("MAXMIND:GeoLite2-Country-IPv4IPv6")
+def test_bundled_database_names_its_source(bundled: BundledGeoLocator) -> None:
+    assert bundled.source.startswith("iptocc ")
 
 
-def test_loading_geoip2fast_leaves_the_environment_alone(bundled: BundledGeoLocator) -> None:
-    assert os.environ.get("PYTHONWARNINGS") == _PYTHONWARNINGS_BEFORE
+def test_bundled_matches_iptocc_on_public_addresses(bundled: BundledGeoLocator) -> None:
+    import iptocc
+
+    for ip in ("8.8.8.8", "2001:218::1", "177.0.0.1"):
+        assert bundled.locate(ip).country == iptocc.country_code(ip)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("DE", Location(country="DE")),
+        ("de", Location(country="DE")),
+        ("EU", EMPTY_LOCATION),  # registry pseudo-code for a multi-country block
+        ("AP", EMPTY_LOCATION),
+        ("ZZ", EMPTY_LOCATION),
+        (None, EMPTY_LOCATION),
+        ("", EMPTY_LOCATION),
+        ("USA", EMPTY_LOCATION),
+    ],
+)
+def test_bundled_keeps_only_country_codes(code: str | None, expected: Location) -> None:
+    locator = BundledGeoLocator()
+    locator._country_of = lambda _address: code
+    assert locator.locate("80.156.0.1") == expected
+
+
+def test_bundled_lookup_errors_give_an_empty_location() -> None:
+    def fail(_address: str) -> str | None:
+        raise RuntimeError("boom")
+
+    locator = BundledGeoLocator()
+    locator._country_of = fail
+    assert locator.locate("80.156.0.1") is EMPTY_LOCATION
 
 
 def test_bundled_lookups_are_cached(bundled: BundledGeoLocator) -> None:
     assert bundled.locate("133.242.0.1") is bundled.locate("133.242.0.1")
 
 
-def test_bundled_database_is_loaded_once_per_process(bundled: BundledGeoLocator) -> None:
+def test_bundled_locators_share_the_data(bundled: BundledGeoLocator) -> None:
     another = BundledGeoLocator()
-    assert another._reader is bundled._reader
+    assert another._country_of is bundled._country_of
     assert another.locate("194.25.2.129") == Location(country="DE")
 
 

@@ -55,6 +55,7 @@ def _claim_slot(base: Path) -> tuple[Path, int]:
 
 async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipeline:
     settings = adapters.settings
+    geo = create_geo_locator(settings.geoip_database)  # first: the likeliest to fail (a bad .mmdb)
     directory, lock = _claim_slot(settings.data_dir / "spool")
     spool = FileSpool(directory)
     metrics = IngestMetrics()
@@ -77,7 +78,7 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipelin
         deduplicator=deduplicator,
         salts=SaltBook(engine),
         sessions=SessionTracker(),
-        geo=create_geo_locator(settings.geoip_database),
+        geo=geo,
         pubsub=adapters.pubsub,
         metrics=metrics,
     )

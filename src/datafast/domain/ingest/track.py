@@ -19,7 +19,7 @@ from datafast.domain.ingest.service import IngestService, Rejected, RequestInfo,
 from datafast.lib.clientip import TrustedProxies, client_ip
 from datafast.log import get_logger
 
-__all__ = ("track",)
+__all__ = ("handle_track", "track")
 
 log = get_logger(__name__)
 _json = msgspec.json.Encoder()
@@ -64,6 +64,12 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
 
 @asgi("/track", copy_scope=False, include_in_schema=False)
 async def track(scope: Scope, receive: Receive, send: Send) -> None:
+    """The route inside the app (what the test client and any mount reach)."""
+    await handle_track(scope["app"].state, scope, receive, send)
+
+
+async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """The whole of POST /track; ``datafast serve`` calls it before the framework sees the request."""
     method = scope.get("method", "")
     if method == "OPTIONS":
         await _respond(send, 204, b"", b"text/plain")
@@ -80,7 +86,6 @@ async def track(scope: Scope, receive: Receive, send: Send) -> None:
             events, sent_at, was_batch = decode_events(body)
         except InvalidBody as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
-        state: Any = scope["app"].state
         service: IngestService = state.ingest
         trusted: TrustedProxies = state.trusted_proxies
         client = scope.get("client")
