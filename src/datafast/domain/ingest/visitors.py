@@ -39,15 +39,20 @@ class SaltBook:
         self._engine = engine
         self._salts: dict[date, bytes] = {}
         self._lock = asyncio.Lock()
+        self._current: tuple[int, bytes, bytes | None] = (-1, b"", None)
 
     async def salts(self, now: float) -> tuple[bytes, bytes | None]:
         """(today's salt, yesterday's salt if it still exists)."""
+        day_number = int(now // 86400)  # UTC days since the epoch: cheap on the hot path
+        if day_number == self._current[0]:
+            return self._current[1], self._current[2]
         today = datetime.fromtimestamp(now, UTC).date()
         if today not in self._salts:
             async with self._lock:
                 if today not in self._salts:
                     await self._rotate(today)
-        return self._salts[today], self._salts.get(today - timedelta(days=1))
+        self._current = (day_number, self._salts[today], self._salts.get(today - timedelta(days=1)))
+        return self._current[1], self._current[2]
 
     async def _rotate(self, today: date) -> None:
         yesterday = today - timedelta(days=1)
