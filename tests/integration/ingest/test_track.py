@@ -158,6 +158,10 @@ async def test_retried_send_is_stored_once(client: Client, app: Litestar, site: 
     assert first.status_code == second.status_code == other.status_code == 202
     assert first.json()["id"] == second.json()["id"] != other.json()["id"]
     assert len(await stored(client, app, site)) == 2
+    metrics = (await client.get("/metrics")).text
+    assert "datafast_events_accepted_total 2\n" in metrics
+    assert "datafast_events_duplicate_total 1\n" in metrics
+    assert "datafast_insert_rows_total 2\n" in metrics
 
 
 async def test_bots_are_dropped_and_counted(client: Client, app: Litestar, site: Website) -> None:
