@@ -1,0 +1,121 @@
+"""Visitors and sessions over time: the 30-minute inactivity rule and the midnight salt bridge."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast.db.config import sqlalchemy_config
+from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.schemas import TrackEvent
+from datafast.domain.ingest.service import IngestService, RequestInfo
+from datafast.domain.ingest.sites import SiteDirectory
+from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.visitors import SaltBook, SessionTracker
+from datafast.domain.ingest.writer import BatchWriter
+from datafast.domain.sites.services import WebsiteService
+from datafast.lib.adapters import Adapters
+from datafast.lib.geo import create_geo_locator
+from datafast.settings import Settings
+from tests.helpers import CHROME_MAC
+
+pytestmark = pytest.mark.parametrize(
+    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
+)
+
+
+class Pipeline:
+    def __init__(self, service: IngestService, writer: BatchWriter, adapters: Adapters, site_id: str) -> None:
+        self.service, self.writer, self.adapters, self.site_id = service, writer, adapters, site_id
+
+    async def visit(self, at: datetime, path: str = "/", **fields: object) -> None:
+        event = TrackEvent(website_id=self.site_id, page_url=f"https://sessions.example{path}", **fields)  # type: ignore[arg-type]
+        await self.service.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, at.timestamp()))
+
+    async def rows(self) -> list[dict[str, object]]:
+        await self.writer.flush()
+        result = await self.adapters.event_store.query(
+            "SELECT visitor_id, session_id, pathname FROM events"
+            " WHERE website_id = {s:UUID} ORDER BY timestamp",
+            parameters={"s": self.site_id},
+        )
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+@pytest.fixture
+async def pipeline(
+    settings: Settings, adapters: Adapters, db_session: AsyncSession, tmp_path: Path
+) -> AsyncIterator[Pipeline]:
+    owner = await UserService(session=db_session).create_user(
+        f"s{uuid.uuid4().hex[:6]}@example.com", "password1"
+    )
+    site = await WebsiteService(session=db_session).create_site(
+        owner, f"{uuid.uuid4().hex[:6]}.sessions.example"
+    )
+    site.hostnames = ["sessions.example"]
+    await db_session.commit()
+    engine = sqlalchemy_config(settings).get_engine()
+    spool = FileSpool(tmp_path / "spool")
+    writer = BatchWriter(spool, adapters.event_store)
+    service = IngestService(
+        sites=SiteDirectory(engine),
+        spool=spool,
+        deduplicator=MemoryDeduplicator(),
+        salts=SaltBook(engine),
+        sessions=SessionTracker(),
+        geo=create_geo_locator(None),
+        pubsub=adapters.pubsub,
+    )
+    yield Pipeline(service, writer, adapters, str(site.id))
+    await spool.close()
+    await engine.dispose()
+
+
+async def test_a_new_session_starts_after_30_idle_minutes(pipeline: Pipeline) -> None:
+    base = datetime.now(UTC).replace(second=0, microsecond=0)
+    for minutes, path in [(0, "/a"), (10, "/b"), (39, "/c"), (70, "/d"), (71, "/e")]:
+        await pipeline.visit(base - timedelta(minutes=80) + timedelta(minutes=minutes), path)
+
+    rows = await pipeline.rows()
+    assert [r["pathname"] for r in rows] == ["/a", "/b", "/c", "/d", "/e"]
+    assert len({r["visitor_id"] for r in rows}) == 1  # cookieless: same browser, same day
+    sessions = [r["session_id"] for r in rows]
+    # 0→10→39: gaps under 30 minutes; 39→70 is 31 idle minutes: a new session.
+    assert sessions[0] == sessions[1] == sessions[2] != sessions[3] == sessions[4]
+
+
+async def test_tracker_cookies_win_over_the_cookieless_id(pipeline: Pipeline) -> None:
+    now = datetime.now(UTC)
+    await pipeline.visit(now, "/x", visitor_id="cookie-v", session_id="cookie-s")
+    await pipeline.visit(now + timedelta(seconds=1), "/y")
+
+    rows = await pipeline.rows()
+    assert (rows[0]["visitor_id"], rows[0]["session_id"]) == ("cookie-v", "cookie-s")
+    assert rows[1]["visitor_id"] != "cookie-v"
+
+
+async def test_a_visit_across_midnight_stays_one_visitor_and_session(pipeline: Pipeline) -> None:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    await pipeline.visit(midnight - timedelta(minutes=5), "/before")
+    await pipeline.visit(midnight + timedelta(minutes=5), "/after")
+    rows = await pipeline.rows()
+
+    assert [r["pathname"] for r in rows] == ["/before", "/after"]
+    assert rows[0]["visitor_id"] == rows[1]["visitor_id"]
+    assert rows[0]["session_id"] == rows[1]["session_id"]
+
+
+async def test_the_next_day_is_a_new_cookieless_visitor(pipeline: Pipeline) -> None:
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    await pipeline.visit(midnight - timedelta(hours=3), "/yesterday")
+    await pipeline.visit(midnight + timedelta(hours=3), "/today")
+
+    rows = await pipeline.rows()
+    assert rows[0]["visitor_id"] != rows[1]["visitor_id"]  # the salt rotated and nothing bridged it
+    assert rows[0]["session_id"] != rows[1]["session_id"]
