@@ -67,6 +67,12 @@ async def metrics(state: State) -> Response[str]:
             [(pipeline.spool.depth, {})],
         ),
         *_family(
+            "datafast_spool_syncs_total",
+            "counter",
+            "Group commits (one write + fdatasync each) to the spool.",
+            [(pipeline.spool.syncs, {})],
+        ),
+        *_family(
             "datafast_insert_batches_total",
             "counter",
             "ClickHouse insert batches written.",
