@@ -17,17 +17,13 @@ from datafast.domain.ingest.schemas import TrackEvent
 from datafast.domain.ingest.service import IngestService, RequestInfo
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, SessionTracker
+from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
 from datafast.settings import Settings
 from tests.helpers import CHROME_MAC
-
-pytestmark = pytest.mark.parametrize(
-    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
-)
 
 
 class Pipeline:
@@ -68,7 +64,7 @@ async def pipeline(
         spool=spool,
         deduplicator=MemoryDeduplicator(),
         salts=SaltBook(engine),
-        sessions=SessionTracker(),
+        sessions=create_session_tracker(adapters.valkey),
         geo=create_geo_locator(None),
         pubsub=adapters.pubsub,
     )
@@ -119,3 +115,28 @@ async def test_the_next_day_is_a_new_cookieless_visitor(pipeline: Pipeline) -> N
     rows = await pipeline.rows()
     assert rows[0]["visitor_id"] != rows[1]["visitor_id"]  # the salt rotated and nothing bridged it
     assert rows[0]["session_id"] != rows[1]["session_id"]
+
+
+@pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
+async def test_sessions_are_shared_by_every_web_process(pipeline: Pipeline, settings: Settings) -> None:
+    """Scaled mode: a visitor's next request may reach another process; it continues the session."""
+    first = pipeline.service
+    engine = sqlalchemy_config(settings).get_engine()
+    other = IngestService(
+        sites=SiteDirectory(engine),
+        spool=first.spool,
+        deduplicator=first.deduplicator,
+        salts=SaltBook(engine),
+        sessions=create_session_tracker(pipeline.adapters.valkey),
+        geo=first.geo,
+        pubsub=first.pubsub,
+    )
+    now = datetime.now(UTC)
+    await pipeline.visit(now - timedelta(minutes=5), "/one")
+    pipeline.service = other
+    await pipeline.visit(now, "/two")
+    await engine.dispose()
+
+    rows = await pipeline.rows()
+    assert [r["pathname"] for r in rows] == ["/one", "/two"]
+    assert rows[0]["session_id"] == rows[1]["session_id"]

@@ -13,7 +13,7 @@ from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
 from datafast.domain.ingest.service import IngestMetrics, IngestService
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, SessionTracker
+from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
@@ -77,7 +77,7 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipelin
         spool=spool,
         deduplicator=deduplicator,
         salts=SaltBook(engine),
-        sessions=SessionTracker(),
+        sessions=create_session_tracker(adapters.valkey),
         geo=geo,
         pubsub=adapters.pubsub,
         metrics=metrics,

@@ -142,8 +142,10 @@ class IngestService:
             for name in _UTM_FIELDS:
                 if (value := getattr(event, name)) is not None:
                     query[name] = value  # the tracker may send UTM fields beside the URL
-            visitor_id = event.visitor_id or self._cookieless(site, request, today_salt, yesterday_salt, at)
-            session_id = event.session_id or self.sessions.session_for(f"{site.id}:{visitor_id}", at)
+            visitor_id = event.visitor_id or await self._cookieless(
+                site, request, today_salt, yesterday_salt, at
+            )
+            session_id = event.session_id or await self.sessions.session_for(f"{site.id}:{visitor_id}", at)
             source = classify(event.referrer or "", query, site.is_self)
             key, event_id = self._identity(site, event, visitor_id)
             revenue = round(event.revenue * 100) if event.revenue is not None else 0
@@ -248,13 +250,13 @@ class IngestService:
             return "too_old"
         return at
 
-    def _cookieless(
+    async def _cookieless(
         self, site: TrackedSite, request: RequestInfo, today: bytes, yesterday: bytes | None, at: float
     ) -> str:
         visitor_id = cookieless_visitor_id(today, str(site.id), request.ip, request.user_agent)
-        if yesterday is not None and not self.sessions.active(f"{site.id}:{visitor_id}", at):
+        if yesterday is not None and not await self.sessions.active(f"{site.id}:{visitor_id}", at):
             earlier = cookieless_visitor_id(yesterday, str(site.id), request.ip, request.user_agent)
-            if self.sessions.active(f"{site.id}:{earlier}", at):
+            if await self.sessions.active(f"{site.id}:{earlier}", at):
                 return earlier  # a visit crossing midnight stays one visitor
         return visitor_id
 

@@ -15,14 +15,23 @@ import secrets
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from valkey.asyncio import Valkey
 
 from datafast.db.models import VisitorSalt
 
-__all__ = ("SaltBook", "SessionTracker", "cookieless_visitor_id")
+__all__ = (
+    "MemorySessionTracker",
+    "SaltBook",
+    "SessionTracker",
+    "ValkeySessionTracker",
+    "cookieless_visitor_id",
+    "create_session_tracker",
+)
 
 SESSION_TIMEOUT = 30 * 60
 
@@ -70,35 +79,72 @@ class SaltBook:
         self._salts = {row.day: bytes(row.salt) for row in rows if row.day >= yesterday}
 
 
-class SessionTracker:
-    """Session ids for visitors whose tracker did not send one: a new session after 30 idle minutes.
+class SessionTracker(Protocol):
+    """Session ids for visitors whose tracker sent none: a new session after 30 idle minutes."""
 
-    Kept in this process (embedded mode has one process); a restart starts new sessions.
-    """
+    async def active(self, key: str, at: float) -> bool: ...
+    async def session_for(self, key: str, at: float) -> str: ...
+
+
+def _next_session(entry: tuple[str, float] | None, at: float, timeout: float) -> tuple[str, float]:
+    """(session id, last seen) after an event at ``at`` given the visitor's current session."""
+    if entry is not None and 0 <= at - entry[1] < timeout:
+        return entry[0], at
+    if entry is not None and at < entry[1]:
+        return entry  # an older, delayed event of the current session
+    # Unique, not secret: the fast PRNG is enough (uuid4 asks the kernel for entropy each time).
+    return f"{random.getrandbits(64):016x}", at
+
+
+class MemorySessionTracker:
+    """Kept in this process (embedded mode has one process); a restart starts new sessions."""
 
     def __init__(self, timeout: float = SESSION_TIMEOUT, max_entries: int = 1_000_000) -> None:
         self._timeout = timeout
         self._max_entries = max_entries
         self._sessions: dict[str, tuple[str, float]] = {}
 
-    def active(self, key: str, at: float) -> bool:
+    async def active(self, key: str, at: float) -> bool:
         entry = self._sessions.get(key)
         return entry is not None and at - entry[1] < self._timeout
 
-    def session_for(self, key: str, at: float) -> str:
-        entry = self._sessions.get(key)
-        if entry is not None and 0 <= at - entry[1] < self._timeout:
-            session_id = entry[0]
-        elif entry is not None and at < entry[1]:
-            session_id = entry[0]  # an older, delayed event of the current session
-            at = entry[1]
-        else:
-            # Unique, not secret: the fast PRNG is enough (uuid4 asks the kernel for entropy each time).
-            session_id = f"{random.getrandbits(64):016x}"
-        self._sessions[key] = (session_id, at)
+    async def session_for(self, key: str, at: float) -> str:
+        entry = _next_session(self._sessions.get(key), at, self._timeout)
+        self._sessions[key] = entry
         if len(self._sessions) > self._max_entries:
             self._expire(time.time())
-        return session_id
+        return entry[0]
 
     def _expire(self, now: float) -> None:
         self._sessions = {k: v for k, v in self._sessions.items() if now - v[1] < self._timeout}
+
+
+class ValkeySessionTracker:
+    """Shared by every web process (scaled mode): a visitor's requests may reach any of them."""
+
+    def __init__(
+        self, client: Valkey, timeout: float = SESSION_TIMEOUT, prefix: str = "datafast:session:"
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._prefix = prefix
+
+    async def _get(self, key: str) -> tuple[str, float] | None:
+        raw: bytes | None = await self._client.get(self._prefix + key)
+        if raw is None:
+            return None
+        session_id, _, last = raw.decode().partition("|")
+        return session_id, float(last)
+
+    async def active(self, key: str, at: float) -> bool:
+        entry = await self._get(key)
+        return entry is not None and at - entry[1] < self._timeout
+
+    async def session_for(self, key: str, at: float) -> str:
+        session_id, last = _next_session(await self._get(key), at, self._timeout)
+        await self._client.set(self._prefix + key, f"{session_id}|{last}", ex=int(self._timeout) + 60)
+        return session_id
+
+
+def create_session_tracker(valkey: Valkey | None) -> SessionTracker:
+    return MemorySessionTracker() if valkey is None else ValkeySessionTracker(valkey)
