@@ -164,6 +164,17 @@ async def test_retried_send_is_stored_once(client: Client, app: Litestar, site: 
     assert "datafast_insert_rows_total 2\n" in metrics
 
 
+async def test_same_id_twice_in_one_batch_is_stored_once(
+    client: Client, app: Litestar, site: Website
+) -> None:
+    response = await post(client, [event(site, event_id="twin"), event(site, event_id="twin")])
+
+    assert response.status_code == 202
+    first, second = response.json()["ids"]
+    assert first == second
+    assert len(await stored(client, app, site)) == 1
+
+
 async def test_bots_are_dropped_and_counted(client: Client, app: Litestar, site: Website) -> None:
     response = await post(client, event(site), ua=GOOGLEBOT)
 

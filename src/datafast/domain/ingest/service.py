@@ -189,17 +189,19 @@ class IngestService:
             keys.append(key)
 
         checked = [key for key in keys if key is not None]
-        verdicts = (
-            dict(zip(checked, await self.deduplicator.first_seen(checked), strict=True)) if checked else {}
-        )
-        new_rows = [row for row, key in zip(rows, keys, strict=True) if key is None or verdicts[key]]
+        verdicts = iter(await self.deduplicator.first_seen(checked) if checked else [])
+        # In order: the same id twice in one batch is stored once (the first), not dropped twice.
+        fresh = [key is None or next(verdicts) for key in keys]
+        new_rows = [row for row, first in zip(rows, fresh, strict=True) if first]
         duplicates = len(rows) - len(new_rows)
         if new_rows:
             try:
                 await self.spool.append([encode_row(row) for row in new_rows])
             except BaseException:
                 # Not stored: a retry must not be taken for a duplicate.
-                await self.deduplicator.forget([key for key, fresh in verdicts.items() if fresh])
+                await self.deduplicator.forget(
+                    [key for key, first in zip(keys, fresh, strict=True) if first and key is not None]
+                )
                 raise
         self.metrics.accepted += len(new_rows)
         self.metrics.duplicates += duplicates
