@@ -23,7 +23,7 @@ from datafast.domain.ingest.rows import EventRow, encode_row
 from datafast.domain.ingest.schemas import FieldError, TrackEvent
 from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, SessionTracker, cookieless_visitor_id
+from datafast.domain.ingest.visitors import SaltBook, SessionTracker, SessionView, cookieless_visitor_id
 from datafast.lib.geo import GeoLocator
 from datafast.lib.pubsub import PubSub
 from datafast.lib.ua import parse_user_agent
@@ -129,6 +129,27 @@ class IngestService:
         location = self.geo.locate(request.ip)
         today_salt, yesterday_salt = await self.salts.salts(request.received_at)
 
+        # Every session key this request may touch, loaded in one round trip (Valkey in scaled mode).
+        today_ids = {
+            site_key: cookieless_visitor_id(today_salt, site_key, request.ip, request.user_agent)
+            for site_key in {str(site.id) for site in sites.values()}
+        }
+        earlier_ids = (
+            {
+                site_key: cookieless_visitor_id(yesterday_salt, site_key, request.ip, request.user_agent)
+                for site_key in today_ids
+            }
+            if yesterday_salt is not None
+            else {}
+        )
+        wanted = [
+            f"{sites[e.website_id].id}:{e.visitor_id or today_ids[str(sites[e.website_id].id)]}"
+            for e in events
+            if e.session_id is None or e.visitor_id is None
+        ]
+        wanted += [f"{site_key}:{visitor}" for site_key, visitor in earlier_ids.items()]
+        view = SessionView(await self.sessions.load(wanted))
+
         rows: list[EventRow] = []
         keys: list[str | None] = []
         for event in events:
@@ -142,10 +163,8 @@ class IngestService:
             for name in _UTM_FIELDS:
                 if (value := getattr(event, name)) is not None:
                     query[name] = value  # the tracker may send UTM fields beside the URL
-            visitor_id = event.visitor_id or await self._cookieless(
-                site, request, today_salt, yesterday_salt, at
-            )
-            session_id = event.session_id or await self.sessions.session_for(f"{site.id}:{visitor_id}", at)
+            visitor_id = event.visitor_id or self._cookieless(view, str(site.id), today_ids, earlier_ids, at)
+            session_id = event.session_id or view.session_for(f"{site.id}:{visitor_id}", at)
             source = classify(event.referrer or "", query, site.is_self)
             key, event_id = self._identity(site, event, visitor_id)
             revenue = round(event.revenue * 100) if event.revenue is not None else 0
@@ -188,6 +207,7 @@ class IngestService:
             )
             keys.append(key)
 
+        await self.sessions.save(view.changed)
         checked = [key for key in keys if key is not None]
         verdicts = iter(await self.deduplicator.first_seen(checked) if checked else [])
         # In order: the same id twice in one batch is stored once (the first), not dropped twice.
@@ -252,14 +272,17 @@ class IngestService:
             return "too_old"
         return at
 
-    async def _cookieless(
-        self, site: TrackedSite, request: RequestInfo, today: bytes, yesterday: bytes | None, at: float
+    @staticmethod
+    def _cookieless(
+        view: SessionView, site_key: str, today: dict[str, str], earlier: dict[str, str], at: float
     ) -> str:
-        visitor_id = cookieless_visitor_id(today, str(site.id), request.ip, request.user_agent)
-        if yesterday is not None and not await self.sessions.active(f"{site.id}:{visitor_id}", at):
-            earlier = cookieless_visitor_id(yesterday, str(site.id), request.ip, request.user_agent)
-            if await self.sessions.active(f"{site.id}:{earlier}", at):
-                return earlier  # a visit crossing midnight stays one visitor
+        visitor_id = today[site_key]
+        if (
+            site_key in earlier
+            and not view.active(f"{site_key}:{visitor_id}", at)
+            and view.active(f"{site_key}:{earlier[site_key]}", at)
+        ):
+            return earlier[site_key]  # a visit crossing midnight stays one visitor
         return visitor_id
 
     @staticmethod

@@ -14,6 +14,7 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
@@ -28,6 +29,7 @@ __all__ = (
     "MemorySessionTracker",
     "SaltBook",
     "SessionTracker",
+    "SessionView",
     "ValkeySessionTracker",
     "cookieless_visitor_id",
     "create_session_tracker",
@@ -79,21 +81,39 @@ class SaltBook:
         self._salts = {row.day: bytes(row.salt) for row in rows if row.day >= yesterday}
 
 
+Entry = tuple[str, float]
+"""(session id, last seen epoch seconds) of a visitor."""
+
+
 class SessionTracker(Protocol):
-    """Session ids for visitors whose tracker sent none: a new session after 30 idle minutes."""
+    """Where visitors' current sessions are kept; a request loads what it needs once and saves once."""
 
-    async def active(self, key: str, at: float) -> bool: ...
-    async def session_for(self, key: str, at: float) -> str: ...
+    async def load(self, keys: Iterable[str]) -> dict[str, Entry]: ...
+    async def save(self, entries: dict[str, Entry]) -> None: ...
 
 
-def _next_session(entry: tuple[str, float] | None, at: float, timeout: float) -> tuple[str, float]:
-    """(session id, last seen) after an event at ``at`` given the visitor's current session."""
-    if entry is not None and 0 <= at - entry[1] < timeout:
-        return entry[0], at
-    if entry is not None and at < entry[1]:
-        return entry  # an older, delayed event of the current session
-    # Unique, not secret: the fast PRNG is enough (uuid4 asks the kernel for entropy each time).
-    return f"{random.getrandbits(64):016x}", at
+class SessionView:
+    """The 30-minute rule applied to the entries one request loaded; ``changed`` is what to save."""
+
+    def __init__(self, entries: dict[str, Entry], timeout: float = SESSION_TIMEOUT) -> None:
+        self._entries = entries
+        self._timeout = timeout
+        self.changed: dict[str, Entry] = {}
+
+    def active(self, key: str, at: float) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and at - entry[1] < self._timeout
+
+    def session_for(self, key: str, at: float) -> str:
+        entry = self._entries.get(key)
+        if entry is not None and 0 <= at - entry[1] < self._timeout:
+            entry = (entry[0], at)
+        elif entry is None or at >= entry[1]:
+            # Unique, not secret: the fast PRNG is enough (uuid4 asks the kernel for entropy each time).
+            entry = (f"{random.getrandbits(64):016x}", at)
+        # else: an older, delayed event of the current session keeps it as it is.
+        self._entries[key] = self.changed[key] = entry
+        return entry[0]
 
 
 class MemorySessionTracker:
@@ -102,21 +122,16 @@ class MemorySessionTracker:
     def __init__(self, timeout: float = SESSION_TIMEOUT, max_entries: int = 1_000_000) -> None:
         self._timeout = timeout
         self._max_entries = max_entries
-        self._sessions: dict[str, tuple[str, float]] = {}
+        self._sessions: dict[str, Entry] = {}
 
-    async def active(self, key: str, at: float) -> bool:
-        entry = self._sessions.get(key)
-        return entry is not None and at - entry[1] < self._timeout
+    async def load(self, keys: Iterable[str]) -> dict[str, Entry]:
+        return {key: entry for key in keys if (entry := self._sessions.get(key)) is not None}
 
-    async def session_for(self, key: str, at: float) -> str:
-        entry = _next_session(self._sessions.get(key), at, self._timeout)
-        self._sessions[key] = entry
+    async def save(self, entries: dict[str, Entry]) -> None:
+        self._sessions.update(entries)
         if len(self._sessions) > self._max_entries:
-            self._expire(time.time())
-        return entry[0]
-
-    def _expire(self, now: float) -> None:
-        self._sessions = {k: v for k, v in self._sessions.items() if now - v[1] < self._timeout}
+            now = time.time()
+            self._sessions = {k: v for k, v in self._sessions.items() if now - v[1] < self._timeout}
 
 
 class ValkeySessionTracker:
@@ -129,21 +144,25 @@ class ValkeySessionTracker:
         self._timeout = timeout
         self._prefix = prefix
 
-    async def _get(self, key: str) -> tuple[str, float] | None:
-        raw: bytes | None = await self._client.get(self._prefix + key)
-        if raw is None:
-            return None
-        session_id, _, last = raw.decode().partition("|")
-        return session_id, float(last)
+    async def load(self, keys: Iterable[str]) -> dict[str, Entry]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        values: list[bytes | None] = await self._client.mget([self._prefix + key for key in wanted])
+        found: dict[str, Entry] = {}
+        for key, raw in zip(wanted, values, strict=True):
+            if raw is not None:
+                session_id, _, last = raw.decode().partition("|")
+                found[key] = (session_id, float(last))
+        return found
 
-    async def active(self, key: str, at: float) -> bool:
-        entry = await self._get(key)
-        return entry is not None and at - entry[1] < self._timeout
-
-    async def session_for(self, key: str, at: float) -> str:
-        session_id, last = _next_session(await self._get(key), at, self._timeout)
-        await self._client.set(self._prefix + key, f"{session_id}|{last}", ex=int(self._timeout) + 60)
-        return session_id
+    async def save(self, entries: dict[str, Entry]) -> None:
+        if not entries:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key, (session_id, last) in entries.items():
+                pipe.set(self._prefix + key, f"{session_id}|{last}", ex=int(self._timeout) + 60)
+            await pipe.execute()
 
 
 def create_session_tracker(valkey: Valkey | None) -> SessionTracker:
