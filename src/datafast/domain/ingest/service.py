@@ -226,8 +226,12 @@ class IngestService:
         self.metrics.accepted += len(new_rows)
         self.metrics.duplicates += duplicates
         self.metrics.dropped.update(dropped)
+        # One message per site and request (a JSON array of events): one round trip, not one per event.
+        by_site: dict[str, list[RealtimeEvent]] = {}
         for row in new_rows:
-            await self.pubsub.publish(f"site:{row.website_id}", _realtime.encode(_realtime_event(row)))
+            by_site.setdefault(row.website_id, []).append(_realtime_event(row))
+        for website_id, realtime in by_site.items():
+            await self.pubsub.publish(f"site:{website_id}", _realtime.encode(realtime))
         return Accepted(["evt_" + row.event_id.replace("-", "") for row in rows], dropped)
 
     async def _sites(self, events: list[TrackEvent]) -> dict[str, TrackedSite]:

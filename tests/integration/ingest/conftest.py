@@ -1,0 +1,73 @@
+"""Fixtures for the ingest tests: an ingest pipeline built from real parts, driven in-process."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast.db.config import sqlalchemy_config
+from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.schemas import TrackEvent
+from datafast.domain.ingest.service import IngestService, RequestInfo
+from datafast.domain.ingest.sites import SiteDirectory
+from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
+from datafast.domain.ingest.writer import BatchWriter
+from datafast.domain.sites.services import WebsiteService
+from datafast.lib.adapters import Adapters
+from datafast.lib.geo import create_geo_locator
+from datafast.settings import Settings
+from tests.helpers import CHROME_MAC
+
+
+class Pipeline:
+    def __init__(self, service: IngestService, writer: BatchWriter, adapters: Adapters, site_id: str) -> None:
+        self.service, self.writer, self.adapters, self.site_id = service, writer, adapters, site_id
+
+    async def visit(self, at: datetime, path: str = "/", **fields: object) -> None:
+        event = TrackEvent(website_id=self.site_id, page_url=f"https://sessions.example{path}", **fields)  # type: ignore[arg-type]
+        await self.service.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, at.timestamp()))
+
+    async def rows(self) -> list[dict[str, object]]:
+        await self.writer.flush()
+        result = await self.adapters.event_store.query(
+            "SELECT visitor_id, session_id, pathname FROM events"
+            " WHERE website_id = {s:UUID} ORDER BY timestamp",
+            parameters={"s": self.site_id},
+        )
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+@pytest.fixture
+async def pipeline(
+    settings: Settings, adapters: Adapters, db_session: AsyncSession, tmp_path: Path
+) -> AsyncIterator[Pipeline]:
+    owner = await UserService(session=db_session).create_user(
+        f"s{uuid.uuid4().hex[:6]}@example.com", "password1"
+    )
+    site = await WebsiteService(session=db_session).create_site(
+        owner, f"{uuid.uuid4().hex[:6]}.sessions.example"
+    )
+    site.hostnames = ["sessions.example"]
+    await db_session.commit()
+    engine = sqlalchemy_config(settings).get_engine()
+    spool = FileSpool(tmp_path / "spool")
+    writer = BatchWriter(spool, adapters.event_store)
+    service = IngestService(
+        sites=SiteDirectory(engine),
+        spool=spool,
+        deduplicator=MemoryDeduplicator(),
+        salts=SaltBook(engine),
+        sessions=create_session_tracker(adapters.valkey),
+        geo=create_geo_locator(None),
+        pubsub=adapters.pubsub,
+    )
+    yield Pipeline(service, writer, adapters, str(site.id))
+    await spool.close()
+    await engine.dispose()
