@@ -130,9 +130,11 @@ class IngestService:
         today_salt, yesterday_salt = await self.salts.salts(request.received_at)
 
         # Every session key this request may touch, loaded in one round trip (Valkey in scaled mode).
+        # Cookieless ids only for sites with an event that has no tracker cookie (the rarer case).
+        cookieless_sites = {str(sites[e.website_id].id) for e in events if e.visitor_id is None}
         today_ids = {
             site_key: cookieless_visitor_id(today_salt, site_key, request.ip, request.user_agent)
-            for site_key in {str(site.id) for site in sites.values()}
+            for site_key in cookieless_sites
         }
         earlier_ids = (
             {
