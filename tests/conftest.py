@@ -33,7 +33,7 @@ from datafast.settings import Settings, load_settings
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_DB = 7  # tests flush it: keep it apart from anything else on the server
+REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "7"))  # tests flush it: keep it apart from anything else
 
 MODES = ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)]
 SettingsFactory = Callable[..., Settings]
