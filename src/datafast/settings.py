@@ -51,6 +51,8 @@ class Settings:
     geoip_database: Path | None
     ingest_batch_rows: int
     ingest_flush_interval: float
+    ingest_claim_idle: float = 30.0
+    """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
 
     @property
     def embedded_clickhouse(self) -> bool:
@@ -156,6 +158,7 @@ def load_settings(
         geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
+        ingest_claim_idle=parse("INGEST_CLAIM_IDLE", "30", _positive_float),
     )
     if not secret_key:
         settings = _with_secret_key(settings)

@@ -13,7 +13,7 @@ from datafast.domain.ingest.spool import Batch, FileSpool
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
 
-__all__ = ("BatchWriter",)
+__all__ = ("BatchWriter", "insert_rows")
 
 log = get_logger(__name__)
 
@@ -82,20 +82,7 @@ class BatchWriter:
 
     async def write(self, batch: Batch) -> int:
         """Insert an announced batch into its tables (repeated, it writes nothing new); returns its events."""
-        token = batch.token(self.spool.state.spool_id)
-        # Event rows are JSON lines; sessions rows carry a one-byte tag before theirs.
-        lines = b"".join(batch.records).split(b"\n")
-        events = b"".join(line + b"\n" for line in lines if line[:1] == b"{")
-        sessions = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SESSION_TAG)
-        # Each table has its own token: after a crash between the two inserts, the replay
-        # writes the sessions and skips the events that already made it.
-        if events:
-            await self.store.insert_raw("events", EVENT_COLUMNS, events, "JSONEachRow", dedup_token=token)
-        if sessions:
-            await self.store.insert_raw(
-                "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
-            )
-        return events.count(b"\n")
+        return await insert_rows(self.store, b"".join(batch.records), batch.token(self.spool.state.spool_id))
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (a failure leaves it in the spool for next start)."""
@@ -107,3 +94,23 @@ class BatchWriter:
             await self.flush()
         except Exception as exc:
             log.warning("final insert failed; the spool keeps the events", error=str(exc)[:300])
+
+
+async def insert_rows(store: EventStore, blob: bytes, token: str) -> int:
+    """Insert spooled records into ``events`` and ``sessions``; returns the number of events.
+
+    Event rows are JSON lines; session rows are JSON lines after a one-byte tag. Each table has
+    its own token: after a crash between the two inserts, the replay writes the sessions and
+    skips the events that already made it.
+    """
+    lines = blob.split(b"\n")
+    events = [line for line in lines if line[:1] == b"{"]
+    sessions = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SESSION_TAG)
+    if events:
+        block = b"\n".join(events) + b"\n"
+        await store.insert_raw("events", EVENT_COLUMNS, block, "JSONEachRow", dedup_token=token)
+    if sessions:
+        await store.insert_raw(
+            "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
+        )
+    return len(events)
