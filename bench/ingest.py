@@ -131,6 +131,9 @@ def datafast_env(mode: str, data_dir: Path) -> dict[str, str]:
             await conn.close()
 
         asyncio.run(create())
+        import valkey
+
+        valkey.Valkey.from_url("redis://127.0.0.1:6379/9").flushdb()  # no stream left from an earlier run
         env |= {
             "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
             "VALKEY_URL": "redis://127.0.0.1:6379/9",
@@ -167,9 +170,10 @@ def create_sites(env: dict[str, str], cwd: Path) -> list[str]:
 
 def count_rows(env: dict[str, str], cwd: Path) -> tuple[int, int]:
     """(rows, distinct event ids) in ClickHouse, read once the server has stopped."""
+    dsn = env.get("CLICKHOUSE_URL", f"chdb://{env['DATA_DIR']}/clickhouse")
     script = (
         "import clickhouse_connect,sys;"
-        f"c=clickhouse_connect.get_client(dsn='chdb://{env['DATA_DIR']}/clickhouse', database='datafast');"
+        f"c=clickhouse_connect.get_client(dsn='{dsn}', database='datafast');"
         "r=c.query('SELECT count(), uniqExact(event_id) FROM events').result_rows[0];print(r[0], r[1])"
     )
     out = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True, cwd=cwd).stdout
@@ -205,15 +209,46 @@ def run_baseline(duration: int, connections: int, sites: list[str], batch: int) 
         process.wait(timeout=30)
 
 
+def stream_left(url: str) -> int:
+    """Scaled mode: requests in the ingest stream not yet inserted (entries + pending deliveries)."""
+    import valkey
+
+    client = valkey.Valkey.from_url(url)
+    try:
+        length = int(client.xlen("datafast:ingest"))
+        groups = client.xinfo_groups("datafast:ingest") if length or client.exists("datafast:ingest") else []
+        return length + sum(int(g["pending"]) for g in groups)
+    finally:
+        client.close()
+
+
+def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [PYTHON, "-m", "datafast", "worker"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def run_mode(mode: str, duration: int, connections: int) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"datafast-bench-{mode}-"))
     try:
         env = datafast_env(mode, work / "data")
         datafast("migrate", env=env, cwd=work)
         sites = create_sites(env, work)
+        # Scaled mode: web processes only append to the Valkey stream and a `datafast worker` inserts.
+        # chDB cannot share one directory between processes (a ClickHouse server would be shared),
+        # so here the worker writes to its own chDB directory, where the rows are counted.
+        worker_env = {**env, "CLICKHOUSE_URL": f"chdb://{work / 'data' / 'worker-clickhouse'}"}
+        if mode == "scaled":
+            datafast("migrate", env=worker_env, cwd=work)
+        count_env = worker_env if mode == "scaled" else env
         for batch in (1, 100):
-            before_rows, before_distinct = count_rows(env, work)
+            before_rows, before_distinct = count_rows(count_env, work)
             port = free_port()
+            worker = start_worker(worker_env, work) if mode == "scaled" else None
             server = subprocess.Popen(
                 [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
                 env=env,
@@ -228,7 +263,13 @@ def run_mode(mode: str, duration: int, connections: int) -> None:
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=120)
-            rows, distinct = count_rows(env, work)
+            if worker is not None:
+                deadline = time.monotonic() + 300
+                while stream_left(env["VALKEY_URL"]) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=120)
+            rows, distinct = count_rows(count_env, work)
             baseline = run_baseline(duration, connections, sites, batch)
             accepted = int(result["accepted"]) * batch
             seconds = result["duration_us"] / 1e6

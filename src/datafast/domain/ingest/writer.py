@@ -35,6 +35,7 @@ class BatchWriter:
         self._on_batch = on_batch
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -42,8 +43,7 @@ class BatchWriter:
     async def _run(self) -> None:
         last = time.monotonic()
         backoff = 0.5
-        while True:
-            await asyncio.sleep(0.02)
+        while not await self._stopped_within(0.02):
             if self.spool.depth < self.max_rows and time.monotonic() - last < self.interval:
                 continue
             try:
@@ -56,19 +56,28 @@ class BatchWriter:
                     spooled=self.spool.depth,
                     retry_in=backoff,
                 )
-                await asyncio.sleep(backoff)
+                await self._stopped_within(backoff)
                 backoff = min(backoff * 2, 30)
             last = time.monotonic()
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
     async def flush(self) -> int:
         """Insert everything spooled now; returns the number of events written."""
         written = 0
         async with self._lock:
-            batch = self.spool.pending_batch() or self.spool.take(self.max_rows)
+            batch = self.spool.pending_batch() or self.spool.take(self._batch_rows())
             while batch is not None:
                 written += await self._insert(batch)
-                batch = self.spool.take(self.max_rows)
+                batch = self.spool.take(self._batch_rows())
         return written
+
+    def _batch_rows(self) -> int:
+        """``max_rows``, or more when behind: fewer, larger inserts catch up faster."""
+        return max(self.max_rows, min(self.spool.depth, self.max_rows * 50))
 
     async def _insert(self, batch: Batch) -> int:
         loop = asyncio.get_running_loop()
@@ -85,11 +94,14 @@ class BatchWriter:
         return await insert_rows(self.store, b"".join(batch.records), batch.token(self.spool.state.spool_id))
 
     async def stop(self) -> None:
-        """Stop the loop and write what is left (a failure leaves it in the spool for next start)."""
+        """Stop the loop and write what is left (a failure leaves it in the spool for next start).
+
+        The loop is asked to stop, not cancelled: a cancelled insert would leave its spool
+        checkpoint write running in a thread while the final flush starts another.
+        """
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         try:
             await self.flush()
         except Exception as exc:
