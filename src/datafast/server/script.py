@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, Router, get
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
 from datafast.errors import NotFound, ServiceUnavailable
@@ -98,7 +99,7 @@ def script_router(directory: Path = SCRIPT_DIR) -> Router:
     files = ScriptFiles(directory)
 
     @get("/js/{name:str}", include_in_schema=False, sync_to_thread=False)
-    def tracking_script(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
+    def tracking_script(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
         versioned = _VERSIONED.match(name)
         if name != "script.js" and versioned is None:
             raise NotFound(f"No script {name!r}: the tracking script is /js/script.js.")
