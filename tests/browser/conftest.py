@@ -49,6 +49,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--no-first-run",
     "--host-resolver-rules=MAP *.test 127.0.0.1",
+    # Headless Chromium says "HeadlessChrome", which DataFast drops as a bot. The context's override
+    # does not reach a beacon sent as the page unloads: the browser-wide switch does.
+    f"--user-agent={CHROME_MAC}",
 ]
 NOT_AUTOMATED = "--disable-blink-features=AutomationControlled"  # navigator.webdriver stays false
 DATABASE = "datafast_browser"

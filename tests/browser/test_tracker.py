@@ -435,7 +435,7 @@ def test_the_only_global_added_is_datafast_and_a_second_copy_does_nothing(
     url = test_site.add(host, "/", page_html(tag + tag))  # no stub: the script alone, twice
     page = visit.page
     page.add_init_script(
-        "document.documentElement.dataset.globals = JSON.stringify(Object.getOwnPropertyNames(window))"
+        "sessionStorage.setItem('globals', JSON.stringify(Object.getOwnPropertyNames(window)))"
     )
 
     page.goto(url)
@@ -443,7 +443,7 @@ def test_the_only_global_added_is_datafast_and_a_second_copy_does_nothing(
 
     added = page.evaluate(
         """() => {
-        const before = JSON.parse(document.documentElement.dataset.globals);
+        const before = JSON.parse(sessionStorage.getItem("globals"));
         return Object.getOwnPropertyNames(window).filter((name) => !before.includes(name));
     }"""
     )
