@@ -18,8 +18,8 @@ import re
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -110,7 +110,12 @@ def datafast(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for name, value in env.items():
         patch.setenv(name, value)
     server = Granian(
-        create_asgi, address="127.0.0.1", port=port, interface=Interfaces.ASGI, factory=True, log_enabled=False
+        create_asgi,
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        log_enabled=False,
     )
     loop = asyncio.new_event_loop()
     failed: list[BaseException] = []
@@ -248,7 +253,10 @@ def snippet(datafast: DataFast, site_id: str, **attrs: str | bool) -> str:
 
 
 def page_html(head: str, body: str = "") -> str:
-    return f"<!doctype html><html><head><meta charset=utf-8><link rel=icon href='data:,'><title>t</title>{head}</head><body>{body}</body></html>"
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><link rel=icon href='data:,'><title>t</title>"
+        f"{head}</head><body>{body}</body></html>"
+    )
 
 
 # --- Chromium -------------------------------------------------------------------------------------

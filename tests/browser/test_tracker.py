@@ -15,8 +15,8 @@ from tests.browser.conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DataFast,
-    Stored,
     LocalSite,
+    Stored,
     Visit,
     open_visit,
     page_html,
@@ -104,7 +104,8 @@ def test_pageview_on_load_stores_referrer_utm_and_the_cookie_ids(
     assert row["session_id"] == jar["datafast_session_id"]
     session = next(c for c in visit.context.cookies() if c["name"] == "datafast_session_id")
     visitor = next(c for c in visit.context.cookies() if c["name"] == "datafast_visitor_id")
-    assert not session["httpOnly"] and not visitor["httpOnly"]
+    assert not session["httpOnly"]
+    assert not visitor["httpOnly"]
     assert 1700 < session["expires"] - _now(visit.page) <= 1800  # 30 minutes, renewed by every event
     assert visitor["expires"] - _now(visit.page) > 300 * 86400
 
@@ -118,7 +119,9 @@ def test_ref_parameter_and_referrer_name_the_source_and_a_second_page_keeps_the_
     visit: Visit, datafast: DataFast, test_site: LocalSite, new_site: NewSite, stored: Callable[[str], Stored]
 ) -> None:
     host, site_id = new_site()
-    first = test_site.add(host, "/", page_html(snippet(datafast, site_id), '<a id="next" href="/about">About</a>'))
+    first = test_site.add(
+        host, "/", page_html(snippet(datafast, site_id), '<a id="next" href="/about">About</a>')
+    )
     test_site.add(host, "/about", page_html(snippet(datafast, site_id)))
 
     visit.page.goto(first + "?ref=producthunt")
@@ -291,7 +294,8 @@ def test_cookieless_mode_sets_no_cookie_and_still_counts(
     assert page.evaluate("document.cookie") == ""
     assert pageviews(rows) == ["/", "/pricing"]
     # The server gives cookieless visits a daily-rotating id of its own: one visitor, one session.
-    assert rows[0]["visitor_id"] and rows[0]["visitor_id"] == rows[1]["visitor_id"]
+    assert rows[0]["visitor_id"]
+    assert rows[0]["visitor_id"] == rows[1]["visitor_id"]
     assert rows[0]["session_id"] == rows[1]["session_id"]
     assert all(e.get("visitor_id") is None for _, events in visit.posted for e in events)
 
@@ -329,7 +333,9 @@ def test_server_failures_keep_events_until_a_later_page_delivers_them_once(
     visit: Visit, datafast: DataFast, test_site: LocalSite, new_site: NewSite, stored: Callable[[str], Stored]
 ) -> None:
     host, site_id = new_site()
-    url = test_site.add(host, "/", page_html(snippet(datafast, site_id), '<a id="next" href="/next">next</a>'))
+    url = test_site.add(
+        host, "/", page_html(snippet(datafast, site_id), '<a id="next" href="/next">next</a>')
+    )
     test_site.add(host, "/next", page_html(snippet(datafast, site_id)))
     page = visit.page
     store = stored(site_id)
@@ -408,7 +414,11 @@ def test_not_tracked_localhost_opt_out_and_foreign_hostnames(
 
 
 def test_automated_browsers_are_not_tracked(
-    browser: Browser, datafast: DataFast, test_site: LocalSite, new_site: NewSite, stored: Callable[[str], Stored]
+    browser: Browser,
+    datafast: DataFast,
+    test_site: LocalSite,
+    new_site: NewSite,
+    stored: Callable[[str], Stored],
 ) -> None:
     host, site_id = new_site()
     url = test_site.add(host, "/", page_html(snippet(datafast, site_id, debug=True)))
