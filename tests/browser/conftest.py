@@ -145,6 +145,8 @@ def datafast(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         loop.call_soon_threadsafe(server.stop)
         thread.join(timeout=30)
         patch.undo()
+        assert not thread.is_alive(), "DataFast did not stop"
+        loop.close()
 
 
 class Stored:
