@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.browser.conftest import (
     queue_of,
     snippet,
 )
+from tests.helpers import CHROME_MAC
 
 pytestmark = pytest.mark.browser
 
@@ -370,7 +372,12 @@ def test_server_failures_keep_events_until_a_later_page_delivers_them_once(
 
 
 def test_not_tracked_localhost_opt_out_and_foreign_hostnames(
-    visit: Visit, datafast: DataFast, test_site: LocalSite, new_site: NewSite, stored: Callable[[str], Stored]
+    tmp_path: Path,
+    visit: Visit,
+    datafast: DataFast,
+    test_site: LocalSite,
+    new_site: NewSite,
+    stored: Callable[[str], Stored],
 ) -> None:
     host, site_id = new_site(hostnames=["localhost"])
     page = visit.page
@@ -403,6 +410,11 @@ def test_not_tracked_localhost_opt_out_and_foreign_hostnames(
     test_site.add(other, "/list", page_html(allowed_hosts))
     ignored(f"http://{other}:{test_site.port}/list", "hostname")
 
+    # A page opened from a file (no hostname).
+    saved = tmp_path / "saved.html"
+    saved.write_text(page_html(snippet(datafast, site_id, debug=True)))
+    ignored(saved.as_uri(), "localhost")
+
     assert visit.posted == []
     assert store.rows() == []
 
@@ -434,6 +446,20 @@ def test_automated_browsers_are_not_tracked(
         assert visit.console.errors() == []
     finally:
         automated.close()
+
+    # A headless browser that hides navigator.webdriver still names itself in its User-Agent.
+    headless = browser.new_context(user_agent=CHROME_MAC.replace("Chrome/", "HeadlessChrome/"))
+    try:
+        page = headless.new_page()
+        logs: list[str] = []
+        page.on("console", lambda message: logs.append(message.text))
+        page.goto(url)
+        assert page.evaluate("navigator.webdriver") is False
+        page.wait_for_function("typeof window.datafast.goal === 'function'")
+        assert "datafast: ignored: bot" in logs
+        assert queue_of(page) is None
+    finally:
+        headless.close()
     assert stored(site_id).rows() == []
 
 
