@@ -30,7 +30,7 @@ import httpx
 import pytest
 from granian.constants import Interfaces
 from granian.server.embed import Server as Granian
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from datafast.app import create_asgi
 from datafast.db.config import sqlalchemy_config
@@ -178,7 +178,7 @@ class Stored:
             time.sleep(0.05)
             rows = self.rows()
         while not ((page is None or queue_of(page) == []) and self.datafast.spool_is_empty()):
-            assert time.monotonic() < deadline, f"the page's queue was not emptied: {queue_of(page)}"  # type: ignore[arg-type]
+            assert time.monotonic() < deadline, f"not all delivered: {page and queue_of(page)}"
             time.sleep(0.05)
         rows = self.rows()
         assert len(rows) == count, f"expected {count} rows, found {len(rows)}: {_brief(rows)}"
@@ -310,7 +310,7 @@ def open_visit(browser: Browser, datafast: DataFast) -> Visit:
     context = browser.new_context(user_agent=CHROME_MAC, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     console = Console()
-    page.on("console", lambda message: console.messages.append((message.type, _text(message))))
+    page.on("console", lambda message: console.messages.append((message.type, message.text)))
     page.on("pageerror", lambda error: console.page_errors.append(str(error)))
     posted: list[tuple[int, list[dict[str, Any]]]] = []
 
@@ -322,10 +322,6 @@ def open_visit(browser: Browser, datafast: DataFast) -> Visit:
 
     page.on("response", answered)
     return Visit(context, page, console, posted)
-
-
-def _text(message: ConsoleMessage) -> str:
-    return message.text
 
 
 @pytest.fixture
@@ -349,5 +345,13 @@ def new_site(datafast: DataFast, test_site: LocalSite) -> Callable[..., tuple[st
 
 
 @pytest.fixture
-def stored(chdb_path: Path, datafast: DataFast) -> Callable[[str], Stored]:
-    return lambda site_id: Stored(chdb_path, datafast, site_id)
+def stored(chdb_path: Path, datafast: DataFast) -> Iterator[Callable[[str], Stored]]:
+    made: list[Stored] = []
+
+    def make(site_id: str) -> Stored:
+        made.append(Stored(chdb_path, datafast, site_id))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.client.close()

@@ -484,3 +484,24 @@ def test_the_only_global_added_is_datafast_and_a_second_copy_does_nothing(
     }"""
     )
     assert added == ["datafast"]
+
+
+def test_data_domain_shares_the_visitor_across_subdomains(
+    visit: Visit, datafast: DataFast, test_site: LocalSite, new_site: NewSite, stored: Callable[[str], Stored]
+) -> None:
+    host, site_id = new_site()
+    tag = snippet(datafast, site_id, domain=host)
+    www = test_site.add(f"www.{host}", "/", page_html(tag))
+    app = test_site.add(f"app.{host}", "/dashboard", page_html(tag))
+    store = stored(site_id)
+
+    visit.page.goto(www)
+    store.wait_for(1, visit.page)
+    visit.page.goto(app)
+    rows = store.wait_for(2, visit.page)
+
+    assert [r["hostname"] for r in rows] == [f"www.{host}", f"app.{host}"]
+    assert rows[0]["visitor_id"] == rows[1]["visitor_id"]
+    assert rows[0]["session_id"] == rows[1]["session_id"]
+    (visitor,) = [c for c in visit.context.cookies() if c["name"] == "datafast_visitor_id"]
+    assert visitor["domain"] == f".{host}"

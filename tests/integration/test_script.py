@@ -7,6 +7,8 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,21 @@ def test_a_new_build_is_picked_up_and_stale_compressed_files_are_not_served(tmp_
     assert second.version != first.version
     assert second.bodies == {"identity": b"console.log(2)"}
     assert files.load() is second
+
+
+def test_the_wheel_ships_the_built_script(tmp_path: Path, built: bytes) -> None:
+    uv = Path(sys.executable).parent / "uv"
+    result = subprocess.run(
+        [str(uv), "build", "--wheel", "--out-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("datafast-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("datafast/static/js/script.js") == built
+        assert gzip.decompress(archive.read("datafast/static/js/script.js.gz")) == built
+        assert "datafast/static/js/script.js.br" in archive.namelist()
