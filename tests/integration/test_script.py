@@ -96,6 +96,18 @@ async def test_script_is_served_precompressed_by_accept_encoding(
         assert response.content == built
 
 
+async def test_head_answers_the_same_headers_without_the_body(
+    client: AsyncTestClient[Litestar], built: bytes
+) -> None:
+    response = await client.head("/js/script.js", headers={"accept-encoding": "gzip"})
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-length"] == str((SCRIPT_DIR / "script.js.gz").stat().st_size)
+    assert response.headers["etag"] == f'"{hashlib.sha256(built).hexdigest()[:16]}-gzip"'
+    assert response.headers["content-encoding"] == "gzip"
+
+
 async def test_a_known_etag_gets_304_without_a_body(client: AsyncTestClient[Litestar], built: bytes) -> None:
     first = await client.get("/js/script.js", headers={"accept-encoding": "gzip"})
     etag = first.headers["etag"]

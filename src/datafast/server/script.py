@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router, get, head
 from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED
 
@@ -98,8 +98,7 @@ def _matches(if_none_match: str, built: BuiltScript) -> bool:
 def script_router(directory: Path = SCRIPT_DIR) -> Router:
     files = ScriptFiles(directory)
 
-    @get("/js/{name:str}", include_in_schema=False, sync_to_thread=False)
-    def tracking_script(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+    def respond(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
         versioned = _VERSIONED.match(name)
         if name != "script.js" and versioned is None:
             raise NotFound(f"No script {name!r}: the tracking script is /js/script.js.")
@@ -133,4 +132,15 @@ def script_router(directory: Path = SCRIPT_DIR) -> Router:
             headers=headers,
         )
 
-    return Router(path="/", route_handlers=[tracking_script])
+    @get("/js/{name:str}", include_in_schema=False, sync_to_thread=False)
+    def tracking_script(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+        return respond(name, request)
+
+    # Uptime checks and CDNs ask with HEAD: the same answer without the body.
+    @head("/js/{name:str}", include_in_schema=False, sync_to_thread=False)
+    def tracking_script_head(name: FromPath[str], request: Request[Any, Any, Any]) -> Response[None]:
+        answer = respond(name, request)
+        headers = {**answer.headers, "content-length": str(len(answer.content))}
+        return Response(None, status_code=answer.status_code, headers=headers, media_type=answer.media_type)
+
+    return Router(path="/", route_handlers=[tracking_script, tracking_script_head])
