@@ -27,10 +27,7 @@ COPY pyproject.toml uv.lock ./
 RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file requirements.txt \
  && /opt/datafast/bin/pip install --no-cache-dir --no-deps --require-hashes --requirement requirements.txt
 
-# --- frontend/ and tracker/ have no package.json yet. When they do, a Node stage goes here, before the
-# wheel is built (e.g. `FROM node:<lts>-bookworm-slim AS assets` running `npm ci && npm run build` in each
-# folder, as `make build` does), and this stage copies its output into src/datafast/ with
-# `COPY --from=assets ...` so that the wheel ships the built files.
+# --- frontend/ has no package.json yet. When it does, build it like the tracker below.
 
 # The wheel packs migrations/ as datafast/migrations (hatch force-include in pyproject.toml).
 COPY README.md ./
@@ -38,6 +35,21 @@ COPY src ./src
 COPY migrations ./migrations
 RUN uv build --wheel --out-dir /tmp/dist \
  && /opt/datafast/bin/pip install --no-cache-dir --no-deps /tmp/dist/datafast-*.whl
+
+# --- assets: the tracking script (tracker/, as `make build` builds it) with Debian's Node.js.
+# The runtime stage copies it into the installed package (datafast/static/js), where the app serves it.
+FROM python:3.11-slim-bookworm AS assets
+
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /tracker
+COPY tracker/package.json tracker/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tracker/build.mjs ./
+COPY tracker/src ./src
+RUN TRACKER_OUT_DIR=/out node build.mjs
 
 # --- runtime: the venv, a non-root user and the /data volume; no compiler, no uv, no sources
 FROM python:3.11-slim-bookworm AS runtime
@@ -64,6 +76,7 @@ RUN groupadd --system --gid 10001 datafast \
  && chown datafast:datafast /data
 
 COPY --from=builder /opt/datafast /opt/datafast
+COPY --from=assets /out /opt/datafast/lib/python3.11/site-packages/datafast/static/js
 
 # DataFast reads an optional .env from its working directory: mount one at /app/.env if you need it.
 WORKDIR /app

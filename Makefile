@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install build run test lint format clean
+.PHONY: help install build browser run test lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,7 +34,12 @@ build: install ## Build the SPA and the tracker (once they exist)
 run: build ## Serve DataFast on embedded defaults at http://localhost:8000 (data in ./data)
 	$(BIN)/datafast serve
 
-test: build $(BIN)/helm ## Install and run the whole test suite
+# Debian's Chromium for tests/browser (Playwright drives it; `playwright install` is never run).
+browser: ## Install Chromium from Debian when /usr/bin/chromium is missing
+	@[ -x /usr/bin/chromium ] || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }
+
+test: build $(BIN)/helm browser ## Install and run the whole test suite
 	$(BIN)/pytest
 
 lint: install $(BIN)/helm ## ruff (lint + format check) and mypy (strict on src/)

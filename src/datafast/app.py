@@ -34,6 +34,7 @@ from datafast.server.health import HealthController
 from datafast.server.metrics import metrics
 from datafast.server.middleware import AccessLogMiddleware
 from datafast.server.problems import problem_details_config, unhandled_exception_handler
+from datafast.server.script import script_router
 from datafast.server.telemetry import Telemetry
 from datafast.settings import Settings, load_settings
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             telemetry.shutdown()
 
     return Litestar(
-        route_handlers=[HealthController, track, metrics],
+        route_handlers=[HealthController, track, metrics, script_router()],
         lifespan=[adapters_lifespan],
         dependencies={
             "adapters": Provide(_adapters, sync_to_thread=False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 import uuid
@@ -320,3 +321,36 @@ async def test_cookieless_visitor_is_stable_and_sessions_follow_the_tracker(
     assert rows[0]["visitor_id"] == rows[1]["visitor_id"] != "cookie-visitor"
     assert rows[0]["session_id"] == rows[1]["session_id"]
     assert (rows[2]["visitor_id"], rows[2]["session_id"]) == ("cookie-visitor", "cookie-session")
+
+
+async def test_identify_stores_a_hash_of_the_email_never_the_address(
+    client: Client, app: Litestar, site: Website
+) -> None:
+    body = event(
+        site,
+        event_type="identify",
+        event_id="identify-1",
+        props={"user_id": "user_42", "email": "  Founder@Example.COM ", "name": "Ada"},
+    )
+    response = await post(client, body)
+
+    assert response.status_code == 202, response.text
+    (row,) = await stored(client, app, site)
+    assert (row["event_type"], row["event_name"]) == ("identify", "identify")
+    assert dict(row["props"]) == {
+        "user_id": "user_42",
+        "name": "Ada",
+        "email_hash": hashlib.sha256(b"founder@example.com").hexdigest(),
+    }
+
+
+async def test_a_hash_route_is_part_of_the_pathname_and_an_anchor_is_not(
+    client: Client, app: Litestar, site: Website
+) -> None:
+    base = f"https://{site.domain}/app"
+    for url in (f"{base}#/pricing", f"{base}#!/docs", f"{base}#faq", base):
+        assert (await post(client, event(site, page_url=url, event_id=url))).status_code == 202
+
+    rows = await stored(client, app, site)
+
+    assert sorted(r["pathname"] for r in rows) == ["/app", "/app", "/app#!/docs", "/app#/pricing"]
