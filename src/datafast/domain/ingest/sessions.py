@@ -76,37 +76,40 @@ class SessionState(msgspec.Struct, array_like=True):
 
     @classmethod
     def begin(cls, session_id: str, row: EventRow) -> SessionState:
+        """A new visit whose first event is ``row`` (built in one go: this runs for most events)."""
         at = row.timestamp
+        pageview = row.event_type == "pageview"
+        page = row.pathname if pageview else ""
         return cls(
-            session_id=session_id,
-            visitor_id=row.visitor_id,
-            version=0,
-            started_at=at,
-            ended_at=at,
-            pageviews=0,
-            events=0,
-            goals=0,
-            revenue=0,
-            entry_page="",
-            entry_at=at,
-            exit_page="",
-            exit_at=at,
-            hostname=row.hostname,
-            referrer=row.referrer,
-            referrer_source=row.referrer_source,
-            channel=row.channel,
-            utm_source=row.utm_source,
-            utm_medium=row.utm_medium,
-            utm_campaign=row.utm_campaign,
-            utm_term=row.utm_term,
-            utm_content=row.utm_content,
-            browser=row.browser,
-            os=row.os,
-            device=row.device,
-            country=row.country,
-            region=row.region,
-            city=row.city,
-        ).add(row)
+            session_id,
+            row.visitor_id,
+            0,
+            at,
+            at,
+            int(pageview),
+            1,
+            int(row.event_type in ("goal", "purchase")),
+            row.revenue,
+            page,
+            at,
+            page,
+            at,
+            row.hostname,
+            row.referrer,
+            row.referrer_source,
+            row.channel,
+            row.utm_source,
+            row.utm_medium,
+            row.utm_campaign,
+            row.utm_term,
+            row.utm_content,
+            row.browser,
+            row.os,
+            row.device,
+            row.country,
+            row.region,
+            row.city,
+        )
 
     def add(self, row: EventRow) -> SessionState:
         """This state with one more event (which may be older than the ones already in it)."""
