@@ -61,7 +61,8 @@ async def _load(path: Path, site: str, other: str, visits: list[Visit], noise: l
             for step in sorted(steps):
                 await store.insert("sessions", steps[step], SESSION_COLUMNS)
         parts = await store.command(
-            f"SELECT count() FROM system.parts WHERE database = '{DATABASE}' AND table = 'sessions' AND active"
+            f"SELECT count() FROM system.parts WHERE database = '{DATABASE}'"
+            " AND table = 'sessions' AND active"
         )
         assert int(parts) > 1
     finally:

@@ -137,7 +137,7 @@ async def test_timeseries_equals_the_truth_with_empty_buckets_filled(
     assert len(labels) == len(set(labels))
     expected = dataset.truth.timeseries(start, end, FILTERS[filters], metrics, interval)
     assert set(expected) <= set(labels)
-    zero = {m: 0 for m in metrics}
+    zero = dict.fromkeys(metrics, 0)
     for bucket in result.timeseries:
         assert_metrics(bucket.metrics, expected.get(bucket.bucket, zero), f"{interval} {bucket.bucket}")
 
@@ -162,7 +162,7 @@ async def test_an_empty_range_answers_zeros(stats: StatsService, dataset: Datase
         dataset.site,
         QueryRequest(metrics=DEFAULT_TOTALS, date_range=DateRange(date(2026, 11, 10), date(2026, 11, 12))),
     )
-    assert result.totals == {m: 0 for m in DEFAULT_TOTALS}
+    assert result.totals == dict.fromkeys(DEFAULT_TOTALS, 0)
     rows = await stats.query(
         dataset.site,
         QueryRequest(
