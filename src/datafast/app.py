@@ -35,6 +35,7 @@ from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
 from datafast.server.api import API_ROUTES
 from datafast.server.auth import AUTH_DEPENDENCIES, site_scope_guard
+from datafast.server.headers import SecurityHeadersMiddleware
 from datafast.server.health import HealthController
 from datafast.server.metrics import metrics
 from datafast.server.middleware import AccessLogMiddleware
@@ -101,7 +102,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProblemDetailsPlugin(problem_details_config()),
             *telemetry.plugins(),
         ],
-        middleware=[DefineMiddleware(AccessLogMiddleware)],
+        middleware=[
+            DefineMiddleware(AccessLogMiddleware),
+            DefineMiddleware(SecurityHeadersMiddleware, https=settings.secure_cookies),
+        ],
         exception_handlers={Exception: unhandled_exception_handler},
         openapi_config=OpenAPIConfig(
             title="DataFast",

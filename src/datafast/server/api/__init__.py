@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datafast.server.api.accounts import AccountController, ApiKeyController, AuthController
+from datafast.server.api.accounts import (
+    AccountController,
+    ApiKeyController,
+    AuthController,
+    OAuthController,
+)
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 
 __all__ = ("API_ROUTES",)
 
 API_ROUTES = [
     AuthController,
+    OAuthController,
     AccountController,
     ApiKeyController,
     SiteController,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+import httpx
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +21,7 @@ from datafast.db.models import TokenPurpose, User
 from datafast.domain.accounts import apikeys
 from datafast.domain.accounts.access import Principal
 from datafast.domain.accounts.auth import consume_token, issue_token, login_with_password, reset_password
+from datafast.domain.accounts.oauth import authorization_url, fetch_identity, login_with_identity
 from datafast.domain.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -32,7 +37,8 @@ from datafast.domain.accounts.schemas import (
 from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
 from datafast.domain.sites.data import delete_account
-from datafast.errors import Forbidden
+from datafast.errors import Forbidden, InvalidInput, NotFound
+from datafast.lib.cache import Cache
 from datafast.lib.clientip import client_ip
 from datafast.lib.eventstore import EventStore
 from datafast.lib.mail import Mailer, MailError
@@ -45,9 +51,15 @@ from datafast.server.auth import (
     logout_cookies,
     requires_session,
 )
-from datafast.settings import Settings
+from datafast.settings import OAuthProvider, Settings
 
-__all__ = ("AccountController", "ApiKeyController", "AuthController", "send_mail_later")
+__all__ = (
+    "AccountController",
+    "ApiKeyController",
+    "AuthController",
+    "OAuthController",
+    "send_mail_later",
+)
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 
@@ -238,6 +250,83 @@ class AuthController(Controller):
     )
     async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirm], db_session: Db) -> None:
         await reset_password(db_session, data.token, data.password)
+
+
+OAUTH_COOKIE = "datafast_oauth"
+OAUTH_PATH = "/api/v1/auth/oauth"
+OAUTH_TTL = 600
+
+
+def _oauth_provider(settings: Settings, name: str) -> OAuthProvider:
+    provider = settings.accounts.oauth_provider(name)
+    if provider is None:
+        raise NotFound(f"Login with {name!r} is not configured here")
+    return provider
+
+
+def _redirect_uri(settings: Settings, provider: str) -> str:
+    return f"{settings.base_url}{OAUTH_PATH}/{provider}/callback"
+
+
+class OAuthController(Controller):
+    path = OAUTH_PATH
+    tags = ["auth"]
+
+    @get("/{provider:str}/start", summary="Start signing in with Google or X (redirects there)")
+    async def start(
+        self, provider: FromPath[str], settings: NamedDependency[Settings], request: Request[Any, Any, Any]
+    ) -> Redirect:
+        config = _oauth_provider(settings, provider)
+        start = authorization_url(config, _redirect_uri(settings, provider))
+        cache: Cache = request.app.state.adapters.cache
+        stored = msgspec.json.encode({"provider": provider, "verifier": start.verifier})
+        await cache.set(f"oauth:{start.state}", stored, OAUTH_TTL)
+        response = Redirect(start.url, status_code=302)
+        response.set_cookie(
+            OAUTH_COOKIE,
+            start.state,
+            max_age=OAUTH_TTL,
+            httponly=True,
+            secure=settings.secure_cookies,
+            samesite="lax",
+            path=OAUTH_PATH,
+        )
+        return response
+
+    @get("/{provider:str}/callback", summary="Where Google or X send the browser back")
+    async def callback(
+        self,
+        provider: FromPath[str],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
+    ) -> Redirect:
+        # Read by hand: ``state`` is a reserved parameter name in Litestar.
+        code, state, error = (request.query_params.get(k) for k in ("code", "state", "error"))
+        config = _oauth_provider(settings, provider)
+        if error:
+            raise InvalidInput(f"The {provider} login did not complete: {error[:100]}")
+        cookie = request.cookies.get(OAUTH_COOKIE, "")
+        if not code or not state or not cookie or not hmac.compare_digest(cookie.encode(), state.encode()):
+            raise InvalidInput("This login was not started in this browser; start again")
+        cache: Cache = request.app.state.adapters.cache
+        key = f"oauth:{state}"
+        raw = await cache.get(key)
+        await cache.delete(key)  # single use
+        stored = msgspec.json.decode(raw) if raw else None
+        if not isinstance(stored, dict) or stored.get("provider") != provider:
+            raise InvalidInput("This login expired; start again")
+        async with httpx.AsyncClient(timeout=15) as http:
+            identity = await fetch_identity(
+                http, config, code, str(stored["verifier"]), _redirect_uri(settings, provider)
+            )
+        user = await login_with_identity(db_session, identity, signup_open=settings.accounts.signup_open)
+        token = await create_session(db_session, user, request.headers.get("user-agent", ""))
+        response = Redirect(f"{settings.base_url}/", status_code=302)
+        for cookie_ in login_cookies(settings, token):
+            response.set_cookie(cookie_)
+        response.delete_cookie(OAUTH_COOKIE, path=OAUTH_PATH)
+        return response
 
 
 class ApiKeyController(Controller):
