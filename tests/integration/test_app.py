@@ -125,6 +125,13 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
         "toYYYYMM(timestamp)",
         "website_id, toDate(timestamp), visitor_id, timestamp",
     )
+    assert tables_ch["sessions"] == (
+        "VersionedCollapsingMergeTree",
+        "toYYYYMM(started_at)",
+        "website_id, toDate(started_at), session_id, version",  # ClickHouse appends the version
+    )
     assert "datafast_migrations" in tables_ch
-    versions = await store.query(f"SELECT version, name FROM {store.database}.datafast_migrations FINAL")
-    assert versions.result_rows == [(1, "events")]
+    versions = await store.query(
+        f"SELECT version, name FROM {store.database}.datafast_migrations FINAL ORDER BY version"
+    )
+    assert versions.result_rows == [(1, "events"), (2, "sessions")]

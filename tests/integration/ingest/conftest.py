@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +16,10 @@ from datafast.domain.accounts.services import UserService
 from datafast.domain.ingest.dedupe import MemoryDeduplicator
 from datafast.domain.ingest.schemas import TrackEvent
 from datafast.domain.ingest.service import IngestService, RequestInfo
+from datafast.domain.ingest.sessions import create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
+from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
@@ -42,6 +44,26 @@ class Pipeline:
             parameters={"s": self.site_id},
         )
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    async def sessions(self) -> list[dict[str, Any]]:
+        """The collapsed ``sessions`` rows of the site (what merges will leave), oldest first."""
+        await self.writer.flush()
+        result = await self.adapters.event_store.query(
+            "SELECT * FROM sessions FINAL WHERE website_id = {s:UUID} ORDER BY started_at",
+            parameters={"s": self.site_id},
+        )
+        return list(result.named_results())
+
+    async def session_totals(self) -> dict[str, int]:
+        """Sign-weighted sums over the raw, unmerged rows: how queries read the table."""
+        await self.writer.flush()
+        result = await self.adapters.event_store.query(
+            "SELECT sum(sign) AS visits, sum(sign * pageviews) AS pageviews, sum(sign * events) AS events,"
+            " sum(sign * is_bounce) AS bounces, sum(sign * duration) AS duration"
+            " FROM sessions WHERE website_id = {s:UUID}",
+            parameters={"s": self.site_id},
+        )
+        return {k: int(v) for k, v in next(result.named_results()).items()}
 
 
 @pytest.fixture

@@ -91,8 +91,14 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             parameters={"s": site_id},
         )
         stored = {str(r[0]).replace("-", ""): r[1] for r in result.result_rows}
+        # One browser, one visit: its session rows (recovered after the restart) count every event.
+        visits, session_events = client.query(
+            "SELECT sum(sign), sum(sign * events) FROM sessions WHERE website_id = {s:UUID}",
+            parameters={"s": site_id},
+        ).result_rows[0]
     finally:
         client.close()
     assert all(count == 1 for count in stored.values()), "an event was stored twice"
     missing = {a.removeprefix("evt_") for a in acknowledged} - set(stored)
     assert not missing, f"{len(missing)} acknowledged events were lost"
+    assert (visits, session_events) == (1, len(stored))

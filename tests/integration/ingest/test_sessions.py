@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from valkey.asyncio import Valkey
 
 from datafast.db.config import sqlalchemy_config
-from datafast.domain.ingest.service import IngestService
+from datafast.domain.ingest.schemas import TrackEvent
+from datafast.domain.ingest.service import IngestService, RequestInfo
+from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker, create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
-from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
+from datafast.domain.ingest.visitors import SaltBook
 from datafast.settings import Settings
+from tests.helpers import CHROME_MAC
 from tests.integration.ingest.conftest import Pipeline
 
 
@@ -81,3 +86,152 @@ async def test_sessions_are_shared_by_every_web_process(pipeline: Pipeline, sett
     rows = await pipeline.rows()
     assert [r["pathname"] for r in rows] == ["/one", "/two"]
     assert rows[0]["session_id"] == rows[1]["session_id"]
+
+
+# --- the sessions table -------------------------------------------------------------------------
+
+Visit = tuple[float, str, str, float]
+"""(minutes from the start, path, event type, revenue in major units)."""
+
+
+def _expected_sessions(visits: list[Visit]) -> list[dict[str, object]]:
+    """What the sessions table must hold, worked out here from the 30-minute rule alone."""
+    groups: list[list[Visit]] = []
+    for visit in sorted(visits):
+        if groups and (visit[0] - groups[-1][-1][0]) * 60 < 30 * 60:
+            groups[-1].append(visit)
+        else:
+            groups.append([visit])
+    expected = []
+    for group in groups:
+        pages = [path for _, path, kind, _ in group if kind == "pageview"]
+        expected.append(
+            {
+                "pageviews": len(pages),
+                "events": len(group),
+                "entry_page": pages[0] if pages else "",
+                "exit_page": pages[-1] if pages else "",
+                "duration": int((group[-1][0] - group[0][0]) * 60),
+                "is_bounce": int(len(group) == 1),
+                "goals": sum(kind in ("goal", "purchase") for _, _, kind, _ in group),
+                "revenue": round(sum(revenue for *_, revenue in group) * 100),
+            }
+        )
+    return expected
+
+
+async def _send(pipeline: Pipeline, base: datetime, visits: list[Visit]) -> None:
+    for minutes, path, kind, revenue in visits:
+        fields: dict[str, object] = {}
+        if kind != "pageview":
+            fields.update(event_type=kind, goal_name=f"{kind}-done")
+        if revenue:
+            fields.update(revenue=revenue, currency="USD")
+        await pipeline.visit(base + timedelta(minutes=minutes), path, **fields)
+
+
+async def test_the_sessions_table_holds_each_visit_as_it_happened(pipeline: Pipeline) -> None:
+    visits: list[Visit] = [
+        (0, "/", "pageview", 0),
+        (2, "/pricing", "pageview", 0),
+        (3, "/pricing", "goal", 0),
+        (9, "/checkout", "pageview", 0),
+        (9.5, "/checkout", "purchase", 49.5),
+        (45, "/blog", "pageview", 0),  # 35.5 idle minutes: a new visit, a bounce
+        (90, "/docs", "pageview", 0),
+        (100, "/docs/api", "pageview", 0),
+    ]
+    await _send(pipeline, datetime.now(UTC) - timedelta(hours=2), visits)
+
+    expected = _expected_sessions(visits)
+    stored = await pipeline.sessions()
+    assert [{key: row[key] for key in expected[0]} for row in stored] == expected
+    events = await pipeline.rows()
+    assert [row["session_id"] for row in stored] == list(dict.fromkeys(r["session_id"] for r in events))
+    assert all(row["sign"] == 1 for row in stored)
+    # Before any merge the raw rows, weighted by sign, give the same totals.
+    assert await pipeline.session_totals() == {
+        "visits": len(expected),
+        "pageviews": sum(int(e["pageviews"]) for e in expected),  # type: ignore[call-overload]
+        "events": len(visits),
+        "bounces": sum(int(e["is_bounce"]) for e in expected),  # type: ignore[call-overload]
+        "duration": sum(int(e["duration"]) for e in expected),  # type: ignore[call-overload]
+    }
+
+
+async def test_a_delayed_event_moves_the_visit_start_and_entry_page(pipeline: Pipeline) -> None:
+    now = datetime.now(UTC)
+    await pipeline.visit(now, "/second", utm_source="newsletter")
+    # Sent now, but happened 3 minutes earlier (queued offline): the tracker's clock and sent_at.
+    client_now = 1_700_000_000_000.0
+    await pipeline.visit(
+        now, "/first", timestamp=client_now - 180_000, sent_at=client_now, referrer="https://www.google.com/"
+    )
+
+    [session] = await pipeline.sessions()
+    assert (session["entry_page"], session["exit_page"]) == ("/first", "/second")
+    assert (session["pageviews"], session["duration"]) == (2, 180)
+    assert session["referrer_source"] == "Google"  # where the visit really came from
+    assert (await pipeline.session_totals())["visits"] == 1
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+async def test_open_visits_survive_a_restart(pipeline: Pipeline) -> None:
+    now = datetime.now(UTC)
+    await pipeline.visit(now - timedelta(minutes=10), "/a")
+    await pipeline.visit(now - timedelta(minutes=9), "/b")
+    await pipeline.writer.flush()
+    # A new process: its tracker is empty until it reads the open visits back from ClickHouse.
+    restarted = MemorySessionTracker()
+    assert await restarted.recover(pipeline.adapters.event_store) >= 1
+    pipeline.service.sessions = restarted
+    await pipeline.visit(now, "/c")
+
+    [session] = await pipeline.sessions()
+    assert (session["pageviews"], session["entry_page"], session["exit_page"]) == (3, "/a", "/c")
+    assert session["version"] == 3
+    assert len({r["session_id"] for r in await pipeline.rows()}) == 1
+    assert (await pipeline.session_totals())["visits"] == 1
+
+
+@pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
+async def test_concurrent_processes_never_lose_a_session_update(
+    pipeline: Pipeline, settings: Settings
+) -> None:
+    """Two web processes update the same visit at once: compare-and-set makes one of them retry."""
+    first = pipeline.service
+    engine = sqlalchemy_config(settings).get_engine()
+    other_client = Valkey.from_url(str(settings.valkey_url))
+    other = IngestService(
+        sites=SiteDirectory(engine),
+        spool=first.spool,
+        deduplicator=first.deduplicator,
+        salts=SaltBook(engine),
+        sessions=ValkeySessionTracker(other_client),
+        geo=first.geo,
+        pubsub=first.pubsub,
+    )
+    now = datetime.now(UTC).timestamp()
+
+    async def send(service: IngestService, n: int) -> None:
+        event = TrackEvent(
+            website_id=pipeline.site_id,
+            page_url=f"https://sessions.example/p{n}",
+            visitor_id="v1",
+            session_id="s1",
+        )
+        await service.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, now + n / 1000))
+
+    await asyncio.gather(*(send(first if n % 2 else other, n) for n in range(40)))
+    await other_client.aclose()
+    await engine.dispose()
+
+    [session] = await pipeline.sessions()
+    assert (session["session_id"], session["pageviews"], session["events"]) == ("s1", 40, 40)
+    assert await pipeline.session_totals() == {
+        "visits": 1,
+        "pageviews": 40,
+        "events": 40,
+        "bounces": 0,
+        "duration": 0,
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from datafast.domain.ingest.rows import EventRow, encode_row
@@ -73,13 +72,7 @@ async def test_crash_after_insert_before_checkpoint_replays_without_duplicates(
     batch = spool.take(100)
     assert batch is not None
     spool.announce(batch)
-    await adapters.event_store.insert_raw(
-        "events",
-        [f.name for f in msgspec.structs.fields(EventRow)],
-        batch.rows,
-        "JSONEachRow",
-        dedup_token=batch.token(spool.state.spool_id),
-    )
+    await writer.write(batch)
     await spool.close()
     del writer
 

@@ -11,15 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
 from datafast.domain.ingest.service import IngestMetrics, IngestService
+from datafast.domain.ingest.sessions import MemorySessionTracker, create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, create_session_tracker
+from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
+from datafast.log import get_logger
 
 __all__ = ("IngestPipeline", "start_ingest")
 
+log = get_logger(__name__)
 MAX_SLOTS = 256
 
 
@@ -72,12 +75,21 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipelin
     deduplicator = (
         ValkeyDeduplicator(adapters.valkey) if adapters.valkey is not None else MemoryDeduplicator()
     )
+    sessions = create_session_tracker(adapters.valkey)
+    if isinstance(sessions, MemorySessionTracker):
+        # Visits still open when the process stopped go on where they were (Valkey keeps its own).
+        try:
+            recovered = await sessions.recover(adapters.event_store)
+        except Exception as exc:  # e.g. not migrated yet: /readyz says so; visits start afresh
+            log.warning("open sessions not recovered", error=str(exc)[:300])
+        else:
+            log.info("open sessions recovered", sessions=recovered)
     service = IngestService(
         sites=SiteDirectory(engine),
         spool=spool,
         deduplicator=deduplicator,
         salts=SaltBook(engine),
-        sessions=create_session_tracker(adapters.valkey),
+        sessions=sessions,
         geo=geo,
         pubsub=adapters.pubsub,
         metrics=metrics,

@@ -7,6 +7,7 @@ realtime channel. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import random
@@ -21,14 +22,23 @@ from datafast.domain.ingest.dedupe import Deduplicator
 from datafast.domain.ingest.referrers import classify
 from datafast.domain.ingest.rows import EventRow, encode_row
 from datafast.domain.ingest.schemas import FieldError, TrackEvent
+from datafast.domain.ingest.sessions import SessionPlan, SessionTracker
 from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook, SessionTracker, SessionView, cookieless_visitor_id
-from datafast.lib.geo import GeoLocator
+from datafast.domain.ingest.visitors import SaltBook, cookieless_visitor_id
+from datafast.lib.geo import GeoLocator, Location
 from datafast.lib.pubsub import PubSub
-from datafast.lib.ua import parse_user_agent
+from datafast.lib.ua import UserAgent, parse_user_agent
 
-__all__ = ("Accepted", "IngestMetrics", "IngestService", "Rejected", "RequestInfo", "SiteNotFound")
+__all__ = (
+    "Accepted",
+    "IngestMetrics",
+    "IngestService",
+    "Rejected",
+    "RequestInfo",
+    "SessionContention",
+    "SiteNotFound",
+)
 
 MAX_AGE = 72 * 3600
 _UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -58,6 +68,13 @@ class Rejected(ValueError):
 
 class SiteNotFound(LookupError):
     pass
+
+
+class SessionContention(RuntimeError):
+    """Other processes kept changing the same visits: the request is answered 503 and retried."""
+
+
+MAX_SESSION_ATTEMPTS = 20
 
 
 @dataclass(slots=True)
@@ -126,115 +143,154 @@ class IngestService:
             dropped["bot"] += len(events)
             self.metrics.dropped.update(dropped)
             return Accepted([], dropped)
-        location = self.geo.locate(request.ip)
-        today_salt, yesterday_salt = await self.salts.salts(request.received_at)
 
-        # Every session key this request may touch, loaded in one round trip (Valkey in scaled mode).
-        # Cookieless ids only for sites with an event that has no tracker cookie (the rarer case).
-        cookieless_sites = {str(sites[e.website_id].id) for e in events if e.visitor_id is None}
-        today_ids = {
-            site_key: cookieless_visitor_id(today_salt, site_key, request.ip, request.user_agent)
-            for site_key in cookieless_sites
-        }
-        earlier_ids = (
-            {
-                site_key: cookieless_visitor_id(yesterday_salt, site_key, request.ip, request.user_agent)
-                for site_key in today_ids
-            }
-            if yesterday_salt is not None
-            else {}
-        )
-        wanted = [
-            f"{sites[e.website_id].id}:{e.visitor_id or today_ids[str(sites[e.website_id].id)]}"
-            for e in events
-            if e.session_id is None or e.visitor_id is None
-        ]
-        wanted += [f"{site_key}:{visitor}" for site_key, visitor in earlier_ids.items()]
-        view = SessionView(await self.sessions.load(wanted))
-
-        rows: list[EventRow] = []
-        keys: list[str | None] = []
+        timed: list[tuple[TrackEvent, TrackedSite, float]] = []
         for event in events:
             at = self._timestamp(event, sent_at, request.received_at)
             if isinstance(at, str):
                 dropped[at] += 1
-                continue
-            site = sites[event.website_id]
-            page = _split(event.page_url)
-            query = dict(_query(page.query))
-            for name in _UTM_FIELDS:
-                if (value := getattr(event, name)) is not None:
-                    query[name] = value  # the tracker may send UTM fields beside the URL
-            visitor_id = event.visitor_id or self._cookieless(view, str(site.id), today_ids, earlier_ids, at)
-            session_id = event.session_id or view.session_for(f"{site.id}:{visitor_id}", at)
-            source = classify(event.referrer or "", query, site.is_self)
-            key, event_id = self._identity(site, event, visitor_id)
-            revenue = round(event.revenue * 100) if event.revenue is not None else 0
-            rows.append(
-                EventRow(
-                    website_id=str(site.id),
-                    event_id=event_id,
-                    event_type=event.event_type
-                    if event.event_type in ("pageview", "goal", "purchase")
-                    else "custom",
-                    event_name=event.goal_name
-                    or (event.event_type if event.event_type != "pageview" else ""),
-                    timestamp=round(at, 3),
-                    visitor_id=visitor_id,
-                    session_id=session_id,
-                    hostname=(page.hostname or "").lower(),
-                    pathname=page.path or "/",
-                    page_url=event.page_url,
-                    referrer=event.referrer or "",
-                    referrer_source=source.source,
-                    channel=source.channel,
-                    utm_source=query.get("utm_source", "")[:100],
-                    utm_medium=query.get("utm_medium", "")[:100],
-                    utm_campaign=query.get("utm_campaign", "")[:200],
-                    utm_term=query.get("utm_term", "")[:200],
-                    utm_content=query.get("utm_content", "")[:200],
-                    browser=agent.browser,
-                    browser_version=agent.browser_version,
-                    os=agent.os,
-                    os_version=agent.os_version,
-                    device=agent.device,
-                    country=location.country,
-                    region=location.region,
-                    city=location.city,
-                    goal_name=event.goal_name or "",
-                    props={k: _prop(v) for k, v in (event.props or {}).items()},
-                    revenue=revenue,
-                    currency=(event.currency or (site.currency if revenue else "")).upper(),
-                )
-            )
-            keys.append(key)
+            else:
+                timed.append((event, sites[event.website_id], at))
+        # Cookieless ids only for sites with an event that has no tracker cookie (the rarer case).
+        today_salt, yesterday_salt = await self.salts.salts(request.received_at)
+        cookieless = {str(site.id) for event, site, _ in timed if event.visitor_id is None}
+        today_ids = {
+            site_key: cookieless_visitor_id(today_salt, site_key, request.ip, request.user_agent)
+            for site_key in cookieless
+        }
+        earlier_ids = (
+            {
+                site_key: cookieless_visitor_id(yesterday_salt, site_key, request.ip, request.user_agent)
+                for site_key in cookieless
+            }
+            if yesterday_salt is not None
+            else {}
+        )
 
-        await self.sessions.save(view.changed)
-        checked = [key for key in keys if key is not None]
+        # De-duplication first: a retried event must not count in its session a second time.
+        identities = [
+            self._identity(site, event, event.visitor_id or today_ids[str(site.id)])
+            for event, site, _ in timed
+        ]
+        checked = [key for key, _ in identities if key is not None]
         verdicts = iter(await self.deduplicator.first_seen(checked) if checked else [])
         # In order: the same id twice in one batch is stored once (the first), not dropped twice.
-        fresh = [key is None or next(verdicts) for key in keys]
-        new_rows = [row for row, first in zip(rows, fresh, strict=True) if first]
-        duplicates = len(rows) - len(new_rows)
-        if new_rows:
-            try:
-                await self.spool.append([encode_row(row) for row in new_rows])
-            except BaseException:
-                # Not stored: a retry must not be taken for a duplicate.
-                await self.deduplicator.forget(
-                    [key for key, first in zip(keys, fresh, strict=True) if first and key is not None]
-                )
-                raise
-        self.metrics.accepted += len(new_rows)
-        self.metrics.duplicates += duplicates
+        fresh = [key is None or next(verdicts) for key, _ in identities]
+        kept = [
+            (event, site, at, event_id)
+            for (event, site, at), (_, event_id), first in zip(timed, identities, fresh, strict=True)
+            if first
+        ]
+        new_keys = [key for (key, _), first in zip(identities, fresh, strict=True) if first and key]
+        ids = ["evt_" + event_id.replace("-", "") for _, event_id in identities]
+        self.metrics.duplicates += len(timed) - len(kept)
         self.metrics.dropped.update(dropped)
+        if not kept:
+            return Accepted(ids, dropped)
+
+        try:
+            location = self.geo.locate(request.ip)
+            wanted = {
+                f"{site.id}:{event.visitor_id or today_ids[str(site.id)]}" for event, site, _, _ in kept
+            }
+            wanted.update(f"{site_key}:{visitor}" for site_key, visitor in earlier_ids.items())
+            # Load, apply, compare-and-set: another process changing one of these visits meanwhile
+            # makes the save fail, and the request applies its events again on the fresh states.
+            for attempt in range(MAX_SESSION_ATTEMPTS):
+                if attempt:  # jittered backoff: requests racing for one visit stop colliding
+                    await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+                loaded = await self.sessions.load(wanted)
+                plan = SessionPlan(loaded)
+                rows = [
+                    self._row(plan, event, site, at, event_id, agent, location, today_ids, earlier_ids)
+                    for event, site, at, event_id in kept
+                ]
+                changed, session_records = plan.finish()
+                if await self.sessions.save(loaded, changed):
+                    break
+            else:
+                raise SessionContention(f"sessions changed under {MAX_SESSION_ATTEMPTS} attempts")
+            try:
+                records = [encode_row(row) for row in rows]
+                # One record holds all of a request's session rows: a torn spool tail can never
+                # keep a session's cancel row without its new state.
+                records[-1] += b"".join(session_records)
+                await self.spool.append(records)
+            except BaseException:
+                await self.sessions.restore(changed, loaded)
+                raise
+        except BaseException:
+            # Not stored: a retry must not be taken for a duplicate.
+            await self.deduplicator.forget(new_keys)
+            raise
+        self.metrics.accepted += len(rows)
         # One message per site and request (a JSON array of events): one round trip, not one per event.
         by_site: dict[str, list[RealtimeEvent]] = {}
-        for row in new_rows:
+        for row in rows:
             by_site.setdefault(row.website_id, []).append(_realtime_event(row))
         for website_id, realtime in by_site.items():
             await self.pubsub.publish(f"site:{website_id}", _realtime.encode(realtime))
-        return Accepted(["evt_" + row.event_id.replace("-", "") for row in rows], dropped)
+        return Accepted(ids, dropped)
+
+    def _row(
+        self,
+        plan: SessionPlan,
+        event: TrackEvent,
+        site: TrackedSite,
+        at: float,
+        event_id: str,
+        agent: UserAgent,
+        location: Location,
+        today_ids: dict[str, str],
+        earlier_ids: dict[str, str],
+    ) -> EventRow:
+        """The stored row of one event; its session in ``plan`` is updated with it."""
+        site_key = str(site.id)
+        page = _split(event.page_url)
+        query = dict(_query(page.query))
+        for name in _UTM_FIELDS:
+            if (value := getattr(event, name)) is not None:
+                query[name] = value  # the tracker may send UTM fields beside the URL
+        visitor_id = event.visitor_id or self._cookieless(plan, site_key, today_ids, earlier_ids, at)
+        key = f"{site_key}:{visitor_id}"
+        session_id, joins = plan.assign(key, at, event.session_id)
+        source = classify(event.referrer or "", query, site.is_self)
+        revenue = round(event.revenue * 100) if event.revenue is not None else 0
+        row = EventRow(
+            website_id=site_key,
+            event_id=event_id,
+            event_type=event.event_type if event.event_type in ("pageview", "goal", "purchase") else "custom",
+            event_name=event.goal_name or (event.event_type if event.event_type != "pageview" else ""),
+            timestamp=round(at, 3),
+            visitor_id=visitor_id,
+            session_id=session_id,
+            hostname=(page.hostname or "").lower(),
+            pathname=page.path or "/",
+            page_url=event.page_url,
+            referrer=event.referrer or "",
+            referrer_source=source.source,
+            channel=source.channel,
+            utm_source=query.get("utm_source", "")[:100],
+            utm_medium=query.get("utm_medium", "")[:100],
+            utm_campaign=query.get("utm_campaign", "")[:200],
+            utm_term=query.get("utm_term", "")[:200],
+            utm_content=query.get("utm_content", "")[:200],
+            browser=agent.browser,
+            browser_version=agent.browser_version,
+            os=agent.os,
+            os_version=agent.os_version,
+            device=agent.device,
+            country=location.country,
+            region=location.region,
+            city=location.city,
+            goal_name=event.goal_name or "",
+            props={k: _prop(v) for k, v in (event.props or {}).items()},
+            revenue=revenue,
+            currency=(event.currency or (site.currency if revenue else "")).upper(),
+        )
+        if joins:
+            plan.apply(key, row)
+        return row
 
     async def _sites(self, events: list[TrackEvent]) -> dict[str, TrackedSite]:
         sites: dict[str, TrackedSite] = {}
@@ -280,13 +336,13 @@ class IngestService:
 
     @staticmethod
     def _cookieless(
-        view: SessionView, site_key: str, today: dict[str, str], earlier: dict[str, str], at: float
+        plan: SessionPlan, site_key: str, today: dict[str, str], earlier: dict[str, str], at: float
     ) -> str:
         visitor_id = today[site_key]
         if (
             site_key in earlier
-            and not view.active(f"{site_key}:{visitor_id}", at)
-            and view.active(f"{site_key}:{earlier[site_key]}", at)
+            and not plan.active(f"{site_key}:{visitor_id}", at)
+            and plan.active(f"{site_key}:{earlier[site_key]}", at)
         ):
             return earlier[site_key]  # a visit crossing midnight stays one visitor
         return visitor_id

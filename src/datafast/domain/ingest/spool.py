@@ -39,7 +39,7 @@ class Batch:
     segment: int
     start: int
     end: int
-    rows: bytes
+    records: list[bytes]
     count: int
 
     def token(self, spool_id: str) -> str:
@@ -204,7 +204,7 @@ class FileSpool:
         return self.take(max_rows=10**9, until=(segment, end))
 
     def take(self, max_rows: int, until: tuple[int, int] | None = None) -> Batch | None:
-        """Up to ``max_rows`` ready records of one segment, as one JSONEachRow block."""
+        """Up to ``max_rows`` ready records of one segment, in order."""
         if not self._ready:
             return None
         segment = self._ready[0][0]
@@ -220,7 +220,7 @@ class FileSpool:
             end = record_end
         if not rows:
             return None
-        return Batch(segment, start, end, b"".join(rows), len(rows))
+        return Batch(segment, start, end, rows, len(rows))
 
     def announce(self, batch: Batch) -> None:
         self.state.pending = (batch.segment, batch.start, batch.end)

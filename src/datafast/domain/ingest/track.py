@@ -15,7 +15,13 @@ from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
 from datafast.domain.ingest.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
-from datafast.domain.ingest.service import IngestService, Rejected, RequestInfo, SiteNotFound
+from datafast.domain.ingest.service import (
+    IngestService,
+    Rejected,
+    RequestInfo,
+    SessionContention,
+    SiteNotFound,
+)
 from datafast.lib.clientip import TrustedProxies, client_ip
 from datafast.log import get_logger
 
@@ -102,6 +108,10 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
             raise _Problem(404, "Unknown site", f"No site has the id {exc.args[0]!r}.") from None
         except Rejected as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
+        except SessionContention:
+            raise _Problem(
+                503, "Busy", "The same visits are being updated elsewhere; retry shortly."
+            ) from None
     except _Problem as problem:
         details: dict[str, object] = {
             "status": problem.status,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from datafast.domain.ingest.rows import EVENT_COLUMNS
+from datafast.domain.ingest.sessions import SESSION_COLUMNS, SESSION_TAG
 from datafast.domain.ingest.spool import Batch, FileSpool
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
@@ -65,25 +66,36 @@ class BatchWriter:
         async with self._lock:
             batch = self.spool.pending_batch() or self.spool.take(self.max_rows)
             while batch is not None:
-                await self._insert(batch)
-                written += batch.count
+                written += await self._insert(batch)
                 batch = self.spool.take(self.max_rows)
         return written
 
-    async def _insert(self, batch: Batch) -> None:
+    async def _insert(self, batch: Batch) -> int:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.spool.announce, batch)
         started = time.perf_counter()
-        await self.store.insert_raw(
-            "events",
-            EVENT_COLUMNS,
-            batch.rows,
-            "JSONEachRow",
-            dedup_token=batch.token(self.spool.state.spool_id),
-        )
+        events = await self.write(batch)
+        if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
+            self._on_batch(events, time.perf_counter() - started)
         await loop.run_in_executor(None, self.spool.commit, batch)
-        if self._on_batch is not None:
-            self._on_batch(batch.count, time.perf_counter() - started)
+        return events
+
+    async def write(self, batch: Batch) -> int:
+        """Insert an announced batch into its tables (repeated, it writes nothing new); returns its events."""
+        token = batch.token(self.spool.state.spool_id)
+        # Event rows are JSON lines; sessions rows carry a one-byte tag before theirs.
+        lines = b"".join(batch.records).split(b"\n")
+        events = b"".join(line + b"\n" for line in lines if line[:1] == b"{")
+        sessions = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SESSION_TAG)
+        # Each table has its own token: after a crash between the two inserts, the replay
+        # writes the sessions and skips the events that already made it.
+        if events:
+            await self.store.insert_raw("events", EVENT_COLUMNS, events, "JSONEachRow", dedup_token=token)
+        if sessions:
+            await self.store.insert_raw(
+                "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
+            )
+        return events.count(b"\n")
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (a failure leaves it in the spool for next start)."""
