@@ -80,6 +80,10 @@ class Settings:
     ingest_batch_rows: int
     ingest_flush_interval: float
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    stats_cache_ttl: float = 30.0
+    """Seconds a Stats API result is reused (new data for the site drops it sooner); 0 turns it off."""
+    stats_rate_limit: int = 600
+    """Stats API requests per minute per user, API key or share link."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -191,6 +195,11 @@ def load_settings(
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
     )
     settings = replace(settings, accounts=_account_settings(get, parse, base_url))
+    settings = replace(
+        settings,
+        stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
+        stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
+    )
     if not secret_key:
         settings = _with_secret_key(settings)
     return settings
@@ -339,6 +348,16 @@ def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
         raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not value >= 0:
+        raise ValueError("expected a number of at least 0")
     return value
 
 

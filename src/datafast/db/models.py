@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 __all__ = (
     "ApiKey",
     "AuthSession",
+    "Funnel",
     "Goal",
     "Invitation",
     "Membership",
@@ -193,6 +194,19 @@ class Goal(UUIDBase):
     """``pageview`` (matches ``path``) or ``event`` (matches ``event_name``)."""
     path: Mapped[str | None] = mapped_column(String(500), default=None)
     event_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Funnel(UUIDBase):
+    """Ordered steps (``[{"kind": "page"|"goal", "value": …}]``) a visitor completes within a window."""
+
+    __tablename__ = "funnels"
+    __table_args__ = (UniqueConstraint("website_id", "name"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    window_seconds: Mapped[int] = mapped_column(default=86400)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 

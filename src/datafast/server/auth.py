@@ -224,7 +224,8 @@ async def site_scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         db_session_for(connection),
         principal,
         website_id,
-        write=connection.scope.get("method", "GET") not in SAFE_METHODS,
+        # opt={"read": True}: a POST that only reads (e.g. the Stats API's query body).
+        write=connection.scope.get("method", "GET") not in SAFE_METHODS and not handler.opt.get("read"),
         min_role=Role(role) if role is not None else None,
         allow_share=bool(handler.opt.get("share", False)),
     )

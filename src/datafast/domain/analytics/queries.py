@@ -277,7 +277,8 @@ class AnalyticsQueries:
         # s_-prefixed names: an alias equal to a column would be substituted inside aggregates.
         return (
             "SELECT session_id, argMax(visitor_id, version) AS s_visitor,"
-            f" argMax(started_at, version) AS s_started{latest}, sum(sign * pageviews) AS s_pageviews, sum(sign * events) AS s_events,"
+            f" argMax(started_at, version) AS s_started{latest},"
+            " sum(sign * pageviews) AS s_pageviews, sum(sign * events) AS s_events,"
             " sum(sign * is_bounce) AS s_bounce, sum(sign * duration) AS s_duration,"
             " sum(sign * goals) AS s_goals, sum(sign * revenue) AS s_revenue"
             f" FROM sessions WHERE {' AND '.join(conditions)}"

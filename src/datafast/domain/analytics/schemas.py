@@ -19,6 +19,7 @@ __all__ = (
     "FunnelUpdate",
     "GoalsResponse",
     "MetricsResponse",
+    "Operator",
     "OrderBy",
     "QueryRequest",
     "QueryResponse",

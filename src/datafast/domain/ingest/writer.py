@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from datafast.domain.ingest.rows import EVENT_COLUMNS
 from datafast.domain.ingest.sessions import SESSION_COLUMNS, SESSION_TAG
@@ -16,6 +17,7 @@ from datafast.log import get_logger
 __all__ = ("BatchWriter",)
 
 log = get_logger(__name__)
+_WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
 
 
 class BatchWriter:
@@ -27,12 +29,14 @@ class BatchWriter:
         max_rows: int = 1000,
         interval: float = 1.0,
         on_batch: Callable[[int, float], None] | None = None,
+        on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
         self.max_rows = max_rows
         self.interval = interval
         self._on_batch = on_batch
+        self._on_written = on_written
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -75,6 +79,8 @@ class BatchWriter:
         await loop.run_in_executor(None, self.spool.announce, batch)
         started = time.perf_counter()
         events = await self.write(batch)
+        if self._on_written is not None:
+            await self._notify(batch)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
         await loop.run_in_executor(None, self.spool.commit, batch)
@@ -96,6 +102,15 @@ class BatchWriter:
                 "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
             )
         return events.count(b"\n")
+
+    async def _notify(self, batch: Batch) -> None:
+        """Tell ``on_written`` which sites just got data (the Stats API drops their cached results)."""
+        assert self._on_written is not None
+        sites = {m.decode() for m in _WEBSITE_ID.findall(b"".join(batch.records))}
+        try:
+            await self._on_written(sites)
+        except Exception as exc:  # the data is written: a cache hiccup must not replay the batch
+            log.warning("could not announce written sites", error=str(exc)[:300])
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (a failure leaves it in the spool for next start)."""

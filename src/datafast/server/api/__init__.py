@@ -9,6 +9,7 @@ from datafast.server.api.accounts import (
     OAuthController,
 )
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
+from datafast.server.api.stats import FunnelController, StatsController
 
 __all__ = ("API_ROUTES",)
 
@@ -20,4 +21,6 @@ API_ROUTES = [
     SiteController,
     InvitationController,
     ShareController,
+    StatsController,
+    FunnelController,
 ]
