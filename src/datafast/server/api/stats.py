@@ -26,7 +26,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from litestar.params import Body, FromPath, Parameter
+from litestar.params import Body, FromPath, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,8 +69,8 @@ SITE_EXAMPLE = "5f0c6a8e-7a53-4c1e-9d55-8a1f3f7f2b10"
 
 PeriodParam = Annotated[
     Period | None,
-    Parameter(
-        query="period",
+    QueryParameter(
+        name="period",
         description="A preset ending today in the site's timezone (default 30d). "
         "Ignored when start_date and end_date are given.",
         examples=[Example(value="30d")],
@@ -78,24 +78,24 @@ PeriodParam = Annotated[
 ]
 StartParam = Annotated[
     date | None,
-    Parameter(
-        query="start_date",
+    QueryParameter(
+        name="start_date",
         description="First day (site-local, included)",
         examples=[Example(value="2026-10-01")],
     ),
 ]
 EndParam = Annotated[
     date | None,
-    Parameter(
-        query="end_date",
+    QueryParameter(
+        name="end_date",
         description="Last day (site-local, included)",
         examples=[Example(value="2026-10-31")],
     ),
 ]
 FilterParam = Annotated[
     list[str] | None,
-    Parameter(
-        query="filter",
+    QueryParameter(
+        name="filter",
         description="Repeatable: `dimension==a|b` (is), `!=` (is not), `=~` (contains), `!~` (does not "
         "contain). Dimensions: source, channel, referrer, utm_source, utm_medium, utm_campaign, utm_term, "
         "utm_content, page, entry_page, exit_page, hostname, country, region, city, device, browser, os, "
@@ -103,10 +103,10 @@ FilterParam = Annotated[
         examples=[Example(value=["source==Google|Bing", "country!=FR"])],
     ),
 ]
-LimitParam = Annotated[int, Parameter(query="limit", ge=1, le=1000, description="Rows per page")]
-OffsetParam = Annotated[int, Parameter(query="offset", ge=0, le=1_000_000, description="Rows to skip")]
+LimitParam = Annotated[int, QueryParameter(name="limit", ge=1, le=1000, description="Rows per page")]
+OffsetParam = Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000, description="Rows to skip")]
 CompareParam = Annotated[
-    bool, Parameter(query="compare", description="Also answer the previous period of the same length")
+    bool, QueryParameter(name="compare", description="Also answer the previous period of the same length")
 ]
 
 _FILTER = re.compile(r"^(?P<dimension>[^=!~]+?)(?P<op>==|!=|=~|!~)(?P<values>.*)$", re.DOTALL)
@@ -155,7 +155,7 @@ def site_context(website: Website) -> SiteContext:
 # --- dependencies and guards ----------------------------------------------------------------
 
 
-def provide_stats(state: State, settings: Settings) -> StatsService:
+def provide_stats(state: State, settings: NamedDependency[Settings]) -> StatsService:
     adapters: Adapters = state.adapters
     return StatsService(
         AnalyticsQueries(adapters.event_store), ResultCache(adapters.cache, settings.stats_cache_ttl)
@@ -260,8 +260,8 @@ class StatsController(Controller):
         filters: FilterParam = None,
         metrics: Annotated[
             str | None,
-            Parameter(
-                query="metrics",
+            QueryParameter(
+                name="metrics",
                 description="Comma-separated; default all",
                 examples=[Example(value="visitors,revenue")],
             ),
@@ -281,13 +281,15 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
-        interval: Annotated[Interval, Parameter(query="interval", examples=[Example(value="day")])] = "day",
+        interval: Annotated[
+            Interval, QueryParameter(name="interval", examples=[Example(value="day")])
+        ] = "day",
         period: PeriodParam = None,
         start_date: StartParam = None,
         end_date: EndParam = None,
         filters: FilterParam = None,
         metrics: Annotated[
-            str | None, Parameter(query="metrics", examples=[Example(value="visitors,visits,revenue")])
+            str | None, QueryParameter(name="metrics", examples=[Example(value="visitors,visits,revenue")])
         ] = None,
         compare: CompareParam = False,
     ) -> TimeseriesResponse:
@@ -305,15 +307,15 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
-        dimension_: Annotated[str, Parameter(query="dimension", examples=[Example(value="source")])],
+        dimension_: Annotated[str, QueryParameter(name="dimension", examples=[Example(value="source")])],
         period: PeriodParam = None,
         start_date: StartParam = None,
         end_date: EndParam = None,
         filters: FilterParam = None,
         metrics: Annotated[
             str | None,
-            Parameter(
-                query="metrics",
+            QueryParameter(
+                name="metrics",
                 description="Comma-separated. Default: visitors, visits, bounce_rate, visit_duration, "
                 "revenue for visit dimensions; visitors, pageviews, conversions, revenue for page, "
                 "hostname, goal, prop:*",
@@ -322,8 +324,8 @@ class StatsController(Controller):
         ] = None,
         order_by: Annotated[
             str | None,
-            Parameter(
-                query="order_by",
+            QueryParameter(
+                name="order_by",
                 description="A metric or the dimension; prefix - for descending",
                 examples=[Example(value="-revenue")],
             ),
@@ -407,7 +409,7 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
-        visitor_id: Annotated[str, Parameter(examples=[Example(value="v_3f9a1c")])],
+        visitor_id: Annotated[str, PathParameter(examples=[Example(value="v_3f9a1c")])],
     ) -> VisitorProfile:
         if not 0 < len(visitor_id) <= 200:
             raise NotFound("No such visitor on this site")
@@ -420,14 +422,14 @@ class StatsController(Controller):
         stats: Stats,
         by: Annotated[
             str,
-            Parameter(
-                query="by", description="The breakdown dimension", examples=[Example(value="utm_campaign")]
+            QueryParameter(
+                name="by", description="The breakdown dimension", examples=[Example(value="utm_campaign")]
             ),
         ] = "source",
         source: Annotated[
             str | None,
-            Parameter(
-                query="source",
+            QueryParameter(
+                name="source",
                 description="Only this source (shortcut for filter=source==…)",
                 examples=[Example(value="Google")],
             ),
@@ -454,7 +456,7 @@ class StatsController(Controller):
         website: SiteWebsite,
         stats: Stats,
         goal_name: Annotated[
-            str | None, Parameter(query="goal_name", examples=[Example(value="signup")])
+            str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
         ] = None,
         period: PeriodParam = None,
         start_date: StartParam = None,
