@@ -148,6 +148,63 @@ EVENT_METRICS = frozenset(_EVENT_SQL)
 VISIT_METRICS = frozenset({"visits", "bounce_rate", "visit_duration", "views_per_visit"})
 """In the aggregate and the time series, these come from ``sessions``; the others from ``events``."""
 
+# The same metrics over the hourly rollups (migrations/clickhouse/0003_rollups.py).
+_SESSION_ROLLUP_SQL = {
+    "visitors": "uniqExactMerge(visitors)",
+    "visits": "sum(visits)",
+    "pageviews": "sum(pageviews)",
+    "events": "sum(events)",
+    "views_per_visit": "if(sum(visits) = 0, 0, sum(pageviews) / sum(visits))",
+    "bounce_rate": "if(sum(visits) = 0, 0, sum(bounces) / sum(visits))",
+    "visit_duration": "if(sum(visits) = 0, 0, sum(duration) / sum(visits))",
+    "conversions": "uniqExactMerge(converted)",
+    "conversion_rate": (
+        "if(uniqExactMerge(visitors) = 0, 0, uniqExactMerge(converted) / uniqExactMerge(visitors))"
+    ),
+    "revenue": "sum(revenue)",
+    "revenue_per_visitor": "if(uniqExactMerge(visitors) = 0, 0, sum(revenue) / uniqExactMerge(visitors))",
+}
+_EVENT_ROLLUP_SQL = {
+    "visitors": "uniqExactMerge(visitors)",
+    "visits": "uniqExactMerge(sessions)",
+    "pageviews": "sum(pageviews)",
+    "events": "sum(events)",
+    "views_per_visit": "if(uniqExactMerge(sessions) = 0, 0, sum(pageviews) / uniqExactMerge(sessions))",
+    "conversions": "uniqExactMerge(converted)",
+    "conversion_rate": (
+        "if(uniqExactMerge(visitors) = 0, 0, uniqExactMerge(converted) / uniqExactMerge(visitors))"
+    ),
+    "revenue": "sum(revenue)",
+    "revenue_per_visitor": "if(uniqExactMerge(visitors) = 0, 0, sum(revenue) / uniqExactMerge(visitors))",
+    "purchases": "sum(purchases)",
+    "average_order_value": "if(sum(purchases) = 0, 0, sum(revenue) / sum(purchases))",
+}
+_ROLLED_UP = {
+    "session": frozenset(_SESSION_DIMENSIONS) - {"exit_page"} | {""},
+    "event": frozenset(_EVENT_DIMENSIONS) | {""},
+}
+_SUMMED_ONLY = frozenset({"exit_page"})
+"""Rolled up for the summed metrics only: a visit's exit page changes, so its visitor states do not hold."""
+_SUMMED_METRICS = frozenset(
+    {"visits", "pageviews", "events", "views_per_visit", "bounce_rate", "visit_duration", "revenue"}
+)
+
+
+def whole_hour_offsets(timezone: str, start: datetime, end: datetime) -> bool:
+    """True when every local day boundary of ``[start, end)`` falls on a UTC hour (hourly rollups fit)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    moment = start
+    while moment <= end:
+        offset = moment.astimezone(zone).utcoffset()
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        moment += timedelta(hours=12)
+    return start.minute == start.second == end.minute == end.second == 0
+
+
 # Bucket of a timestamp in the site's timezone, as a label; the tz is a bound parameter.
 _BUCKETS: dict[Interval, str] = {
     "hour": "formatDateTime(toStartOfHour(toTimeZone({ts}, {tz})), '%Y-%m-%dT%H:00%z')",
@@ -231,8 +288,31 @@ def _scope_conditions(filters: Sequence[FilterSpec], scope: Scope, params: _Para
 class AnalyticsQueries:
     """Builds and runs the analytics SQL; returns plain rows (lists of dicts)."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, *, rollups: bool = True) -> None:
         self.store = store
+        self.rollups = rollups
+
+    def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
+        """The rollup table answering this query exactly, or None (filters, odd timezones…)."""
+        if not self.rollups or spec.filters or len(spec.dimensions) > 1:
+            return None
+        name = spec.dimensions[0].name if spec.dimensions else ""
+        if name in _SUMMED_ONLY and scope == "session":
+            if not set(metrics) <= _SUMMED_METRICS:
+                return None
+        elif name not in _ROLLED_UP[scope]:
+            return None
+        if not whole_hour_offsets(spec.timezone, spec.start, spec.end):
+            return None
+        return "sessions_hourly" if scope == "session" else "events_hourly"
+
+    def _rollup_where(self, spec: QuerySpec, params: _Params) -> str:
+        name = spec.dimensions[0].name if spec.dimensions else ""
+        site = params.bind(spec.website_id, "UUID")
+        start = params.bind(_utc(spec.start)[:19], "DateTime('UTC')")
+        end = params.bind(_utc(spec.end)[:19], "DateTime('UTC')")
+        dim = params.bind(name, "String")
+        return f"website_id = {site} AND dimension = {dim} AND hour >= {start} AND hour < {end}"
 
     async def _rows(self, sql: str, params: _Params) -> list[dict[str, Any]]:
         result = await self.store.query(sql, parameters=params.values)
@@ -301,14 +381,23 @@ class AnalyticsQueries:
         """Metrics grouped by ``spec.dimensions`` (output keys ``d0, d1…`` then metric names)."""
         params = _Params()
         dims = [f"d{i}" for i in range(len(spec.dimensions))]
-        if spec.scope == "session":
+        rollup = self._rollup(spec, spec.scope, spec.metrics)
+        extra: list[str] = []
+        if rollup is not None:
+            metric_sql = _SESSION_ROLLUP_SQL if spec.scope == "session" else _EVENT_ROLLUP_SQL
+            select = ["value AS d0", *(f"{metric_sql[m]} AS m_{m}" for m in spec.metrics)]
+            source = rollup
+            where = " WHERE " + self._rollup_where(spec, params)
+            # A value whose visits were all cancelled (changed since) is not a row.
+            extra = ["sum(visits) > 0"] if spec.scope == "session" else []
+            extra += ["d0 != ''"] if spec.dimensions[0].name == "goal" else []
+        elif spec.scope == "session":
             columns = [d.column for d in spec.dimensions]
             inner = self._visits_subquery(spec, params, sorted(set(columns)))
             select = [f"s_{d.column} AS d{i}" for i, d in enumerate(spec.dimensions)]
             select += [f"{_SESSION_SQL[m]} AS m_{m}" for m in spec.metrics]
             source = f"({inner})"
             where = ""
-            extra: list[str] = []
         else:
             select = [f"{_column_sql(d, params)} AS d{i}" for i, d in enumerate(spec.dimensions)]
             select += [f"{_EVENT_SQL[m]} AS m_{m}" for m in spec.metrics]
@@ -328,35 +417,62 @@ class AnalyticsQueries:
 
     async def aggregate_events(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
-        select = ", ".join(f"{_EVENT_SQL[m]} AS m_{m}" for m in metrics)
-        rows = await self._rows(
-            f"SELECT {select} FROM events WHERE {self._event_where(spec, params)}", params
-        )
-        return rows[0]
+        rollup = self._rollup(spec, "event", metrics)
+        if rollup is not None:
+            select = ", ".join(f"{_EVENT_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
+            sql = f"SELECT {select} FROM {rollup} WHERE {self._rollup_where(spec, params)}"
+        else:
+            select = ", ".join(f"{_EVENT_SQL[m]} AS m_{m}" for m in metrics)
+            sql = f"SELECT {select} FROM events WHERE {self._event_where(spec, params)}"
+        return (await self._rows(sql, params))[0]
 
     async def aggregate_visits(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
-        inner = self._visits_subquery(spec, params, [])
-        select = ", ".join(f"{_SESSION_SQL[m]} AS m_{m}" for m in metrics)
-        rows = await self._rows(f"SELECT {select} FROM ({inner})", params)
-        return rows[0]
+        rollup = self._rollup(spec, "session", metrics)
+        if rollup is not None:
+            select = ", ".join(f"{_SESSION_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
+            sql = f"SELECT {select} FROM {rollup} WHERE {self._rollup_where(spec, params)}"
+        else:
+            select = ", ".join(f"{_SESSION_SQL[m]} AS m_{m}" for m in metrics)
+            sql = f"SELECT {select} FROM ({self._visits_subquery(spec, params, [])})"
+        return (await self._rows(sql, params))[0]
 
     async def timeseries_events(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
         assert spec.interval is not None
         params = _Params()
-        where = self._event_where(spec, params)
-        bucket = _BUCKETS[spec.interval].format(ts="timestamp", tz=params.bind(spec.timezone, "String"))
-        select = ", ".join(f"{_EVENT_SQL[m]} AS m_{m}" for m in metrics)
-        sql = f"SELECT {bucket} AS bucket, {select} FROM events WHERE {where} GROUP BY bucket ORDER BY bucket"
+        rollup = self._rollup(spec, "event", metrics)
+        if rollup is not None:
+            where, source, ts, metric_sql = (
+                self._rollup_where(spec, params),
+                rollup,
+                "hour",
+                _EVENT_ROLLUP_SQL,
+            )
+        else:
+            where, source, ts, metric_sql = self._event_where(spec, params), "events", "timestamp", _EVENT_SQL
+        bucket = _BUCKETS[spec.interval].format(ts=ts, tz=params.bind(spec.timezone, "String"))
+        select = ", ".join(f"{metric_sql[m]} AS m_{m}" for m in metrics)
+        sql = (
+            f"SELECT {bucket} AS bucket, {select} FROM {source} WHERE {where} GROUP BY bucket ORDER BY bucket"
+        )
         return await self._rows(sql, params)
 
     async def timeseries_visits(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
         assert spec.interval is not None
         params = _Params()
-        inner = self._visits_subquery(spec, params, [])
-        bucket = _BUCKETS[spec.interval].format(ts="s_started", tz=params.bind(spec.timezone, "String"))
-        select = ", ".join(f"{_SESSION_SQL[m]} AS m_{m}" for m in metrics)
-        sql = f"SELECT {bucket} AS bucket, {select} FROM ({inner}) GROUP BY bucket ORDER BY bucket"
+        rollup = self._rollup(spec, "session", metrics)
+        if rollup is not None:
+            source, ts, metric_sql = (
+                f"{rollup} WHERE {self._rollup_where(spec, params)}",
+                "hour",
+                _SESSION_ROLLUP_SQL,
+            )
+        else:
+            source, ts = f"({self._visits_subquery(spec, params, [])})", "s_started"
+            metric_sql = _SESSION_SQL
+        bucket = _BUCKETS[spec.interval].format(ts=ts, tz=params.bind(spec.timezone, "String"))
+        select = ", ".join(f"{metric_sql[m]} AS m_{m}" for m in metrics)
+        sql = f"SELECT {bucket} AS bucket, {select} FROM {source} GROUP BY bucket ORDER BY bucket"
         return await self._rows(sql, params)
 
     async def current_visitors(self, website_id: str, since: datetime) -> int:
