@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
@@ -53,21 +52,22 @@ class Endpoint:
 
 
 def endpoints(app: Litestar) -> list[Endpoint]:
-    found = []
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        for handler in route.route_handlers:
-            for method in sorted(handler.http_methods - {"OPTIONS"}):
-                found.append(Endpoint(method, route.path, handler.opt.get("site_role")))
-    return found
+    return [
+        Endpoint(method, route.path, handler.opt.get("site_role"))
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        for method in sorted(handler.http_methods - {"OPTIONS"})
+    ]
 
 
 def site_endpoints(app: Litestar) -> list[Endpoint]:
     return [e for e in endpoints(app) if "{website_id:" in e.path]
 
 
-async def call(client: Client, endpoint: Endpoint, website_id: str, who: Browser | dict[str, str] | None) -> httpx.Response:
+async def call(
+    client: Client, endpoint: Endpoint, website_id: str, who: Browser | dict[str, str] | None
+) -> httpx.Response:
     url = endpoint.url(website_id)
     kwargs = {"json": {}} if endpoint.method not in SAFE else {}
     if isinstance(who, Browser):
@@ -107,10 +107,14 @@ async def test_every_site_route_hides_the_site_from_strangers(client: Client, ap
     assert (await stranger.get(f"/api/v1/sites/{stranger_site['id']}")).status_code == 200
 
 
-async def test_viewers_and_read_only_keys_cannot_write(client: Client, app: Litestar, mailbox: Mailbox) -> None:
+async def test_viewers_and_read_only_keys_cannot_write(
+    client: Client, app: Litestar, mailbox: Mailbox
+) -> None:
     owner, viewer = await signup(client), await signup(client)
     site = await owner.create_site()
-    await owner.post(f"/api/v1/sites/{site['id']}/invitations", json={"email": viewer.email, "role": "viewer"})
+    await owner.post(
+        f"/api/v1/sites/{site['id']}/invitations", json={"email": viewer.email, "role": "viewer"}
+    )
     token = await mailbox.token(viewer.email, "You are invited")
     assert (await viewer.post("/api/v1/invitations/accept", json={"token": token})).status_code == 200
     read_only = (await owner.post("/api/v1/api-keys", json={"read_only": True})).json()["key"]
