@@ -379,3 +379,23 @@ async def test_security_headers_on_api_answers(client: Client) -> None:
     assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "strict-transport-security" not in response.headers  # BASE_URL is http here
+
+
+async def test_hsts_when_base_url_is_https_and_the_schema_lists_the_api(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_app(make_settings(BASE_URL="https://analytics.example.com"))
+    async with AsyncTestClient(app) as client:
+        response = await client.get("/api/v1/auth/me")
+        schema = await client.get("/api/schema/openapi.json")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert schema.status_code == 200, schema.text
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/v1/auth/login",
+        "/api/v1/sites/{website_id}",
+        "/api/v1/api-keys",
+        "/api/v1/share/{slug}",
+    ):
+        assert path in paths, sorted(paths)
