@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient
@@ -399,3 +400,20 @@ async def test_hsts_when_base_url_is_https_and_the_schema_lists_the_api(
         "/api/v1/share/{slug}",
     ):
         assert path in paths, sorted(paths)
+
+
+@pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
+async def test_a_site_change_reaches_the_other_web_processes(make_settings: SettingsFactory) -> None:
+    """Two web processes sharing Valkey: a change made through one reaches /track on the other."""
+    settings = make_settings()
+    async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:
+        owner = await signup(one)
+        site = await owner.create_site()
+        assert await track(two, site, "https://moved.example.net/") == 400  # two caches the site
+
+        await owner.patch(f"/api/v1/sites/{site['id']}", json={"hostnames": ["moved.example.net"]})
+
+        deadline = time.monotonic() + 5
+        while await track(two, site, "https://moved.example.net/") != 202:
+            assert time.monotonic() < deadline, "the other process kept its stale copy"
+            await asyncio.sleep(0.05)

@@ -36,6 +36,7 @@ from datafast.domain.accounts.schemas import (
 )
 from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
+from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
 from datafast.errors import Forbidden, InvalidInput, NotFound
 from datafast.lib.cache import Cache
@@ -383,4 +384,5 @@ class AccountController(Controller):
             ingest = request.app.state.get("ingest")
             if ingest is not None:
                 ingest.sites.forget(str(website_id))
+            await announce_site_change(request.app.state.adapters.pubsub, website_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))
