@@ -51,6 +51,7 @@ from datafast.server.auth import (
     login_cookies,
     logout_cookies,
     requires_session,
+    same_origin,
 )
 from datafast.settings import OAuthProvider, Settings
 
@@ -117,6 +118,7 @@ async def _signed_in(
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
+    guards = [same_origin]
 
     @post("/signup", status_code=HTTP_201_CREATED, summary="Create an account and sign in")
     async def signup(
