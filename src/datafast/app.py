@@ -23,6 +23,7 @@ from datafast.db.models import User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.ingest.track import handle_track, track
+from datafast.domain.sites.changes import follow_site_changes
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.ingest = pipeline.service
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
-            yield
+            async with follow_site_changes(adapters.pubsub, pipeline.service.sites):
+                yield
         finally:
             started: IngestPipeline | None = app.state.get("ingest_pipeline")
             if started is not None:

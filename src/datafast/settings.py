@@ -251,7 +251,7 @@ def _account_settings(get: Callable[[str, str], str], parse: _Parse, base_url: s
             )
         )
     return AccountSettings(
-        signup_open=bool(parse("SIGNUP_OPEN", "true", _auto_bool)),
+        signup_open=parse("SIGNUP_OPEN", "true", _bool),
         mail_from=get("MAIL_FROM", f"DataFast <noreply@{host}>"),
         smtp_url=parse("SMTP_URL", smtp_raw, _smtp_url) if smtp_raw else None,
         resend_api_key=get("RESEND_API_KEY", "") or None,
@@ -417,6 +417,13 @@ def _log_level(raw: str) -> str:
     value = raw.upper()
     if value not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = _auto_bool(raw) if raw.lower() != "auto" else None
+    if value is None:
+        raise ValueError("expected true or false")
     return value
 
 

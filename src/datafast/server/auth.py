@@ -37,6 +37,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Request, Response
@@ -69,6 +70,7 @@ __all__ = (
     "logout_cookies",
     "requires_principal",
     "requires_session",
+    "same_origin",
     "site_scope_guard",
 )
 
@@ -211,6 +213,22 @@ async def requires_session(connection: ASGIConnection[Any, Any, Any, Any], _: Ba
     principal = await require_principal(connection)
     if principal.kind != "session":
         raise Forbidden("Sign in to the dashboard for this; API keys cannot do it")
+
+
+async def same_origin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for sign-up and login forms: a browser posting from another site is refused.
+
+    These writes have no session yet (so no CSRF token); browsers send ``Origin`` on
+    cross-site POSTs, which must then be ours. Clients that send no Origin (curl, the API) pass.
+    """
+    if connection.scope.get("method", "GET") in SAFE_METHODS:
+        return
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return
+    base = urlsplit(_settings(connection).base_url)
+    if origin.rstrip("/").lower() != f"{base.scheme}://{base.netloc}".lower():
+        raise Forbidden("Cross-site request refused")
 
 
 async def site_scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

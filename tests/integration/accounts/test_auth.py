@@ -251,3 +251,14 @@ async def test_bad_authorization_headers_answer_401(client: Client) -> None:
         response = await client.get("/api/v1/sites", headers={"Authorization": header})
         assert response.status_code == 401, header
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_login_posted_from_another_site_is_refused(client: Client) -> None:
+    user = await signup(client)
+    body = {"email": user.email, "password": PASSWORD}
+
+    foreign = await client.post("/api/v1/auth/login", json=body, headers={"Origin": "https://evil.example"})
+    ours = await client.post("/api/v1/auth/login", json=body, headers={"Origin": "http://localhost:8000"})
+
+    assert foreign.status_code == 403
+    assert ours.status_code == 200

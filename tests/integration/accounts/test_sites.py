@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.testing import AsyncTestClient
@@ -379,3 +380,40 @@ async def test_security_headers_on_api_answers(client: Client) -> None:
     assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "strict-transport-security" not in response.headers  # BASE_URL is http here
+
+
+async def test_hsts_when_base_url_is_https_and_the_schema_lists_the_api(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_app(make_settings(BASE_URL="https://analytics.example.com"))
+    async with AsyncTestClient(app) as client:
+        response = await client.get("/api/v1/auth/me")
+        schema = await client.get("/api/schema/openapi.json")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert schema.status_code == 200, schema.text
+    paths = schema.json()["paths"]
+    for path in (
+        "/api/v1/auth/login",
+        "/api/v1/sites/{website_id}",
+        "/api/v1/api-keys",
+        "/api/v1/share/{slug}",
+    ):
+        assert path in paths, sorted(paths)
+
+
+@pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
+async def test_a_site_change_reaches_the_other_web_processes(make_settings: SettingsFactory) -> None:
+    """Two web processes sharing Valkey: a change made through one reaches /track on the other."""
+    settings = make_settings()
+    async with AsyncTestClient(create_app(settings)) as one, AsyncTestClient(create_app(settings)) as two:
+        owner = await signup(one)
+        site = await owner.create_site()
+        assert await track(two, site, "https://moved.example.net/") == 400  # two caches the site
+
+        await owner.patch(f"/api/v1/sites/{site['id']}", json={"hostnames": ["moved.example.net"]})
+
+        deadline = time.monotonic() + 5
+        while await track(two, site, "https://moved.example.net/") != 202:
+            assert time.monotonic() < deadline, "the other process kept its stale copy"
+            await asyncio.sleep(0.05)

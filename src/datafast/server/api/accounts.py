@@ -36,6 +36,7 @@ from datafast.domain.accounts.schemas import (
 )
 from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
+from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
 from datafast.errors import Forbidden, InvalidInput, NotFound
 from datafast.lib.cache import Cache
@@ -50,6 +51,7 @@ from datafast.server.auth import (
     login_cookies,
     logout_cookies,
     requires_session,
+    same_origin,
 )
 from datafast.settings import OAuthProvider, Settings
 
@@ -116,6 +118,7 @@ async def _signed_in(
 class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
+    guards = [same_origin]
 
     @post("/signup", status_code=HTTP_201_CREATED, summary="Create an account and sign in")
     async def signup(
@@ -383,4 +386,5 @@ class AccountController(Controller):
             ingest = request.app.state.get("ingest")
             if ingest is not None:
                 ingest.sites.forget(str(website_id))
+            await announce_site_change(request.app.state.adapters.pubsub, website_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))

@@ -20,6 +20,7 @@ from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.accounts.schemas import TokenBody
 from datafast.domain.sites import goals, sharing, teams
+from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import count_events, delete_website, export_events_csv
 from datafast.domain.sites.schemas import (
     GoalCreate,
@@ -58,11 +59,12 @@ ADMIN = {"site_role": Role.ADMIN}
 ANY_MEMBER = {"site_role": Role.VIEWER}
 
 
-def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) -> None:
-    """Drop the site from /track's cache in this process (others refresh within a minute)."""
+async def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) -> None:
+    """Drop the site from /track's cache here at once, and in every other process."""
     ingest = request.app.state.get("ingest")
     if ingest is not None:
         ingest.sites.forget(str(website_id))
+    await announce_site_change(request.app.state.adapters.pubsub, website_id)
 
 
 class SiteController(Controller):
@@ -110,7 +112,7 @@ class SiteController(Controller):
             currency=data.currency,
             hostnames=data.hostnames,
         )
-        forget_site(request, website.id)
+        await forget_site(request, website.id)
         return SiteRead.of(website, site_grant.role)
 
     @delete(SITE, status_code=HTTP_204_NO_CONTENT, opt=OWNER, summary="Delete a site and all its data")
@@ -122,7 +124,7 @@ class SiteController(Controller):
         request: Request[Any, Any, Any],
     ) -> None:
         await delete_website(db_session, event_store, website)
-        forget_site(request, website.id)
+        await forget_site(request, website.id)
 
     @get(SITE + "/snippet", summary="The tracking snippet to install")
     async def snippet(
