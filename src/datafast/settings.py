@@ -84,6 +84,8 @@ class Settings:
     """Seconds a Stats API result is reused (new data for the site drops it sooner); 0 turns it off."""
     stats_rate_limit: int = 600
     """Stats API requests per minute per user, API key or share link."""
+    ingest_claim_idle: float = 30.0
+    """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -193,6 +195,7 @@ def load_settings(
         geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
+        ingest_claim_idle=parse("INGEST_CLAIM_IDLE", "30", _positive_float),
     )
     settings = replace(settings, accounts=_account_settings(get, parse, base_url))
     settings = replace(

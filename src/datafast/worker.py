@@ -1,4 +1,4 @@
-"""``datafast worker``: runs background jobs from the Valkey queue (scaled mode)."""
+"""``datafast worker`` (scaled mode): drains the ingest stream into ClickHouse and runs queued jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 from saq import Worker
 
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.ingest.stream import StreamDrainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import create_adapters
 from datafast.lib.queue import SaqQueue
@@ -40,9 +42,22 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    assert adapters.valkey is not None
+    # The ingest stream's consumer: web processes only append; workers put events in ClickHouse.
+    drainer = StreamDrainer(
+        adapters.valkey,
+        adapters.event_store,
+        max_rows=settings.ingest_batch_rows,
+        interval=settings.ingest_flush_interval,
+        claim_idle=settings.ingest_claim_idle,
+        # New data drops the sites' cached Stats API results.
+        on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+    )
+    drainer.start()
     task = asyncio.create_task(worker.start())
-    log.info("worker started", concurrency=concurrency, jobs=sorted(JOBS))
+    log.info("worker started", concurrency=concurrency, jobs=sorted(JOBS), consumer=drainer.consumer)
     await asyncio.wait([task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker stopping")
+    await drainer.stop()
     await worker.stop()
     await adapters.close()

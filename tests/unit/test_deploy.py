@@ -403,6 +403,7 @@ def test_scaled_compose_services(scaled_compose: dict[str, Any]) -> None:
     assert all("profiles" not in s for s in services.values()), "every service starts with a plain `up`"
     assert services["postgres"]["image"] == "postgres:16-alpine"
     assert services["valkey"]["image"] == "valkey/valkey:8-alpine"
+    assert "--appendonly" in services["valkey"]["command"]  # the ingest stream survives a restart
     assert services["clickhouse"]["image"] == "clickhouse/clickhouse-server:25.8"
     assert "8123/ping" in " ".join(services["clickhouse"]["healthcheck"]["test"])
     assert services["clickhouse"]["ulimits"]["nofile"] == {"soft": 262144, "hard": 262144}

@@ -9,6 +9,9 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from datafast.domain.ingest.pipeline import IngestPipeline
+from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.stream import batch_stats
+from datafast.lib.adapters import Adapters
 
 __all__ = ("metrics",)
 
@@ -31,7 +34,13 @@ def _by(label: str, counts: Mapping[str, int]) -> list[Sample]:
 async def metrics(state: State) -> Response[str]:
     pipeline: IngestPipeline = state.ingest_pipeline
     m = pipeline.metrics
-    recent = sorted(m.batch_seconds)
+    batches, rows, seconds = m.batches, m.batch_rows, m.batch_seconds
+    if pipeline.writer is None:
+        # Scaled mode: the workers insert, and record their batches in Valkey for every web process.
+        adapters: Adapters = state.adapters
+        if adapters.valkey is not None:
+            batches, rows, seconds = await batch_stats(adapters.valkey)
+    recent = sorted(seconds)
     latency: list[Sample] = []
     if recent:
         latency = [
@@ -63,24 +72,22 @@ async def metrics(state: State) -> Response[str]:
         *_family(
             "datafast_spool_depth",
             "gauge",
-            "Events durable in the spool, not yet in ClickHouse.",
-            [(pipeline.spool.depth, {})],
+            "Events (scaled mode: requests) durable in the spool, not yet in ClickHouse.",
+            [(await pipeline.depth(), {})],
         ),
         *_family(
             "datafast_spool_syncs_total",
             "counter",
             "Group commits (one write + fdatasync each) to the spool.",
-            [(pipeline.spool.syncs, {})],
+            [(pipeline.spool.syncs if isinstance(pipeline.spool, FileSpool) else 0, {})],
         ),
         *_family(
             "datafast_insert_batches_total",
             "counter",
             "ClickHouse insert batches written.",
-            [(m.batches, {})],
+            [(batches, {})],
         ),
-        *_family(
-            "datafast_insert_rows_total", "counter", "Rows written by those batches.", [(m.batch_rows, {})]
-        ),
+        *_family("datafast_insert_rows_total", "counter", "Rows written by those batches.", [(rows, {})]),
         *_family(
             "datafast_insert_latency_seconds", "gauge", "Median and p99 of recent insert batches.", latency
         ),

@@ -19,6 +19,7 @@ from datafast.domain.ingest.service import IngestService, RequestInfo
 from datafast.domain.ingest.sessions import create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.stream import StreamDrainer
 from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.domain.sites.services import WebsiteService
@@ -93,3 +94,15 @@ async def pipeline(
     yield Pipeline(service, writer, adapters, str(site.id))
     await spool.close()
     await engine.dispose()
+
+
+@pytest.fixture
+async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[StreamDrainer | None]:
+    """Scaled mode: what each `datafast worker` runs, draining the stream the app appends to."""
+    if adapters.valkey is None:
+        yield None
+        return
+    drainer = StreamDrainer(adapters.valkey, adapters.event_store, interval=0.05)
+    drainer.start()
+    yield drainer
+    await drainer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import User, Website
 from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.stream import StreamDrainer
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from tests.conftest import SettingsFactory
@@ -42,7 +44,8 @@ async def site(db_session: AsyncSession) -> Website:
 
 
 @pytest.fixture
-async def client(app: Litestar, site: Website) -> AsyncIterator[Client]:
+async def client(app: Litestar, site: Website, drainer: StreamDrainer | None) -> AsyncIterator[Client]:
+    """The app's test client; in scaled mode a worker's stream drainer runs beside it."""
     async with AsyncTestClient(app) as client:
         yield client
 
@@ -64,6 +67,7 @@ async def drained(client: Client, timeout: float = 20) -> None:
         text = (await client.get("/metrics")).text
         if re.search(r"^datafast_spool_depth 0$", text, re.M):
             return
+        await asyncio.sleep(0.01)  # the test client blocks this loop: let a drainer (scaled mode) run
     raise AssertionError("the spool did not drain")
 
 

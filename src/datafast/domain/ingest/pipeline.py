@@ -15,6 +15,7 @@ from datafast.domain.ingest.service import IngestMetrics, IngestService
 from datafast.domain.ingest.sessions import MemorySessionTracker, create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.stream import StreamSpool
 from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.lib.adapters import Adapters
@@ -29,16 +30,24 @@ MAX_SLOTS = 256
 
 @dataclass(slots=True)
 class IngestPipeline:
+    """Embedded mode: a file spool drained by this process's writer. Scaled: a Valkey stream only."""
+
     service: IngestService
-    writer: BatchWriter
-    spool: FileSpool
     metrics: IngestMetrics
-    slot_lock: int
+    spool: FileSpool | StreamSpool
+    writer: BatchWriter | None = None
+    slot_lock: int | None = None
+
+    async def depth(self) -> int:
+        """Events (scaled: requests) spooled and not yet in ClickHouse."""
+        return self.spool.depth if isinstance(self.spool, FileSpool) else await self.spool.depth()
 
     async def stop(self) -> None:
-        await self.writer.stop()
+        if self.writer is not None:
+            await self.writer.stop()
         await self.spool.close()
-        os.close(self.slot_lock)
+        if self.slot_lock is not None:
+            os.close(self.slot_lock)
 
 
 def _claim_slot(base: Path) -> tuple[Path, int]:
@@ -60,21 +69,26 @@ def _claim_slot(base: Path) -> tuple[Path, int]:
 async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipeline:
     settings = adapters.settings
     geo = create_geo_locator(settings.geoip_database)  # first: the likeliest to fail (a bad .mmdb)
-    directory, lock = _claim_slot(settings.data_dir / "spool")
-    spool = FileSpool(directory)
     metrics = IngestMetrics()
-    writer = BatchWriter(
-        spool,
-        adapters.event_store,
-        max_rows=settings.ingest_batch_rows,
-        interval=settings.ingest_flush_interval,
-        on_batch=metrics.observe_batch,
-        # New data drops the sites' cached Stats API results.
-        on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
-    )
-    # Whatever a crash left in the spool goes to ClickHouse before new events.
-    await writer.flush()
-    writer.start()
+    spool: FileSpool | StreamSpool
+    if adapters.valkey is not None:
+        # Web processes only append; `datafast worker` drains the stream into ClickHouse.
+        spool, writer, lock = StreamSpool(adapters.valkey), None, None
+    else:
+        directory, lock = _claim_slot(settings.data_dir / "spool")
+        spool = FileSpool(directory)
+        writer = BatchWriter(
+            spool,
+            adapters.event_store,
+            max_rows=settings.ingest_batch_rows,
+            interval=settings.ingest_flush_interval,
+            on_batch=metrics.observe_batch,
+            # New data drops the sites' cached Stats API results.
+            on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+        )
+        # Whatever a crash left in the spool goes to ClickHouse before new events.
+        await writer.flush()
+        writer.start()
     deduplicator = (
         ValkeyDeduplicator(adapters.valkey) if adapters.valkey is not None else MemoryDeduplicator()
     )
@@ -97,4 +111,4 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipelin
         pubsub=adapters.pubsub,
         metrics=metrics,
     )
-    return IngestPipeline(service, writer, spool, metrics, lock)
+    return IngestPipeline(service, metrics, spool, writer, lock)

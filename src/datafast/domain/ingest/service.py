@@ -25,6 +25,7 @@ from datafast.domain.ingest.schemas import FieldError, TrackEvent
 from datafast.domain.ingest.sessions import SessionPlan, SessionTracker
 from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
 from datafast.domain.ingest.spool import FileSpool
+from datafast.domain.ingest.stream import StreamSpool
 from datafast.domain.ingest.visitors import SaltBook, cookieless_visitor_id
 from datafast.lib.geo import GeoLocator, Location
 from datafast.lib.pubsub import PubSub
@@ -117,7 +118,7 @@ class IngestService:
     def __init__(
         self,
         sites: SiteDirectory,
-        spool: FileSpool,
+        spool: FileSpool | StreamSpool,
         deduplicator: Deduplicator,
         salts: SaltBook,
         sessions: SessionTracker,

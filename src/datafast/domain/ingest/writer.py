@@ -14,10 +14,21 @@ from datafast.domain.ingest.spool import Batch, FileSpool
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
 
-__all__ = ("BatchWriter",)
+__all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
 
 log = get_logger(__name__)
 _WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
+WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
+"""Called with the website ids of rows just written (the Stats API drops their cached results)."""
+
+
+async def announce_written(on_written: WrittenHook | None, blob: bytes) -> None:
+    if on_written is None:
+        return
+    try:
+        await on_written({m.decode() for m in _WEBSITE_ID.findall(blob)})
+    except Exception as exc:  # the data is written: a cache hiccup must not replay the batch
+        log.warning("could not announce written sites", error=str(exc)[:300])
 
 
 class BatchWriter:
@@ -29,7 +40,7 @@ class BatchWriter:
         max_rows: int = 1000,
         interval: float = 1.0,
         on_batch: Callable[[int, float], None] | None = None,
-        on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
+        on_written: WrittenHook | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
@@ -79,8 +90,7 @@ class BatchWriter:
         await loop.run_in_executor(None, self.spool.announce, batch)
         started = time.perf_counter()
         events = await self.write(batch)
-        if self._on_written is not None:
-            await self._notify(batch)
+        await announce_written(self._on_written, b"".join(batch.records))
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
         await loop.run_in_executor(None, self.spool.commit, batch)
@@ -88,29 +98,7 @@ class BatchWriter:
 
     async def write(self, batch: Batch) -> int:
         """Insert an announced batch into its tables (repeated, it writes nothing new); returns its events."""
-        token = batch.token(self.spool.state.spool_id)
-        # Event rows are JSON lines; sessions rows carry a one-byte tag before theirs.
-        lines = b"".join(batch.records).split(b"\n")
-        events = b"".join(line + b"\n" for line in lines if line[:1] == b"{")
-        sessions = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SESSION_TAG)
-        # Each table has its own token: after a crash between the two inserts, the replay
-        # writes the sessions and skips the events that already made it.
-        if events:
-            await self.store.insert_raw("events", EVENT_COLUMNS, events, "JSONEachRow", dedup_token=token)
-        if sessions:
-            await self.store.insert_raw(
-                "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
-            )
-        return events.count(b"\n")
-
-    async def _notify(self, batch: Batch) -> None:
-        """Tell ``on_written`` which sites just got data (the Stats API drops their cached results)."""
-        assert self._on_written is not None
-        sites = {m.decode() for m in _WEBSITE_ID.findall(b"".join(batch.records))}
-        try:
-            await self._on_written(sites)
-        except Exception as exc:  # the data is written: a cache hiccup must not replay the batch
-            log.warning("could not announce written sites", error=str(exc)[:300])
+        return await insert_rows(self.store, b"".join(batch.records), batch.token(self.spool.state.spool_id))
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (a failure leaves it in the spool for next start)."""
@@ -122,3 +110,23 @@ class BatchWriter:
             await self.flush()
         except Exception as exc:
             log.warning("final insert failed; the spool keeps the events", error=str(exc)[:300])
+
+
+async def insert_rows(store: EventStore, blob: bytes, token: str) -> int:
+    """Insert spooled records into ``events`` and ``sessions``; returns the number of events.
+
+    Event rows are JSON lines; session rows are JSON lines after a one-byte tag. Each table has
+    its own token: after a crash between the two inserts, the replay writes the sessions and
+    skips the events that already made it.
+    """
+    lines = blob.split(b"\n")
+    events = [line for line in lines if line[:1] == b"{"]
+    sessions = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SESSION_TAG)
+    if events:
+        block = b"\n".join(events) + b"\n"
+        await store.insert_raw("events", EVENT_COLUMNS, block, "JSONEachRow", dedup_token=token)
+    if sessions:
+        await store.insert_raw(
+            "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
+        )
+    return len(events)

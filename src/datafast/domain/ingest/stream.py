@@ -1,0 +1,238 @@
+"""Scaled mode's spool: a Valkey stream that web processes append to and workers drain.
+
+Web processes only ``XADD`` each request's records (event rows, then its tagged session rows)
+before answering 202. Every ``datafast worker`` runs a :class:`StreamDrainer` in one consumer
+group, so each entry goes to one worker; several may run at once.
+
+Exactly once into ClickHouse, the same way the file spool does it: a drainer *announces* a
+batch (its token → its entry ids, in a Valkey hash) before inserting it with that token as
+``insert_deduplication_token``, then acknowledges and deletes the entries and the announcement
+in one transaction. When a worker dies mid-batch its entries stay pending; after
+``claim_idle`` seconds another worker claims them and inserts an announced batch again with
+the same token (ClickHouse writes nothing twice) or, if the batch was never announced, as new.
+How durable an acknowledged event is depends on Valkey's persistence: run it with
+``appendonly yes`` (the compose file and Helm chart do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from valkey.asyncio import Valkey
+from valkey.exceptions import ResponseError
+
+from datafast.domain.ingest.writer import WrittenHook, announce_written, insert_rows
+from datafast.lib.eventstore import EventStore
+from datafast.log import get_logger
+
+__all__ = ("STREAM", "StreamDrainer", "StreamSpool", "batch_stats")
+
+log = get_logger(__name__)
+
+STREAM = "datafast:ingest"
+GROUP = "writers"
+_FIELD = b"r"
+_STATS = "datafast:ingest:stats"
+_LATENCIES = "datafast:ingest:latencies"
+
+Entry = tuple[bytes, bytes]
+"""(stream entry id, the request's records)."""
+
+
+class StreamSpool:
+    """What a web process appends to: one stream entry per request."""
+
+    def __init__(self, client: Valkey, stream: str = STREAM) -> None:
+        self.client = client
+        self.stream = stream
+
+    async def append(self, records: list[bytes]) -> None:
+        await self.client.xadd(self.stream, {_FIELD: b"".join(records)})
+
+    async def depth(self) -> int:
+        """Requests appended and not yet in ClickHouse (entries are deleted once inserted)."""
+        length: int = await self.client.xlen(self.stream)
+        return length
+
+    async def close(self) -> None:
+        return None
+
+
+class StreamDrainer:
+    """One worker's consumer: reads up to ``max_rows`` events or ``interval`` seconds, inserts, acks."""
+
+    def __init__(
+        self,
+        client: Valkey,
+        store: EventStore,
+        *,
+        stream: str = STREAM,
+        max_rows: int = 1000,
+        interval: float = 1.0,
+        claim_idle: float = 30.0,
+        consumer: str | None = None,
+        on_written: WrittenHook | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.stream = stream
+        self.batches = stream + ":batches"
+        self.max_rows = max_rows
+        self.interval = interval
+        self.claim_idle = claim_idle
+        self.on_written = on_written
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the start of the stream: entries added before any worker existed count too.
+            await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish the batch in hand; what is unread stays in the stream for the next worker."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        await self.ensure_group()
+        backoff = 0.5
+        next_recovery = 0.0
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() >= next_recovery:
+                    await self.recover()
+                    next_recovery = time.monotonic() + self.claim_idle / 2
+                await self.drain_once(block=True)
+                backoff = 0.5
+            except Exception as exc:  # Valkey or ClickHouse down: entries stay pending; retry
+                log.warning("stream drain failed; entries stay in the stream", error=str(exc)[:300])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+
+    async def drain_once(self, *, block: bool = False) -> int:
+        """Read new entries (up to ``max_rows`` events or ``interval`` s) and insert them; returns events."""
+        entries = await self.read(block=block)
+        if not entries:
+            return 0
+        return await self._write(await self.announce(entries), entries)
+
+    async def read(self, *, block: bool = False) -> list[Entry]:
+        """New entries for this consumer; they stay pending (owned by it) until written."""
+        entries: list[Entry] = []
+        rows = 0
+        deadline = time.monotonic() + self.interval
+        while rows < self.max_rows:
+            wait = deadline - time.monotonic()
+            if block and wait <= 0:
+                break
+            response = await self.client.xreadgroup(
+                GROUP,
+                self.consumer,
+                {self.stream: ">"},
+                count=self.max_rows,
+                block=max(1, int(wait * 1000)) if block else None,
+            )
+            fresh = _entries(response)
+            if not fresh:
+                break
+            entries += fresh
+            rows += sum(blob.count(b"\n{") + blob.startswith(b"{") for _, blob in fresh)
+        return entries
+
+    async def announce(self, entries: Sequence[Entry], suffix: str = "") -> str:
+        """Record which entries form a batch, before inserting it; returns the batch's token."""
+        ids = [entry_id for entry_id, _ in entries]
+        token = f"stream:{ids[0].decode()}:{ids[-1].decode()}:{len(ids)}{suffix}"
+        await self._announce(token, ids)
+        return token
+
+    async def _announce(self, token: str, ids: list[bytes]) -> None:
+        await self.client.execute_command("HSET", self.batches, token, b",".join(ids))  # type: ignore[no-untyped-call]
+
+    async def _write(self, token: str, entries: Sequence[Entry]) -> int:
+        started = time.perf_counter()
+        blob = b"".join(blob for _, blob in entries)
+        count = await insert_rows(self.store, blob, token)
+        await announce_written(self.on_written, blob)
+        ids = [entry_id for entry_id, _ in entries]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.hdel(self.batches, token)
+            pipe.hincrby(_STATS, "batches", 1)
+            pipe.hincrby(_STATS, "rows", count)
+            pipe.lpush(_LATENCIES, f"{time.perf_counter() - started:.6f}")
+            pipe.ltrim(_LATENCIES, 0, 999)
+            await pipe.execute()
+        return count
+
+    async def recover(self) -> int:
+        """Take over what dead workers left: announced batches first (same token), then the rest."""
+        recovered = 0
+        announced: dict[bytes, bytes] = await self.client.execute_command(  # type: ignore[no-untyped-call]
+            "HGETALL", self.batches
+        )
+        claimed_ids: set[bytes] = set()
+        for announced_token, joined in announced.items():
+            ids: list[Any] = list(joined.split(b","))
+            claimed_ids.update(ids)
+            entries = _entries_of(
+                await self.client.xclaim(self.stream, GROUP, self.consumer, int(self.claim_idle * 1000), ids)
+            )
+            if not entries:
+                continue  # its worker is alive (or the batch is done)
+            if len(entries) < len(ids):  # pragma: no cover - ack, delete and unannounce are one transaction
+                log.warning("announced batch partly gone", token=announced_token.decode())
+            recovered += await self._write(announced_token.decode(), entries)
+        pending = await self.client.xpending_range(
+            self.stream, GROUP, min="-", max="+", count=10_000, idle=int(self.claim_idle * 1000)
+        )
+        orphans: list[Any] = [p["message_id"] for p in pending if p["message_id"] not in claimed_ids]
+        if orphans:
+            entries = _entries_of(
+                await self.client.xclaim(
+                    self.stream, GROUP, self.consumer, int(self.claim_idle * 1000), orphans
+                )
+            )
+            if entries:
+                recovered += await self._write(await self.announce(entries, ":claimed"), entries)
+        if recovered:
+            log.info("recovered events left by a stopped worker", events=recovered)
+        return recovered
+
+
+def _entries(response: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None) -> list[Entry]:
+    if not response:
+        return []
+    return _entries_of(response[0][1])
+
+
+def _entries_of(raw: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> list[Entry]:
+    # An entry deleted meanwhile comes back without fields: nothing to insert for it.
+    return [(entry_id, fields[_FIELD]) for entry_id, fields in raw if fields]
+
+
+async def batch_stats(client: Valkey) -> tuple[int, int, list[float]]:
+    """(batches, rows, recent insert latencies) recorded by every worker's drainer."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(_STATS)
+        pipe.lrange(_LATENCIES, 0, -1)
+        stats, latencies = await pipe.execute()
+    return int(stats.get(b"batches", 0)), int(stats.get(b"rows", 0)), [float(x) for x in latencies]

@@ -1,0 +1,213 @@
+"""Scaled mode's spool: web processes append to a Valkey stream, workers drain it exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import clickhouse_connect
+import pytest
+from valkey.asyncio import Valkey
+from valkey.exceptions import ResponseError
+
+from datafast.domain.ingest.rows import EventRow, encode_row
+from datafast.domain.ingest.stream import GROUP, STREAM, StreamDrainer, StreamSpool
+from datafast.domain.ingest.writer import insert_rows
+from datafast.lib.adapters import Adapters
+from tests.integration.test_cli import DATAFAST, _env
+
+pytestmark = pytest.mark.scaled
+scaled = pytest.mark.parametrize("mode", ["scaled"], indirect=True)
+
+
+def _record(site: str, n: int) -> bytes:
+    return encode_row(
+        EventRow(
+            website_id=site,
+            event_id=str(uuid.uuid4()),
+            event_type="pageview",
+            event_name="",
+            timestamp=round(time.time(), 3),
+            visitor_id=f"v{n % 17}",
+            session_id=f"s{n % 17}",
+            hostname="shop.example",
+            pathname=f"/p/{n}",
+            page_url=f"https://shop.example/p/{n}",
+            referrer="",
+            referrer_source="",
+            channel="direct",
+            utm_source="",
+            utm_medium="",
+            utm_campaign="",
+            utm_term="",
+            utm_content="",
+            browser="Chrome",
+            browser_version="120",
+            os="macOS",
+            os_version="14",
+            device="desktop",
+            country="GB",
+            region="",
+            city="",
+            goal_name="",
+            props={},
+            revenue=0,
+            currency="",
+        )
+    )
+
+
+async def _stored(adapters: Adapters, site: str) -> list[int]:
+    """How many times each stored event id of the site is there."""
+    result = await adapters.event_store.query(
+        "SELECT count() FROM events WHERE website_id = {s:UUID} GROUP BY event_id", parameters={"s": site}
+    )
+    return [int(row[0]) for row in result.result_rows]
+
+
+async def _left(client: Valkey) -> tuple[int, int, int]:
+    """(stream entries, pending deliveries, announced batches) still in Valkey."""
+    try:
+        pending = int((await client.xpending(STREAM, GROUP))["pending"])
+    except ResponseError:  # no worker has created the group yet
+        pending = 0
+    return await client.xlen(STREAM), pending, await client.hlen(STREAM + ":batches")
+
+
+@scaled
+async def test_two_workers_share_the_stream_and_store_each_event_once(adapters: Adapters) -> None:
+    assert adapters.valkey is not None
+    site = str(uuid.uuid4())
+    web = StreamSpool(adapters.valkey)
+    await asyncio.gather(*(web.append([_record(site, n)]) for n in range(300)))
+    assert await web.depth() == 300
+
+    clients = [Valkey.from_url(adapters.settings.valkey_url or "") for _ in range(2)]
+    workers = [StreamDrainer(c, adapters.event_store, max_rows=40) for c in clients]
+    await workers[0].ensure_group()
+
+    async def drain(worker: StreamDrainer) -> int:
+        total = 0
+        while written := await worker.drain_once():
+            total += written
+        return total
+
+    shares = await asyncio.gather(*(drain(w) for w in workers))
+    for client in clients:
+        await client.aclose()
+
+    assert sum(shares) == 300
+    assert all(shares), "both workers took part"
+    assert sorted(await _stored(adapters, site)) == [1] * 300
+    assert await _left(adapters.valkey) == (0, 0, 0)
+
+
+@scaled
+async def test_a_worker_dying_after_its_insert_is_replaced_without_duplicates(adapters: Adapters) -> None:
+    assert adapters.valkey is not None
+    site = str(uuid.uuid4())
+    await StreamSpool(adapters.valkey).append([_record(site, n) for n in range(10)])
+    await StreamSpool(adapters.valkey).append([_record(site, 10)])
+    dying = StreamDrainer(adapters.valkey, adapters.event_store)
+    await dying.ensure_group()
+    # Its steps up to the crash: read, announce, insert — and never acknowledge.
+    entries = await dying.read()
+    token = await dying.announce(entries)
+    assert await insert_rows(adapters.event_store, b"".join(blob for _, blob in entries), token) == 11
+
+    successor = StreamDrainer(adapters.valkey, adapters.event_store, claim_idle=0)
+    assert await successor.recover() == 11  # the announced batch, again under its token
+    assert sorted(await _stored(adapters, site)) == [1] * 11
+    assert await _left(adapters.valkey) == (0, 0, 0)
+
+
+@scaled
+async def test_a_worker_dying_before_announcing_leaves_entries_to_the_next(adapters: Adapters) -> None:
+    assert adapters.valkey is not None
+    site = str(uuid.uuid4())
+    await StreamSpool(adapters.valkey).append([_record(site, n) for n in range(5)])
+    dying = StreamDrainer(adapters.valkey, adapters.event_store, claim_idle=3600)
+    await dying.ensure_group()
+    assert len(await dying.read()) == 1  # delivered to it, pending, then it dies
+
+    patient = StreamDrainer(adapters.valkey, adapters.event_store, claim_idle=3600)
+    assert await patient.recover() == 0  # not idle long enough: its owner may still be working
+    successor = StreamDrainer(adapters.valkey, adapters.event_store, claim_idle=0)
+    assert await successor.recover() == 5
+    assert sorted(await _stored(adapters, site)) == [1] * 5
+    assert await _left(adapters.valkey) == (0, 0, 0)
+
+
+def test_kill_9_of_a_worker_process_mid_drain(tmp_path: Path, postgres_url: str, valkey_url: str) -> None:
+    """Real `datafast worker` processes: one is killed mid-drain, the next finishes, nothing twice."""
+    env = _env(
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=postgres_url,
+        VALKEY_URL=valkey_url,
+        INGEST_BATCH_ROWS="50",
+        INGEST_FLUSH_INTERVAL="0.05",
+        INGEST_CLAIM_IDLE="1",
+    )
+    assert subprocess.run([*DATAFAST, "migrate"], env=env, cwd=tmp_path, check=False).returncode == 0
+    site, total = str(uuid.uuid4()), 3000
+
+    async def fill() -> None:
+        client = Valkey.from_url(valkey_url)
+        spool = StreamSpool(client)
+        for start in range(0, total, 100):
+            await asyncio.gather(*(spool.append([_record(site, n)]) for n in range(start, start + 100)))
+        await client.aclose()
+
+    async def left() -> tuple[int, int, int]:
+        client = Valkey.from_url(valkey_url)
+        try:
+            return await _left(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(fill())
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*DATAFAST, "worker"], env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL
+        )
+
+    first = start_worker()
+    try:
+        deadline = time.monotonic() + 60
+        while asyncio.run(left())[0] > total - 500:  # some batches are in, most are not
+            assert time.monotonic() < deadline, "the worker drained nothing"
+            time.sleep(0.02)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert asyncio.run(left())[0] > 0, "the kill came too late to test anything"
+
+    second = start_worker()
+    try:
+        deadline = time.monotonic() + 90
+        while asyncio.run(left()) != (0, 0, 0):
+            assert time.monotonic() < deadline, f"left in Valkey: {asyncio.run(left())}"
+            time.sleep(0.1)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'clickhouse'}", database="datafast")
+    try:
+        result = client.query(
+            "SELECT count(), uniqExact(event_id) FROM events WHERE website_id = {s:UUID}",
+            parameters={"s": site},
+        )
+    finally:
+        client.close()
+    assert result.result_rows[0] == (total, total)
