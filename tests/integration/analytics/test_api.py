@@ -149,7 +149,7 @@ async def test_the_general_query_runs_breakdowns_with_filters_and_pagination(
         ("GET", "/metrics?start_date=yesterday&end_date=2026-10-01", None),
         ("GET", "/timeseries?interval=minute", None),
         ("GET", "/timeseries?interval=hour&period=90d", None),
-        ("GET", "/breakdown", None),
+        ("GET", "/breakdown?dimension=nope", None),
         ("GET", "/breakdown?dimension=page&metrics=bounce_rate", None),
         ("GET", "/breakdown?dimension=source&order_by=-nope", None),
         ("GET", "/breakdown?dimension=source&limit=0", None),

@@ -307,7 +307,10 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
-        dimension_: Annotated[str, QueryParameter(name="dimension", examples=[Example(value="source")])],
+        dimension_: Annotated[
+            str,
+            QueryParameter(name="dimension", description="Default: source", examples=[Example(value="page")]),
+        ] = "source",
         period: PeriodParam = None,
         start_date: StartParam = None,
         end_date: EndParam = None,
