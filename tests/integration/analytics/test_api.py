@@ -316,3 +316,28 @@ async def test_every_stats_route_is_in_the_openapi_schema_with_examples(client: 
         assert operation.get("summary"), path
         text = httpx.Response(200, json=operation).text
         assert '"example' in text, f"{path} has no example"
+
+
+async def test_a_public_share_link_reads_the_stats_but_changes_nothing(
+    client: Client, adapters: Adapters
+) -> None:
+    owner, site, truth = await site_with_traffic(client, adapters, visitors=5)
+    link = (await owner.post(f"/api/v1/sites/{site['id']}/share-links", json={})).json()
+    opened = await client.post(f"/api/v1/share/{link['slug']}/access", json={})
+    assert opened.status_code == 200, opened.text
+    shared = bearer(opened.json()["access_token"])
+    base = f"/api/v1/sites/{site['id']}"
+
+    metrics = await client.get(f"{base}/metrics?period=7d&metrics=visits", headers=shared)
+    query = await client.post(
+        f"{base}/query", json={"metrics": ["visits"], "date_range": "7d"}, headers=shared
+    )
+    funnel = await client.post(
+        f"{base}/funnels", json={"name": "x", "steps": [{"kind": "page", "value": "/"}] * 2}, headers=shared
+    )
+
+    assert metrics.status_code == 200, metrics.text
+    start, end = week(truth)
+    assert metrics.json()["totals"] == truth.totals(start, end, [], ["visits"])
+    assert query.status_code == 200, query.text
+    assert funnel.status_code == 404  # writes do not take share links: the site is not there for them
