@@ -38,6 +38,7 @@ from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
+from datafast.domain.sites.teams import has_pending_invitation
 from datafast.errors import Forbidden, InvalidInput, NotFound
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import client_ip
@@ -129,7 +130,7 @@ class AuthController(Controller):
         mailer: NamedDependency[Mailer],
         request: Request[Any, Any, Any],
     ) -> Response[SessionRead]:
-        if not settings.accounts.signup_open:
+        if not settings.accounts.signup_open and not await has_pending_invitation(db_session, data.email):
             raise Forbidden("Sign-up is closed on this DataFast; ask its administrator for an account")
         user = await UserService(session=db_session).create_user(data.email, data.password, data.name)
         token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
