@@ -324,7 +324,10 @@ class OAuthController(Controller):
             identity = await fetch_identity(
                 http, config, code, str(stored["verifier"]), _redirect_uri(settings, provider)
             )
-        user = await login_with_identity(db_session, identity, signup_open=settings.accounts.signup_open)
+        may_sign_up = settings.accounts.signup_open or (
+            identity.email is not None and await has_pending_invitation(db_session, identity.email)
+        )
+        user = await login_with_identity(db_session, identity, signup_open=may_sign_up)
         token = await create_session(db_session, user, request.headers.get("user-agent", ""))
         response = Redirect(f"{settings.base_url}/", status_code=302)
         for cookie_ in login_cookies(settings, token):
