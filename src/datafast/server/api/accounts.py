@@ -20,13 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import TokenPurpose, User
 from datafast.domain.accounts import apikeys
 from datafast.domain.accounts.access import Principal
-from datafast.domain.accounts.auth import consume_token, issue_token, login_with_password, reset_password
+from datafast.domain.accounts.auth import (
+    change_password,
+    consume_token,
+    issue_token,
+    login_with_password,
+    reset_password,
+)
 from datafast.domain.accounts.oauth import authorization_url, fetch_identity, login_with_identity
 from datafast.domain.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
     Login,
+    PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
     SessionRead,
@@ -372,6 +379,20 @@ class AccountController(Controller):
     @get("/", summary="Your account")
     async def read(self, user: NamedDependency[User]) -> UserRead:
         return UserRead.of(user)
+
+    @post(
+        "/password",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Change your password (other sessions end; this one stays)",
+    )
+    async def change_password(
+        self, data: JSONBody[PasswordChange], principal: NamedDependency[Principal], db_session: Db
+    ) -> None:
+        assert principal.user is not None
+        assert principal.session_id is not None
+        await change_password(
+            db_session, principal.user, data.current_password, data.new_password, keep=principal.session_id
+        )
 
     @delete(
         "/",
