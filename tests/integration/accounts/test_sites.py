@@ -127,6 +127,12 @@ async def test_goals(client: Client) -> None:
         ("Thanks", "pageview", "/thank-you*", None),
         ("Signup", "event", None, "signup"),
     ]
+    renamed = await owner.patch(f"{base}/{page.json()['id']}", json={"name": "Thank you", "path": "/thanks"})
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["path"]) == ("Thank you", "/thanks")
+    assert (await owner.patch(f"{base}/{page.json()['id']}", json={"path": "thanks"})).status_code == 400
+    assert (await owner.patch(f"{base}/{page.json()['id']}", json={"name": "Signup"})).status_code == 409
+    assert (await owner.patch(f"{base}/{uuid.uuid4()}", json={"name": "x"})).status_code == 404
     assert (await owner.delete(f"{base}/{page.json()['id']}")).status_code == 204
     assert (await owner.delete(f"{base}/{page.json()['id']}")).status_code == 404
     assert [g["name"] for g in (await owner.get(base)).json()] == ["Signup"]
