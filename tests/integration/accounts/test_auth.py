@@ -262,3 +262,23 @@ async def test_login_posted_from_another_site_is_refused(client: Client) -> None
 
     assert foreign.status_code == 403
     assert ours.status_code == 200
+
+
+async def test_change_password_keeps_this_session_and_ends_the_others(client: Client) -> None:
+    user = await signup(client)
+    other = await login(client, user.email)
+
+    wrong = await user.post(
+        "/api/v1/account/password", json={"current_password": "nope 1", "new_password": "fresh pass 7"}
+    )
+    weak = await user.post(
+        "/api/v1/account/password", json={"current_password": PASSWORD, "new_password": "weak"}
+    )
+    done = await user.post(
+        "/api/v1/account/password", json={"current_password": PASSWORD, "new_password": "fresh pass 7"}
+    )
+
+    assert (wrong.status_code, weak.status_code, done.status_code) == (400, 400, 204)
+    assert (await user.get("/api/v1/auth/me")).status_code == 200
+    assert (await other.get("/api/v1/auth/me")).status_code == 401
+    await login(client, user.email, "fresh pass 7")

@@ -8,7 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from datafast.app import create_app
 from datafast.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.integration.accounts.conftest import (
@@ -191,3 +193,14 @@ async def test_unconfigured_provider_is_404(client: Client) -> None:
     response = await client.get("/api/v1/auth/oauth/github/start", follow_redirects=False)
 
     assert response.status_code == 404
+
+
+async def test_closed_sign_up_refuses_new_oauth_accounts(
+    make_settings: SettingsFactory, mailbox: Mailbox, google: StandInOAuth
+) -> None:
+    settings = make_settings(SIGNUP_OPEN="false", **google.settings())
+    google.account = {"sub": f"g-{uuid.uuid4()}", "email": unique_email(), "email_verified": True}
+    async with AsyncTestClient(create_app(settings)) as client:
+        response = await oauth_login(client, "google")
+
+    assert response.status_code == 403

@@ -17,11 +17,22 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.app import create_app
+from datafast.db.config import sqlalchemy_config
+from datafast.db.migrate import migrate_config_db
 from datafast.db.models import Website
+from datafast.domain.accounts.services import UserService
 from datafast.lib.adapters import Adapters
 from tests.conftest import SettingsFactory
 from tests.helpers import CHROME_MAC
-from tests.integration.accounts.conftest import Browser, Client, Mailbox, signup
+from tests.integration.accounts.conftest import (
+    PASSWORD,
+    Browser,
+    Client,
+    Mailbox,
+    login,
+    signup,
+    unique_email,
+)
 
 
 async def test_create_site_validates_and_normalises(client: Client) -> None:
@@ -116,6 +127,12 @@ async def test_goals(client: Client) -> None:
         ("Thanks", "pageview", "/thank-you*", None),
         ("Signup", "event", None, "signup"),
     ]
+    renamed = await owner.patch(f"{base}/{page.json()['id']}", json={"name": "Thank you", "path": "/thanks"})
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["path"]) == ("Thank you", "/thanks")
+    assert (await owner.patch(f"{base}/{page.json()['id']}", json={"path": "thanks"})).status_code == 400
+    assert (await owner.patch(f"{base}/{page.json()['id']}", json={"name": "Signup"})).status_code == 409
+    assert (await owner.patch(f"{base}/{uuid.uuid4()}", json={"name": "x"})).status_code == 404
     assert (await owner.delete(f"{base}/{page.json()['id']}")).status_code == 204
     assert (await owner.delete(f"{base}/{page.json()['id']}")).status_code == 404
     assert [g["name"] for g in (await owner.get(base)).json()] == ["Signup"]
@@ -417,3 +434,27 @@ async def test_a_site_change_reaches_the_other_web_processes(make_settings: Sett
         while await track(two, site, "https://moved.example.net/") != 202:
             assert time.monotonic() < deadline, "the other process kept its stale copy"
             await asyncio.sleep(0.05)
+
+
+async def test_invited_people_can_sign_up_when_sign_up_is_closed(make_settings: SettingsFactory) -> None:
+    settings = make_settings(SIGNUP_OPEN="false")
+    owner_email = unique_email()
+    # the first admin of a closed install comes from `datafast user create` (the same service)
+    config = sqlalchemy_config(settings)
+    await migrate_config_db(config.get_engine())
+    async with config.get_session() as session:
+        await UserService(session=session).create_user(owner_email, PASSWORD)
+        await session.commit()
+    await config.get_engine().dispose()
+
+    async with AsyncTestClient(create_app(settings)) as client:
+        owner = await login(client, owner_email)
+        site = await owner.create_site()
+        invited, stranger = unique_email(), unique_email()
+        await owner.post(f"/api/v1/sites/{site['id']}/invitations", json={"email": invited})
+
+        refused = await client.post("/api/v1/auth/signup", json={"email": stranger, "password": PASSWORD})
+        allowed = await client.post("/api/v1/auth/signup", json={"email": invited, "password": PASSWORD})
+
+    assert refused.status_code == 403
+    assert allowed.status_code == 201, allowed.text

@@ -9,13 +9,14 @@ account does not exist).
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from datafast.db.models import TokenPurpose, User, UserToken
+from datafast.db.models import AuthSession, TokenPurpose, User, UserToken
 from datafast.domain.accounts.services import (
     hash_password,
     normalize_email,
@@ -31,6 +32,7 @@ __all__ = (
     "LOGIN_LIMIT",
     "LOGIN_WINDOW",
     "TOKEN_TTL",
+    "change_password",
     "consume_token",
     "issue_token",
     "login_with_password",
@@ -125,3 +127,17 @@ async def reset_password(db: AsyncSession, token: str, password: str) -> User:
         user.email_verified_at = datetime.now(UTC)  # the mail reached them
     await revoke_all_sessions(db, user.id)
     return user
+
+
+async def change_password(
+    db: AsyncSession, user: User, current: str | None, new: str, *, keep: uuid.UUID | None = None
+) -> None:
+    """Set a new password; every other session of the user ends (``keep`` stays signed in)."""
+    if user.password_hash is not None and not verify_password(user.password_hash, current or ""):
+        raise InvalidInput("The current password is wrong", extra={"errors": [{"key": "current_password"}]})
+    validate_password(new)
+    user.password_hash = hash_password(new)
+    query = delete(AuthSession).where(AuthSession.user_id == user.id)
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    await db.execute(query)

@@ -15,6 +15,7 @@ __all__ = (
     "ApiKeyCreated",
     "ApiKeyRead",
     "Login",
+    "PasswordChange",
     "PasswordResetConfirm",
     "PasswordResetRequest",
     "SessionRead",
@@ -49,6 +50,12 @@ class PasswordResetRequest(msgspec.Struct, forbid_unknown_fields=True):
 class PasswordResetConfirm(msgspec.Struct, forbid_unknown_fields=True):
     token: Annotated[str, msgspec.Meta(max_length=200)]
     password: Password
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    new_password: Password
+    current_password: Password | None = None
+    """Needed when the account has a password (accounts made through OAuth have none yet)."""
 
 
 class UserRead(msgspec.Struct):

@@ -37,24 +37,27 @@ async def announce_site_change(pubsub: PubSub, website_id: uuid.UUID) -> None:
 @contextlib.asynccontextmanager
 async def follow_site_changes(pubsub: PubSub, directory: _Forgets) -> AsyncIterator[None]:
     """While inside, a background task makes ``directory`` forget every announced site."""
-    subscribed = asyncio.Event()
+    # Start-up waits for the first subscription attempt (so no change made right after
+    # start is missed) but not for retries: Valkey being down must not hold the app back.
+    first_attempt = asyncio.Event()
 
     async def follow() -> None:
         while True:
             try:
                 async with pubsub.subscribe(CHANNEL) as messages:
-                    subscribed.set()
+                    first_attempt.set()
                     async for message in messages:
                         directory.forget(message.decode(errors="replace"))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                first_attempt.set()
                 log.warning("site change feed interrupted; retrying", error=str(exc))
                 await asyncio.sleep(1)
 
     task = asyncio.create_task(follow(), name="site-changes")
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(subscribed.wait(), 5)
+        await asyncio.wait_for(first_attempt.wait(), 10)
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ from datafast.db.models import Goal, Invitation, Role, ShareLink, Website
 __all__ = (
     "GoalCreate",
     "GoalRead",
+    "GoalUpdate",
     "InvitationCreate",
     "InvitationRead",
     "MemberRead",
@@ -84,6 +85,12 @@ class GoalCreate(msgspec.Struct, forbid_unknown_fields=True):
     """For ``pageview`` goals: a path such as ``/thank-you`` or ``/blog/*``."""
     event_name: Annotated[str, msgspec.Meta(max_length=120)] | None = None
     """For ``event`` goals: the custom event's name."""
+
+
+class GoalUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] | None = None
+    path: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    event_name: Annotated[str, msgspec.Meta(max_length=120)] | None = None
 
 
 class GoalRead(msgspec.Struct):

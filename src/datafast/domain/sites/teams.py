@@ -18,11 +18,12 @@ from datafast.db.models import Invitation, Membership, Role, User, Website
 from datafast.domain.accounts.services import normalize_email
 from datafast.domain.accounts.tokens import hash_token, new_token
 from datafast.domain.sites.schemas import MemberRead
-from datafast.errors import Conflict, Forbidden, Gone, NotFound
+from datafast.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 
 __all__ = (
     "INVITATION_TTL",
     "accept_invitation",
+    "has_pending_invitation",
     "invite",
     "leave",
     "list_invitations",
@@ -77,6 +78,24 @@ async def invite(
     db.add(invitation)
     await db.flush()
     return token, invitation
+
+
+async def has_pending_invitation(db: AsyncSession, email: str) -> bool:
+    """Invited people may sign up even when public sign-up is closed."""
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        return False
+    found = await db.scalar(
+        select(Invitation.id)
+        .where(
+            Invitation.email == email,
+            Invitation.accepted_at.is_(None),
+            Invitation.expires_at > datetime.now(UTC),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def list_invitations(db: AsyncSession, website_id: uuid.UUID) -> Sequence[Invitation]:

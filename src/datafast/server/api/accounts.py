@@ -20,13 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import TokenPurpose, User
 from datafast.domain.accounts import apikeys
 from datafast.domain.accounts.access import Principal
-from datafast.domain.accounts.auth import consume_token, issue_token, login_with_password, reset_password
+from datafast.domain.accounts.auth import (
+    change_password,
+    consume_token,
+    issue_token,
+    login_with_password,
+    reset_password,
+)
 from datafast.domain.accounts.oauth import authorization_url, fetch_identity, login_with_identity
 from datafast.domain.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
     Login,
+    PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
     SessionRead,
@@ -38,6 +45,7 @@ from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
+from datafast.domain.sites.teams import has_pending_invitation
 from datafast.errors import Forbidden, InvalidInput, NotFound
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import client_ip
@@ -129,7 +137,7 @@ class AuthController(Controller):
         mailer: NamedDependency[Mailer],
         request: Request[Any, Any, Any],
     ) -> Response[SessionRead]:
-        if not settings.accounts.signup_open:
+        if not settings.accounts.signup_open and not await has_pending_invitation(db_session, data.email):
             raise Forbidden("Sign-up is closed on this DataFast; ask its administrator for an account")
         user = await UserService(session=db_session).create_user(data.email, data.password, data.name)
         token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
@@ -323,7 +331,10 @@ class OAuthController(Controller):
             identity = await fetch_identity(
                 http, config, code, str(stored["verifier"]), _redirect_uri(settings, provider)
             )
-        user = await login_with_identity(db_session, identity, signup_open=settings.accounts.signup_open)
+        may_sign_up = settings.accounts.signup_open or (
+            identity.email is not None and await has_pending_invitation(db_session, identity.email)
+        )
+        user = await login_with_identity(db_session, identity, signup_open=may_sign_up)
         token = await create_session(db_session, user, request.headers.get("user-agent", ""))
         response = Redirect(f"{settings.base_url}/", status_code=302)
         for cookie_ in login_cookies(settings, token):
@@ -368,6 +379,20 @@ class AccountController(Controller):
     @get("/", summary="Your account")
     async def read(self, user: NamedDependency[User]) -> UserRead:
         return UserRead.of(user)
+
+    @post(
+        "/password",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Change your password (other sessions end; this one stays)",
+    )
+    async def change_password(
+        self, data: JSONBody[PasswordChange], principal: NamedDependency[Principal], db_session: Db
+    ) -> None:
+        assert principal.user is not None
+        assert principal.session_id is not None
+        await change_password(
+            db_session, principal.user, data.current_password, data.new_password, keep=principal.session_id
+        )
 
     @delete(
         "/",

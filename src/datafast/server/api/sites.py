@@ -25,6 +25,7 @@ from datafast.domain.sites.data import count_events, delete_website, export_even
 from datafast.domain.sites.schemas import (
     GoalCreate,
     GoalRead,
+    GoalUpdate,
     InvitationCreate,
     InvitationRead,
     MemberRead,
@@ -166,6 +167,19 @@ class SiteController(Controller):
     ) -> GoalRead:
         goal = await goals.create_goal(
             db_session, website.id, data.name, data.kind, data.path, data.event_name
+        )
+        return GoalRead.of(goal)
+
+    @patch(SITE + "/goals/{goal_id:uuid}", summary="Rename a goal or change what it matches")
+    async def update_goal(
+        self,
+        goal_id: FromPath[uuid.UUID],
+        data: JSONBody[GoalUpdate],
+        website: NamedDependency[Website],
+        db_session: Db,
+    ) -> GoalRead:
+        goal = await goals.update_goal(
+            db_session, website.id, goal_id, name=data.name, path=data.path, event_name=data.event_name
         )
         return GoalRead.of(goal)
 
