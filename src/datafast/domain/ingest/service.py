@@ -260,7 +260,9 @@ class IngestService:
         row = EventRow(
             website_id=site_key,
             event_id=event_id,
-            event_type=event.event_type if event.event_type in ("pageview", "goal", "purchase") else "custom",
+            event_type=event.event_type
+            if event.event_type in ("pageview", "goal", "purchase", "identify")
+            else "custom",
             event_name=event.goal_name or (event.event_type if event.event_type != "pageview" else ""),
             timestamp=round(at, 3),
             visitor_id=visitor_id,
@@ -285,7 +287,7 @@ class IngestService:
             region=location.region,
             city=location.city,
             goal_name=event.goal_name or "",
-            props={k: _prop(v) for k, v in (event.props or {}).items()},
+            props=_props(event),
             revenue=revenue,
             currency=(event.currency or (site.currency if revenue else "")).upper(),
         )
@@ -380,6 +382,17 @@ def _prop(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _props(event: TrackEvent) -> dict[str, str]:
+    props = {k: _prop(v) for k, v in (event.props or {}).items()}
+    if event.event_type == "identify" and "email" in props:
+        # Only a hash of the address is stored: payments without visitor metadata are matched to the
+        # visitor through it (lowercased and trimmed, as the payment side normalises it too).
+        email = props.pop("email").strip().lower()
+        if email:
+            props["email_hash"] = hashlib.sha256(email.encode()).hexdigest()
+    return props
 
 
 def _realtime_event(row: EventRow) -> RealtimeEvent:
