@@ -8,6 +8,7 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
+from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 
 __all__ = ("API_ROUTES",)
@@ -20,4 +21,7 @@ API_ROUTES = [
     SiteController,
     InvitationController,
     ShareController,
+    RevenueController,
+    PaymentsController,
+    WebhookController,
 ]
