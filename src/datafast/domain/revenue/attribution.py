@@ -58,6 +58,9 @@ MODELS: Mapping[str, str] = {
     "last_non_direct": "last_non_direct",
 }
 MAX_ROWS = 500
+CLOCK_SKEW = 60
+"""Seconds a visit may start after the payment and still count: the provider's clock and the
+visitor's are not the same, and provider timestamps are often whole seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,7 @@ touches AS (
           AND started_at < {{date_to:DateTime64(3, 'UTC')}}
     ) AS s ON s.visitor_id = c.visitor_id
     WHERE c.visitor_id != ''
-      AND s.started_at <= c.anchor_at
+      AND s.started_at <= c.anchor_at + toIntervalSecond({{skew:UInt32}})
       AND s.started_at >= c.anchor_at - toIntervalDay({{lookback:UInt32}})
 ),
 chosen AS (
@@ -144,6 +147,7 @@ async def attribution_report(store: EventStore, query: AttributionQuery) -> Attr
         "date_to": query.date_to,
         "currency": query.currency,
         "lookback": query.lookback_days,
+        "skew": CLOCK_SKEW,
     }
     money = await store.query(_REVENUE_SQL.format(column=column, model=model), parameters=parameters)
     traffic = await store.query(_VISITORS_SQL.format(column=column), parameters=parameters)

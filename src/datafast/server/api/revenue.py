@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,8 +69,8 @@ class WebhookController(Controller):
     )
     async def receive(
         self,
-        provider: str,
-        connection_id: uuid.UUID,
+        provider: FromPath[str],
+        connection_id: FromPath[uuid.UUID],
         request: Request[Any, Any, Any],
         db_session: Db,
         event_store: NamedDependency[EventStore],
@@ -124,7 +124,7 @@ class RevenueController(Controller):
         summary="Disconnect a payment provider (its payments stay)",
     )
     async def delete_connection(
-        self, connection_id: uuid.UUID, website: NamedDependency[Website], db_session: Db
+        self, connection_id: FromPath[uuid.UUID], website: NamedDependency[Website], db_session: Db
     ) -> None:
         await connections.delete_connection(db_session, website.id, connection_id)
 
@@ -137,11 +137,13 @@ class RevenueController(Controller):
         self,
         website: NamedDependency[Website],
         event_store: NamedDependency[EventStore],
-        model: Annotated[str, Parameter(description="first | last | last_non_direct")] = "last",
-        dimension: Annotated[str, Parameter(description="a sessions dimension, e.g. utm_source")] = "source",
-        date_from: Annotated[datetime | None, Parameter(query="from")] = None,
-        date_to: Annotated[datetime | None, Parameter(query="to")] = None,
-        lookback_days: Annotated[int, Parameter(ge=1, le=365)] = 30,
+        model: Annotated[str, QueryParameter(description="first | last | last_non_direct")] = "last",
+        dimension: Annotated[
+            str, QueryParameter(description="a sessions dimension, e.g. utm_source")
+        ] = "source",
+        date_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
+        date_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
+        lookback_days: Annotated[int, QueryParameter(ge=1, le=365)] = 30,
     ) -> AttributionReport:
         if model not in MODELS:
             raise InvalidInput(f"model must be one of {', '.join(MODELS)}")
