@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeAlias
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -181,9 +181,10 @@ class PaymentsController(Controller):
         principal: NamedDependency[Principal],
         db_session: Db,
         event_store: NamedDependency[EventStore],
-    ) -> PaymentRecorded:
+    ) -> Response[PaymentRecorded]:
         website = await site_access(db_session, principal, data.website_id, write=True)
-        return await record_api_payment(_payments(event_store), website, data)
+        recorded = await record_api_payment(_payments(event_store), website, data)
+        return Response(recorded, status_code=HTTP_200_OK if recorded.duplicate else HTTP_201_CREATED)
 
 
 def _aware(value: datetime) -> datetime:
