@@ -283,7 +283,7 @@ def rates_load(ctx: click.Context, path: Any) -> None:
     settings = _settings(ctx)
     text = path.read()
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         store = create_event_store(settings)
         try:
             await migrate_clickhouse(store)
@@ -292,10 +292,10 @@ def rates_load(ctx: click.Context, path: Any) -> None:
             await store.close()
 
     try:
-        count = _run(run)
+        loaded, converted = _run(run)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"loaded {count} exchange rates")
+    click.echo(f"loaded {loaded} exchange rates; converted {converted} payments that had no rate")
 
 
 if __name__ == "__main__":  # pragma: no cover

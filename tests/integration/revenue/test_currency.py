@@ -76,14 +76,23 @@ async def test_zero_decimal_and_cross_rates(shop: Shop, rates: None) -> None:
     assert (payment["amount"], payment["currency"], payment["amount_site"]) == (16000, "JPY", 10000)
 
 
-async def test_a_missing_rate_is_flagged_not_guessed(shop: Shop, rates: None) -> None:
+async def test_a_missing_rate_is_flagged_then_converted_when_rates_are_loaded(
+    shop: Shop, adapters: Adapters, rates: None
+) -> None:
     standin = Shopify()
     connection = await shop.connect(standin)
-    _, deliveries = standin.payment(5000, "CHF", at=PAID_ON)
+    _, deliveries = standin.payment(5000, "CHF", at=datetime(2025, 7, 1, 9, tzinfo=UTC))
     await shop.deliver_all(connection, deliveries)
 
     [payment] = await shop.payments()
     assert (payment["amount"], payment["amount_site"], payment["rate_source"]) == (5000, 0, "missing")
+
+    loaded, converted = await load_rates(
+        PaymentStore(adapters.event_store), "date,base,quote,rate\n2025-07-01,CHF,EUR,1.0700\n", "test"
+    )
+    [payment] = await shop.payments()
+    assert (loaded, converted >= 1) == (1, True)
+    assert (payment["amount_site"], payment["rate_source"]) == (5350, "table")
 
 
 async def test_lemon_squeezy_usd_totals_are_the_providers_own_rate(

@@ -17,6 +17,7 @@ import io
 import re
 from datetime import date
 
+from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 
 __all__ = ("load_rates", "parse_rates")
@@ -63,9 +64,10 @@ def _row(day: str, base: str, quote: str, rate: str) -> tuple[date, str, str, fl
     return date.fromisoformat(day), base, quote, value
 
 
-async def load_rates(store: PaymentStore, text: str, source: str) -> int:
-    """Parse and store the rates (loading a day again replaces its rate); returns how many."""
+async def load_rates(store: PaymentStore, text: str, source: str) -> tuple[int, int]:
+    """Parse and store the rates (loading a day again replaces its rate), then convert the
+    payments that were waiting for them; returns (rates loaded, payments converted)."""
     rows = parse_rates(text)
     for start in range(0, len(rows), 50_000):
         await store.load_rates(rows[start : start + 50_000], source)
-    return len(rows)
+    return len(rows), await PaymentService(store).convert_missing()

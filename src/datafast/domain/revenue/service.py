@@ -197,6 +197,19 @@ class PaymentService:
             email_hash=original.email_hash if original else email_hash(item.email),
         )
 
+    async def convert_missing(self) -> int:
+        """Convert the payments stored before their day's rate was loaded; returns how many."""
+        rows = []
+        for row in await self.store.missing_rates():
+            rate = await self.rate(row.currency, row.site_currency, row.timestamp)
+            if rate is not None:
+                amount_site = from_rate(row.amount, row.currency, row.site_currency, rate)
+                rows.append(
+                    replace(row, amount_site=amount_site, rate_source="table", version=time.time_ns())
+                )
+        await self.store.insert(rows)
+        return len(rows)
+
     async def _convert(self, item: Incoming, site_currency: str) -> tuple[int, str]:
         """``(amount in the site's currency, where the rate came from)``."""
         if item.currency == site_currency:

@@ -125,6 +125,14 @@ class PaymentStore:
         visitor, session = result.result_rows[0]
         return str(visitor), str(session)
 
+    async def missing_rates(self) -> list[PaymentRow]:
+        """Payments of every site stored without a rate to the site's currency."""
+        result = await self.store.query(
+            f"SELECT {_SELECT} FROM payments FINAL WHERE rate_source = 'missing' "  # noqa: S608
+            "ORDER BY website_id, timestamp"
+        )
+        return [_row(values) for values in result.result_rows]
+
     async def insert(self, rows: list[PaymentRow]) -> None:
         if rows:
             await self.store.insert(
