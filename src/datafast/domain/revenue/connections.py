@@ -29,7 +29,6 @@ EVENTS = {
         "checkout.session.completed",
         "checkout.session.async_payment_succeeded",
         "invoice.paid",
-        "payment_intent.succeeded",
         "charge.refunded",
     ],
     "lemonsqueezy": [
