@@ -6,7 +6,8 @@ refunds from ``charge.refunded`` (``amount_refunded`` is cumulative: the delta i
 ``refund.created`` is acknowledged but not stored, since ``charge.refunded`` reports the same
 money. ``payment_intent.succeeded`` is for PaymentIntents made outside Checkout and Billing: it
 is the same payment as a Checkout Session naming that intent, but on API versions from
-2025-03-31 an invoice's intent does not name the invoice (unless the invoice lists its payments). A subscription checkout sends both the session and ``invoice.paid``
+2025-03-31 an invoice's intent does not name the invoice (unless the invoice lists its
+payments). A subscription checkout sends both the session and ``invoice.paid``
 (``subscription_create``) for one payment: both name the invoice, so they count once.
 """
 
