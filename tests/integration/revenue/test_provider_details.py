@@ -91,3 +91,20 @@ async def test_polar_accepts_one_matching_signature_among_several(shop: Shop) ->
     assert (await shop.deliver(connection, Delivery(delivery.body, unsigned_scheme))).status_code == 400
     assert (await shop.deliver(connection, Delivery(delivery.body, headers))).status_code == 200
     assert await shop.stored_rows() == 1
+
+
+async def test_stripe_refund_of_a_subscription_charge_finds_its_invoice_by_customer(shop: Shop) -> None:
+    """Current charges name neither the invoice nor an id the invoice event listed."""
+    stripe = Stripe()
+    connection = await shop.connect(stripe)
+    sale, deliveries = stripe.payment(4000, visitor="v-sub", subscription=True)
+    await shop.deliver_all(connection, deliveries)
+    _, other_customer = stripe.payment(4000, visitor="v-else", subscription=True)
+    await shop.deliver_all(connection, other_customer)
+    charge = {"id": "ch_sub1", "object": "charge", "amount": 4000, "amount_refunded": 1000, "currency": "usd",
+              "customer": sale.customer_id, "payment_intent": "pi_unlisted", "metadata": {}}  # fmt: skip
+
+    await shop.deliver_all(connection, [stripe.event("charge.refunded", charge)])
+
+    [refund] = [p for p in await shop.payments() if p["kind"] == "refund"]
+    assert (refund["amount"], refund["visitor_id"], refund["transaction_id"]) == (-1000, "v-sub", sale.id)

@@ -154,6 +154,10 @@ class PaymentService:
             outcome.duplicates += 1
             return None
         original = await self.store.payment_sharing_refs(site, provider, item.refund_of)
+        if original is None and item.customer_id and item.original_amount:
+            original = await self.store.payment_of_customer(
+                site, provider, item.customer_id, item.original_amount, item.timestamp
+            )
         currency = item.currency or (original.currency if original else "")
         if original is not None and original.currency == currency and original.amount:
             # The original's own rate, so that a full refund takes exactly its amount back.

@@ -84,6 +84,24 @@ class PaymentStore:
         )
         return rows[0] if rows else None
 
+    async def payment_of_customer(
+        self, site: uuid.UUID, provider: str, customer_id: str, amount: int, before: datetime
+    ) -> PaymentRow | None:
+        """The customer's latest payment of exactly ``amount`` made before ``before``."""
+        rows = await self._rows(
+            "provider = {provider:String} AND kind = 'payment' AND customer_id = {customer:String} "
+            "AND amount = {amount:Int64} AND timestamp <= {before:DateTime64(3, 'UTC')}",
+            {
+                "site": str(site),
+                "provider": provider,
+                "customer": customer_id,
+                "amount": amount,
+                "before": before,
+            },
+            order="timestamp DESC LIMIT 1",
+        )
+        return rows[0] if rows else None
+
     async def first_of_subscription(
         self, site: uuid.UUID, provider: str, subscription_id: str, customer_id: str
     ) -> PaymentRow | None:

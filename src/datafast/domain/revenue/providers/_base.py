@@ -55,6 +55,8 @@ class Incoming:
     visitor_id: str = ""
     session_id: str = ""
     email: str = ""
+    original_amount: int = 0
+    """For a refund: its payment's amount, to find the payment by customer when no ref names it."""
     provider_amounts: dict[str, int] = field(default_factory=dict)
     """The same amount in other currencies, converted by the provider (minor units by currency)."""
 

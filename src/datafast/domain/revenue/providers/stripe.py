@@ -90,7 +90,7 @@ def _checkout(obj: dict[str, Any], at: Any) -> Incoming:
         timestamp=parse_time(get(obj, "created"), at),
         amount=as_int(get(obj, "amount_total")),
         currency=str(get(obj, "currency", default="")).upper(),
-        transaction_id=str(get(obj, "id", default="")),
+        transaction_id=key.split(":", 1)[1],  # the invoice or intent: what the other events name
         refs=_ids(get(obj, "id"), invoice, payment_intent),
         subscription_id=str(get(obj, "subscription", default="") or ""),
         customer_id=str(get(obj, "customer", default="") or ""),
@@ -164,6 +164,9 @@ def _charge_refunded(obj: dict[str, Any], at: Any) -> Incoming:
         refund_of=_ids(charge, get(obj, "payment_intent"), get(obj, "invoice")),
         cumulative=True,
         refund_scope=f"charge:{charge}",
+        # A subscription's charge may name no id the invoice listed: the customer and amount do.
+        customer_id=str(get(obj, "customer", default="") or ""),
+        original_amount=as_int(get(obj, "amount")),
         visitor_id=visitor,
         session_id=session,
         email=str(get(obj, "billing_details", "email", default="") or get(obj, "receipt_email", default="")),
