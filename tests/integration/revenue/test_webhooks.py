@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.integration.revenue.conftest import Shop
-from tests.integration.revenue.standins import Delivery, StandIn
+from tests.integration.revenue.standins import STAND_INS, Delivery, StandIn
 
 
 async def test_a_valid_delivery_is_stored_once_and_a_replay_stores_nothing(
@@ -78,9 +78,9 @@ async def test_a_bad_signature_is_refused_with_400_and_nothing_is_stored(
     assert (await shop.deliver(connection, deliveries[0])).json()["stored"] == 1
 
 
+# Lemon Squeezy and Shopify sign no timestamp: their replays are stopped by de-duplication alone.
+@pytest.mark.parametrize("standin", sorted(n for n, s in STAND_INS.items() if s.has_timestamp), indirect=True)
 async def test_a_stale_timestamp_is_refused_where_the_scheme_has_one(shop: Shop, standin: StandIn) -> None:
-    if not standin.has_timestamp:
-        pytest.skip(f"{standin.name} signs no timestamp: replays are stopped by de-duplication")
     connection = await shop.connect(standin)
     _, deliveries = standin.payment(2500)
 
@@ -153,9 +153,9 @@ async def test_partial_then_full_refund_nets_to_zero(shop: Shop, standin: StandI
     assert await shop.net() == 0
 
 
+# Shopify has no subscriptions: its renewals come through POST /api/v1/payments (tested there).
+@pytest.mark.parametrize("standin", sorted(n for n, s in STAND_INS.items() if s.renews), indirect=True)
 async def test_a_renewal_inherits_its_first_payments_source(shop: Shop, standin: StandIn) -> None:
-    if not standin.renews:
-        pytest.skip(f"{standin.name} has no subscriptions (renewals come through POST /api/v1/payments)")
     connection = await shop.connect(standin)
     await shop.visit("v-google", utm_source="google", referrer="https://www.google.com/")
     await shop.visit("v-other", utm_source="newsletter")
