@@ -7,50 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from datafast.domain.ingest.rows import EventRow, encode_row
 from datafast.domain.ingest.spool import FileSpool
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.lib.adapters import Adapters
+from tests.helpers import event_record
 
 
 def _rows(site: str, n: int) -> list[bytes]:
-    return [
-        encode_row(
-            EventRow(
-                website_id=site,
-                event_id=str(uuid.uuid4()),
-                event_type="pageview",
-                event_name="",
-                timestamp=1_764_147_600.5 + i,
-                visitor_id=f"v{i}",
-                session_id=f"s{i}",
-                hostname="a.example",
-                pathname=f"/p{i}",
-                page_url=f"https://a.example/p{i}",
-                referrer="",
-                referrer_source="",
-                channel="direct",
-                utm_source="",
-                utm_medium="",
-                utm_campaign="",
-                utm_term="",
-                utm_content="",
-                browser="Firefox",
-                browser_version="133.0",
-                os="Linux",
-                os_version="",
-                device="desktop",
-                country="FR",
-                region="",
-                city="",
-                goal_name="",
-                props={},
-                revenue=0,
-                currency="",
-            )
-        )
-        for i in range(n)
-    ]
+    return [event_record(site, i) for i in range(n)]
 
 
 async def _count(adapters: Adapters, site: str) -> int:

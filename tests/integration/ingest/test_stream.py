@@ -15,10 +15,10 @@ import pytest
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
-from datafast.domain.ingest.rows import EventRow, encode_row
 from datafast.domain.ingest.stream import GROUP, STREAM, StreamDrainer, StreamSpool
 from datafast.domain.ingest.writer import insert_rows
 from datafast.lib.adapters import Adapters
+from tests.helpers import event_record
 from tests.integration.test_cli import DATAFAST, _env
 
 pytestmark = pytest.mark.scaled
@@ -26,40 +26,7 @@ scaled = pytest.mark.parametrize("mode", ["scaled"], indirect=True)
 
 
 def _record(site: str, n: int) -> bytes:
-    return encode_row(
-        EventRow(
-            website_id=site,
-            event_id=str(uuid.uuid4()),
-            event_type="pageview",
-            event_name="",
-            timestamp=round(time.time(), 3),
-            visitor_id=f"v{n % 17}",
-            session_id=f"s{n % 17}",
-            hostname="shop.example",
-            pathname=f"/p/{n}",
-            page_url=f"https://shop.example/p/{n}",
-            referrer="",
-            referrer_source="",
-            channel="direct",
-            utm_source="",
-            utm_medium="",
-            utm_campaign="",
-            utm_term="",
-            utm_content="",
-            browser="Chrome",
-            browser_version="120",
-            os="macOS",
-            os_version="14",
-            device="desktop",
-            country="GB",
-            region="",
-            city="",
-            goal_name="",
-            props={},
-            revenue=0,
-            currency="",
-        )
-    )
+    return event_record(site, n, at=round(time.time(), 3))
 
 
 async def _stored(adapters: Adapters, site: str) -> list[int]:
