@@ -19,17 +19,24 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from datafast import __version__
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.db.models import User, Website
+from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.ingest.track import handle_track, track
+from datafast.domain.sites.changes import follow_site_changes
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import TrustedProxies
 from datafast.lib.eventstore import EventStore
+from datafast.lib.mail import Mailer, create_mailer
 from datafast.lib.pubsub import PubSub
 from datafast.lib.queue import JobQueue
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
+from datafast.server.api import API_ROUTES
+from datafast.server.auth import AUTH_DEPENDENCIES, site_scope_guard
+from datafast.server.headers import SecurityHeadersMiddleware
 from datafast.server.health import HealthController
 from datafast.server.metrics import metrics
 from datafast.server.middleware import AccessLogMiddleware
@@ -50,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db_config = sqlalchemy_config(settings)
     engine = db_config.get_engine()
     telemetry.instrument_database(engine)
+    mailer = create_mailer(settings)
 
     @asynccontextmanager
     async def adapters_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -64,7 +72,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.ingest = pipeline.service
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
-            yield
+            async with follow_site_changes(adapters.pubsub, pipeline.service.sites):
+                yield
         finally:
             started: IngestPipeline | None = app.state.get("ingest_pipeline")
             if started is not None:
@@ -76,7 +85,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             telemetry.shutdown()
 
     return Litestar(
-        route_handlers=[HealthController, track, metrics, script_router()],
+        route_handlers=[HealthController, track, metrics, script_router(), *API_ROUTES],
+        state=State({"settings": settings, "db_config": db_config}),
+        guards=[site_scope_guard],
         lifespan=[adapters_lifespan],
         dependencies={
             "adapters": Provide(_adapters, sync_to_thread=False),
@@ -86,13 +97,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pubsub": Provide(_pubsub, sync_to_thread=False),
             "queue": Provide(_queue, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
+            "mailer": Provide(lambda: mailer, sync_to_thread=False),
+            **AUTH_DEPENDENCIES,
         },
         plugins=[
             SQLAlchemyPlugin(config=db_config),
             ProblemDetailsPlugin(problem_details_config()),
             *telemetry.plugins(),
         ],
-        middleware=[DefineMiddleware(AccessLogMiddleware)],
+        middleware=[
+            DefineMiddleware(AccessLogMiddleware),
+            DefineMiddleware(SecurityHeadersMiddleware, https=settings.secure_cookies),
+        ],
         exception_handlers={Exception: unhandled_exception_handler},
         openapi_config=OpenAPIConfig(
             title="DataFast",
@@ -102,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[ScalarRenderPlugin()],
         ),
         logging_config=None,
-        signature_types=[Adapters, Settings],
+        signature_types=[Adapters, Settings, Mailer, Principal, User, Website, SiteGrant],
     )
 
 

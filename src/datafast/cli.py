@@ -172,6 +172,63 @@ def user_create(
     click.echo(f"created user {created.email} ({created.id})")
 
 
+@user.command("reset-password")
+@click.option("--email", required=True, help="The user's email.")
+@click.option("--password", help="At least 8 characters with a number [default: prompt].")
+@click.pass_context
+def user_reset_password(ctx: click.Context, email: str, password: str | None) -> None:
+    """Set a user's password and sign them out everywhere (e.g. a locked-out admin)."""
+    from datafast.domain.accounts.services import UserService, hash_password, validate_password
+    from datafast.domain.accounts.sessions import revoke_all_sessions
+
+    if password is None:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat: ") != password:
+            raise click.ClickException("the passwords differ")
+    secret = password
+
+    async def work(session: AsyncSession) -> Any:
+        found = await UserService(session=session).get_by_email(email)
+        if found is None:
+            raise click.ClickException(f"no user with the email {email}")
+        validate_password(secret)
+        found.password_hash = hash_password(secret)
+        await revoke_all_sessions(session, found.id)
+        return found
+
+    changed = _run(lambda: _in_session(_settings(ctx), work))
+    click.echo(f"password changed for {changed.email}; their sessions were ended")
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.option("--user", "email", required=True, help="Email of the user the key acts as.")
+@click.option(
+    "--site", "sites", multiple=True, type=click.UUID, help="Limit the key to this site (repeatable)."
+)
+@click.option("--read-only", is_flag=True, help="The key can read but not change anything.")
+@click.option("--name", default="CLI key", show_default=True, help="A label to recognise the key by.")
+@click.pass_context
+def apikey_create(ctx: click.Context, email: str, sites: tuple[Any, ...], read_only: bool, name: str) -> None:
+    """Create an API key and print it (it is shown this once)."""
+    from datafast.domain.accounts.apikeys import create_api_key
+    from datafast.domain.accounts.services import UserService
+
+    async def work(session: AsyncSession) -> Any:
+        found = await UserService(session=session).get_by_email(email)
+        if found is None:
+            raise click.ClickException(f"no user with the email {email}")
+        key, _ = await create_api_key(session, found, name, list(sites) or None, read_only=read_only)
+        return key
+
+    key = _run(lambda: _in_session(_settings(ctx), work))
+    click.echo(key)
+
+
 @main.group()
 def site() -> None:
     """Manage websites."""

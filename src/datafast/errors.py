@@ -6,7 +6,17 @@ from typing import Any, ClassVar
 
 from litestar.plugins.problem_details import ProblemDetailsException
 
-__all__ = ("AppError", "Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceUnavailable")
+__all__ = (
+    "AppError",
+    "Conflict",
+    "Forbidden",
+    "Gone",
+    "InvalidInput",
+    "NotFound",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+)
 
 
 class AppError(ProblemDetailsException):
@@ -35,6 +45,16 @@ class InvalidInput(AppError):
     slug = "invalid-input"
 
 
+class Unauthorized(AppError):
+    status = 401
+    title_text = "Unauthorized"
+    slug = "unauthorized"
+
+    def __init__(self, detail: str = "Sign in or send an API key", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="datafast"'})
+        super().__init__(detail, **kwargs)
+
+
 class Forbidden(AppError):
     status = 403
     title_text = "Forbidden"
@@ -51,6 +71,23 @@ class Conflict(AppError):
     status = 409
     title_text = "Conflict"
     slug = "conflict"
+
+
+class Gone(AppError):
+    status = 410
+    title_text = "Gone"
+    slug = "gone"
+
+
+class TooManyRequests(AppError):
+    status = 429
+    title_text = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(
+            detail, headers={"Retry-After": str(retry_after)}, extra={"retry_after": retry_after}
+        )
 
 
 class ServiceUnavailable(AppError):

@@ -10,14 +10,14 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-__all__ = ("Settings", "SettingsError", "load_settings")
+__all__ = ("AccountSettings", "OAuthProvider", "Settings", "SettingsError", "load_settings")
 
 T = TypeVar("T")
 
@@ -27,6 +27,34 @@ LogFormat = Literal["console", "json"]
 
 class SettingsError(ValueError):
     """A setting has a value DataFast cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthProvider:
+    """One OAuth 2.0 login provider; the endpoint URLs are overridable (tests use a local stand-in)."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    authorize_url: str
+    token_url: str
+    userinfo_url: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    """Sign-up, mail and OAuth login."""
+
+    signup_open: bool = True
+    mail_from: str = "DataFast <noreply@localhost>"
+    smtp_url: str | None = None
+    resend_api_key: str | None = None
+    resend_api_url: str = "https://api.resend.com"
+    oauth: tuple[OAuthProvider, ...] = ()
+
+    def oauth_provider(self, name: str) -> OAuthProvider | None:
+        return next((p for p in self.oauth if p.name == name), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +79,17 @@ class Settings:
     geoip_database: Path | None
     ingest_batch_rows: int
     ingest_flush_interval: float
+    accounts: AccountSettings = field(default_factory=AccountSettings)
+    stats_cache_ttl: float = 30.0
+    """Seconds a Stats API result is reused (new data for the site drops it sooner); 0 turns it off."""
+    stats_rate_limit: int = 600
+    """Stats API requests per minute per user, API key or share link."""
     ingest_claim_idle: float = 30.0
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
 
     @property
     def embedded_clickhouse(self) -> bool:
@@ -160,9 +197,78 @@ def load_settings(
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
         ingest_claim_idle=parse("INGEST_CLAIM_IDLE", "30", _positive_float),
     )
+    settings = replace(settings, accounts=_account_settings(get, parse, base_url))
+    settings = replace(
+        settings,
+        stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
+        stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
+    )
     if not secret_key:
         settings = _with_secret_key(settings)
     return settings
+
+
+_OAUTH_DEFAULTS = {
+    # https://developers.google.com/identity/protocols/oauth2/web-server
+    "google": (
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        "https://openidconnect.googleapis.com/v1/userinfo",
+        "openid email profile",
+    ),
+    # https://docs.x.com/resources/fundamentals/authentication/oauth-2-0/authorization-code
+    "x": (
+        "https://x.com/i/oauth2/authorize",
+        "https://api.x.com/2/oauth2/token",
+        "https://api.x.com/2/users/me?user.fields=confirmed_email",
+        "users.read tweet.read users.email",
+    ),
+}
+
+
+class _Parse(Protocol):
+    def __call__(self, name: str, default: str, convert: Callable[[str], T]) -> T: ...
+
+
+def _account_settings(get: Callable[[str, str], str], parse: _Parse, base_url: str) -> AccountSettings:
+    host = urlsplit(base_url).hostname or "localhost"
+    smtp_raw = get("SMTP_URL", "")
+    providers = []
+    for name, (authorize, token, userinfo, scope) in _OAUTH_DEFAULTS.items():
+        prefix = name.upper()
+        client_id = get(f"{prefix}_CLIENT_ID", "")
+        if not client_id:
+            continue
+        secret = get(f"{prefix}_CLIENT_SECRET", "")
+        if not secret:
+            raise SettingsError(f"{prefix}_CLIENT_ID is set but {prefix}_CLIENT_SECRET is not")
+        providers.append(
+            OAuthProvider(
+                name=name,
+                client_id=client_id,
+                client_secret=secret,
+                authorize_url=parse(f"{prefix}_AUTHORIZE_URL", authorize, _http_url),
+                token_url=parse(f"{prefix}_TOKEN_URL", token, _http_url),
+                userinfo_url=parse(f"{prefix}_USERINFO_URL", userinfo, _http_url),
+                scope=get(f"{prefix}_SCOPE", scope),
+            )
+        )
+    return AccountSettings(
+        signup_open=parse("SIGNUP_OPEN", "true", _bool),
+        mail_from=get("MAIL_FROM", f"DataFast <noreply@{host}>"),
+        smtp_url=parse("SMTP_URL", smtp_raw, _smtp_url) if smtp_raw else None,
+        resend_api_key=get("RESEND_API_KEY", "") or None,
+        resend_api_url=parse("RESEND_API_URL", "https://api.resend.com", _http_url).rstrip("/"),
+        oauth=tuple(providers),
+    )
+
+
+def _smtp_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("expected smtp://user:pass@host:587 (STARTTLS when offered) or smtps://host:465")
+    _ = parts.port
+    return raw
 
 
 def _with_secret_key(settings: Settings) -> Settings:
@@ -248,6 +354,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not value >= 0:
+        raise ValueError("expected a number of at least 0")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     try:
         value = float(raw)
@@ -304,6 +420,13 @@ def _log_level(raw: str) -> str:
     value = raw.upper()
     if value not in LOG_LEVELS:
         raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    value = _auto_bool(raw) if raw.lower() != "auto" else None
+    if value is None:
+        raise ValueError("expected true or false")
     return value
 
 

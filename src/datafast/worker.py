@@ -8,6 +8,7 @@ from typing import Any
 
 from saq import Worker
 
+from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.stream import StreamDrainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import create_adapters
@@ -49,6 +50,8 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
         max_rows=settings.ingest_batch_rows,
         interval=settings.ingest_flush_interval,
         claim_idle=settings.ingest_claim_idle,
+        # New data drops the sites' cached Stats API results.
+        on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
     )
     drainer.start()
     task = asyncio.create_task(worker.start())

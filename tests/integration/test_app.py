@@ -108,7 +108,7 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     engine = config.get_engine()
     try:
         before, after = await migrate_config_db(engine)
-        assert before == after == "0002"
+        assert before == after == "0003"
         async with engine.connect() as connection:
             tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
         assert {"users", "websites", "memberships", "alembic_version"} <= tables
@@ -134,4 +134,4 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     versions = await store.query(
         f"SELECT version, name FROM {store.database}.datafast_migrations FINAL ORDER BY version"
     )
-    assert versions.result_rows == [(1, "events"), (2, "sessions")]
+    assert versions.result_rows == [(1, "events"), (2, "sessions"), (3, "rollups")]

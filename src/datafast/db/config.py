@@ -23,7 +23,7 @@ def sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
         connection_string=settings.database_url,
         engine_config=engine_config,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",
+        before_send_handler="autocommit_include_redirects",  # OAuth callbacks sign in with a 302
         create_all=False,
     )
     if settings.uses_sqlite:

@@ -11,13 +11,39 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-__all__ = ("Membership", "Role", "User", "VisitorSalt", "Website", "metadata")
+__all__ = (
+    "ApiKey",
+    "AuthSession",
+    "Funnel",
+    "Goal",
+    "Invitation",
+    "Membership",
+    "OAuthAccount",
+    "Role",
+    "ShareLink",
+    "TokenPurpose",
+    "User",
+    "UserToken",
+    "VisitorSalt",
+    "Website",
+    "metadata",
+)
 
 
 class Role(enum.StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
     VIEWER = "viewer"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _role_enum() -> Enum:
+    return Enum(
+        Role, name="role", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class User(UUIDAuditBase):
@@ -55,12 +81,8 @@ class Membership(UUIDBase):
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, name="role", native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-    )
-    created_at: Mapped[datetime] = mapped_column(
-        DateTimeUTC(timezone=True), default=lambda: datetime.now(UTC)
-    )
+    role: Mapped[Role] = mapped_column(_role_enum())
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
@@ -73,6 +95,119 @@ class VisitorSalt(UUIDBase):
 
     day: Mapped[date] = mapped_column(Date, unique=True)
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuthSession(UUIDBase):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+
+
+class ApiKey(UUIDBase):
+    """A bearer key for the API. Shown once; stored as SHA-256 (keys are 256-bit random)."""
+
+    __tablename__ = "api_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    read_only: Mapped[bool] = mapped_column(default=False)
+    site_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """None: every site the user can see; otherwise only these website ids."""
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class TokenPurpose(enum.StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a password
+
+
+class UserToken(UUIDBase):
+    """Single-use, expiring tokens mailed to a user (email verification, password reset)."""
+
+    __tablename__ = "user_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class OAuthAccount(UUIDBase):
+    __tablename__ = "oauth_accounts"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Invitation(UUIDBase):
+    """An invitation to join a site's team, accepted with the mailed token."""
+
+    __tablename__ = "invitations"
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[Role] = mapped_column(_role_enum())
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class ShareLink(UUIDBase):
+    """A public, read-only dashboard of one site, optionally behind a password."""
+
+    __tablename__ = "share_links"
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Goal(UUIDBase):
+    """A conversion: a pageview of a path (``*`` wildcards) or a custom event by name."""
+
+    __tablename__ = "goals"
+    __table_args__ = (UniqueConstraint("website_id", "name"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    """``pageview`` (matches ``path``) or ``event`` (matches ``event_name``)."""
+    path: Mapped[str | None] = mapped_column(String(500), default=None)
+    event_name: Mapped[str | None] = mapped_column(String(120), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Funnel(UUIDBase):
+    """Ordered steps (``[{"kind": "page"|"goal", "value": …}]``) a visitor completes within a window."""
+
+    __tablename__ = "funnels"
+    __table_args__ = (UniqueConstraint("website_id", "name"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    steps: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    window_seconds: Mapped[int] = mapped_column(default=86400)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

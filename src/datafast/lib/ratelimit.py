@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from valkey.asyncio import Valkey
 
@@ -20,9 +20,14 @@ class RateLimit:
     """Seconds until the window resets (what a 429's Retry-After carries)."""
 
 
+@runtime_checkable
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window: int) -> RateLimit:
         """Count one hit of ``key``; at most ``limit`` hits are allowed per ``window`` seconds."""
+        ...
+
+    async def peek(self, key: str, limit: int, window: int) -> RateLimit:
+        """The verdict the next hit would get, without counting one (e.g. failed logins so far)."""
         ...
 
     async def reset(self, key: str) -> None: ...
@@ -51,6 +56,13 @@ class MemoryRateLimiter:
             self._windows = {k: v for k, v in self._windows.items() if now - v[0] < window}
         return _verdict(count, limit, started + window - now)
 
+    async def peek(self, key: str, limit: int, window: int) -> RateLimit:
+        now = time.monotonic()
+        started, count = self._windows.get(key, (now, 0))
+        if now - started >= window:
+            started, count = now, 0
+        return _verdict(count + 1, limit, started + window - now)
+
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
 
@@ -68,6 +80,14 @@ class ValkeyRateLimiter:
             pipe.pttl(name)
             count, _, ttl_ms = await pipe.execute()
         return _verdict(int(count), limit, (ttl_ms if ttl_ms > 0 else window * 1000) / 1000)
+
+    async def peek(self, key: str, limit: int, window: int) -> RateLimit:
+        name = self._prefix + key
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.get(name)
+            pipe.pttl(name)
+            count, ttl_ms = await pipe.execute()
+        return _verdict(int(count or 0) + 1, limit, (ttl_ms if ttl_ms > 0 else window * 1000) / 1000)
 
     async def reset(self, key: str) -> None:
         await self._client.delete(self._prefix + key)

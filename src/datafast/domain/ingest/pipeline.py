@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
 from datafast.domain.ingest.service import IngestMetrics, IngestService
 from datafast.domain.ingest.sessions import MemorySessionTracker, create_session_tracker
@@ -82,6 +83,8 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipelin
             max_rows=settings.ingest_batch_rows,
             interval=settings.ingest_flush_interval,
             on_batch=metrics.observe_batch,
+            # New data drops the sites' cached Stats API results.
+            on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
         )
         # Whatever a crash left in the spool goes to ClickHouse before new events.
         await writer.flush()

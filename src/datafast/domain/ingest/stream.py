@@ -28,7 +28,7 @@ from typing import Any
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
-from datafast.domain.ingest.writer import insert_rows
+from datafast.domain.ingest.writer import WrittenHook, announce_written, insert_rows
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
 
@@ -78,6 +78,7 @@ class StreamDrainer:
         interval: float = 1.0,
         claim_idle: float = 30.0,
         consumer: str | None = None,
+        on_written: WrittenHook | None = None,
     ) -> None:
         self.client = client
         self.store = store
@@ -86,6 +87,7 @@ class StreamDrainer:
         self.max_rows = max_rows
         self.interval = interval
         self.claim_idle = claim_idle
+        self.on_written = on_written
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -166,7 +168,9 @@ class StreamDrainer:
 
     async def _write(self, token: str, entries: Sequence[Entry]) -> int:
         started = time.perf_counter()
-        count = await insert_rows(self.store, b"".join(blob for _, blob in entries), token)
+        blob = b"".join(blob for _, blob in entries)
+        count = await insert_rows(self.store, blob, token)
+        await announce_written(self.on_written, blob)
         ids = [entry_id for entry_id, _ in entries]
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, *ids)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from datafast.domain.ingest.rows import EVENT_COLUMNS
 from datafast.domain.ingest.sessions import SESSION_COLUMNS, SESSION_TAG
@@ -13,9 +14,21 @@ from datafast.domain.ingest.spool import Batch, FileSpool
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
 
-__all__ = ("BatchWriter", "insert_rows")
+__all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
 
 log = get_logger(__name__)
+_WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
+WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
+"""Called with the website ids of rows just written (the Stats API drops their cached results)."""
+
+
+async def announce_written(on_written: WrittenHook | None, blob: bytes) -> None:
+    if on_written is None:
+        return
+    try:
+        await on_written({m.decode() for m in _WEBSITE_ID.findall(blob)})
+    except Exception as exc:  # the data is written: a cache hiccup must not replay the batch
+        log.warning("could not announce written sites", error=str(exc)[:300])
 
 
 class BatchWriter:
@@ -27,12 +40,14 @@ class BatchWriter:
         max_rows: int = 1000,
         interval: float = 1.0,
         on_batch: Callable[[int, float], None] | None = None,
+        on_written: WrittenHook | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
         self.max_rows = max_rows
         self.interval = interval
         self._on_batch = on_batch
+        self._on_written = on_written
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -84,6 +99,7 @@ class BatchWriter:
         await loop.run_in_executor(None, self.spool.announce, batch)
         started = time.perf_counter()
         events = await self.write(batch)
+        await announce_written(self._on_written, b"".join(batch.records))
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
         await loop.run_in_executor(None, self.spool.commit, batch)

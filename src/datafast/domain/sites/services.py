@@ -1,17 +1,28 @@
-"""Websites: creation with domain, timezone and currency validation; the owner's membership."""
+"""Websites: creation and changes with domain, timezone, currency and hostname validation."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Sequence
 from zoneinfo import available_timezones
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Membership, Role, User, Website
 from datafast.errors import Conflict, InvalidInput
 
-__all__ = ("WebsiteRepository", "WebsiteService", "normalize_domain")
+__all__ = (
+    "WebsiteRepository",
+    "WebsiteService",
+    "install_snippet",
+    "normalize_domain",
+    "normalize_hostnames",
+    "sites_of",
+)
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -33,6 +44,41 @@ def normalize_domain(raw: str) -> str:
     if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
         raise _invalid("domain", f"{raw!r} is not a valid domain (expected e.g. example.com)")
     return value
+
+
+def normalize_hostnames(raw: Sequence[str]) -> list[str]:
+    """Extra hostnames whose pages count for the site (e.g. a checkout on another domain)."""
+    hostnames: list[str] = []
+    for value in raw:
+        try:
+            hostname = normalize_domain(value)
+        except InvalidInput:
+            raise _invalid("hostnames", f"{value!r} is not a valid hostname") from None
+        if hostname not in hostnames:
+            hostnames.append(hostname)
+    return hostnames
+
+
+def install_snippet(website: Website, base_url: str) -> str:
+    return (
+        f'<script defer data-website-id="{website.id}" data-domain="{website.domain}" '
+        f'src="{base_url}/js/script.js"></script>'
+    )
+
+
+async def sites_of(
+    db: AsyncSession, user_id: uuid.UUID, only: frozenset[uuid.UUID] | None = None
+) -> list[tuple[Website, Role]]:
+    """The user's sites with their role, oldest first (``only``: an API key's scope)."""
+    query = (
+        select(Website, Membership.role)
+        .join(Membership, Membership.website_id == Website.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Website.created_at, Website.domain)
+    )
+    if only is not None:
+        query = query.where(Website.id.in_(only))
+    return [(website, role) for website, role in (await db.execute(query)).all()]
 
 
 def validate_timezone(name: str) -> str:
@@ -62,6 +108,7 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
         name: str | None = None,
         timezone: str = "UTC",
         currency: str = "USD",
+        hostnames: Sequence[str] = (),
     ) -> Website:
         domain = normalize_domain(domain)
         if await self.repository.exists(domain=domain):
@@ -71,6 +118,34 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
             name=(name or domain).strip()[:200],
             timezone=validate_timezone(timezone),
             currency=validate_currency(currency),
+            hostnames=normalize_hostnames(hostnames),
         )
         website.memberships.append(Membership(user_id=owner.id, role=Role.OWNER))
         return await self.repository.add(website)
+
+    async def update_site(
+        self,
+        website: Website,
+        *,
+        domain: str | None = None,
+        name: str | None = None,
+        timezone: str | None = None,
+        currency: str | None = None,
+        hostnames: Sequence[str] | None = None,
+    ) -> Website:
+        if domain is not None:
+            domain = normalize_domain(domain)
+            if domain != website.domain:
+                if await self.repository.exists(domain=domain):
+                    raise Conflict(f"The site {domain} is already registered")
+                website.domain = domain
+        if name is not None:
+            website.name = name.strip()[:200] or website.domain
+        if timezone is not None:
+            website.timezone = validate_timezone(timezone)
+        if currency is not None:
+            website.currency = validate_currency(currency)
+        if hostnames is not None:
+            website.hostnames = normalize_hostnames(hostnames)
+        await self.repository.session.flush()
+        return website

@@ -1,0 +1,239 @@
+"""Stats API benchmark: a full dashboard over 30 days of a big site, on embedded chDB.
+
+    .venv/bin/python bench/query.py [--events 10000000] [--sites 50] [--runs 7] [--data-dir DIR]
+
+Generates ``--events`` events (≈3 per visit) over 90 days and ``--sites`` sites, 70% of the
+visits on one site, straight into ClickHouse with ``INSERT … SELECT FROM numbers()`` and
+deterministic hash expressions (the ``sessions`` rows first, then their events, so both tables
+agree; the materialized views fill the hourly rollups as they would at ingest). Background
+merges of the rollups are then let finish (``OPTIMIZE … FINAL``), as on a server that has been
+running for a while (fresh hours sit in small parts until merged).
+
+Each run times the dashboard set through ``StatsService`` (the same code the API runs):
+totals, a daily series, sources, pages, entry pages, exit pages, countries, devices and
+revenue by source, for 30 days of the big site in Europe/Paris. "Cold" runs start with an
+empty result cache (ClickHouse's own mark cache and the OS page cache stay warm: dropping them
+would need root and would hit every other process); "warm" runs repeat with the cache filled.
+
+Prints one JSON line: events, dashboard_p50_ms, dashboard_p95_ms (cold, the queries one after
+the other), parallel_p50_ms, parallel_p95_ms (cold, all at once as a browser sends them),
+warm_p50_ms, warm_p95_ms, each query's cold median, and the load average seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from datafast.db.migrate import migrate_clickhouse  # noqa: E402
+from datafast.domain.analytics.cache import ResultCache  # noqa: E402
+from datafast.domain.analytics.queries import AnalyticsQueries  # noqa: E402
+from datafast.domain.analytics.schemas import DateRange, OrderBy, QueryRequest  # noqa: E402
+from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService  # noqa: E402
+from datafast.lib.cache import MemoryCache  # noqa: E402
+from datafast.lib.eventstore import ChdbEventStore  # noqa: E402
+from datafast.log import configure_logging  # noqa: E402
+
+DATABASE = "bench"
+FIRST_DAY = "2026-08-01 00:00:00"
+EVENTS_PER_VISIT = 2.92  # what the expressions below give on average
+
+PAGES = (
+    "['/', '/pricing', '/blog', '/docs', '/about', '/signup', '/blog/a', '/blog/b', '/features', '/contact']"
+)
+SESSIONS_SQL = f"""
+INSERT INTO sessions
+SELECT
+  sites[1 + if(big, 0, 1 + cityHash64(n, 1) % (length(sites) - 1))] AS website_id,
+  lower(hex(cityHash64(n, 99))) AS session_id,
+  concat(if(big, 'b', 'o'), toString(cityHash64(n, 2) % {{visitors:UInt64}})) AS visitor_id,
+  1 AS sign, 1 AS version,
+  toDateTime64({{first:String}}, 3, 'UTC') + toIntervalSecond(cityHash64(n, 3) % (90 * 86400)) AS started_at,
+  started_at + toIntervalSecond(dur) AS ended_at,
+  toUInt32(if(pv = 1 AND extra = 0, 0, pv * 30 + cityHash64(n, 8) % 60)) AS dur,
+  pv AS pageviews, pv + extra AS events, pv + extra = 1 AS is_bounce,
+  'www.example.com' AS hostname,
+  pages[1 + entry] AS entry_page, pages[1 + (entry + (pv - 1) * 7) % 10] AS exit_page,
+  src.3 AS referrer, src.1 AS referrer_source, src.2 AS channel,
+  if(src.2 = 'email', 'newsletter', '') AS utm_source, if(src.2 = 'email', 'email', '') AS utm_medium,
+  if(src.2 = 'email', 'autumn', '') AS utm_campaign, '' AS utm_term, '' AS utm_content,
+  ['Chrome', 'Safari', 'Firefox', 'Edge'][1 + cityHash64(n, 10) % 4] AS browser,
+  ['Mac', 'Windows', 'iOS', 'Android', 'Linux'][1 + cityHash64(n, 11) % 5] AS os,
+  ['desktop', 'mobile', 'tablet'][1 + cityHash64(n, 12) % 3] AS device,
+  ['US', 'FR', 'DE', 'GB', 'IN', 'BR', 'JP'][1 + cityHash64(n, 13) % 7] AS country,
+  '' AS region, '' AS city,
+  extra AS goals, toInt64(purchase * (1000 + cityHash64(n, 14) % 9000)) AS revenue
+FROM (
+  SELECT number AS n, cityHash64(number, 1) % 100 < 70 AS big,
+    toUInt32(1 + if(cityHash64(number, 4) % 100 < 40, 0, cityHash64(number, 5) % 7)) AS pv,
+    cityHash64(number, 15) % 10 = 0 AS goal, cityHash64(number, 16) % 50 = 0 AS purchase,
+    toUInt32(goal + purchase) AS extra, cityHash64(number, 7) % 10 AS entry,
+    {{sites:Array(UUID)}} AS sites, {PAGES} AS pages,
+    [('Google', 'search', 'https://www.google.com/'), ('Direct', 'direct', ''),
+     ('Twitter', 'social', 'https://t.co/'), ('Hacker News', 'referral', 'https://news.ycombinator.com/'),
+     ('Bing', 'search', 'https://www.bing.com/'), ('Newsletter', 'email', '')]
+     [1 + cityHash64(number, 6) % 6] AS src
+  FROM numbers({{visits:UInt64}})
+)
+"""
+EVENTS_SQL = f"""
+INSERT INTO events (website_id, event_id, event_type, timestamp, visitor_id, session_id, hostname, pathname,
+  page_url, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, browser, os, device,
+  country, goal_name, revenue, currency)
+SELECT website_id, generateUUIDv4(i),
+  multiIf(i < pageviews, 'pageview', i < pageviews + goals - (revenue > 0), 'goal', 'purchase') AS type,
+  started_at + toIntervalSecond(intDiv(duration * i, greatest(events - 1, 1))),
+  visitor_id, session_id, hostname,
+  pages[1 + (indexOf(pages, entry_page) - 1 + least(i, pageviews - 1) * 7) % 10] AS path,
+  concat('https://', hostname, path),
+  if(i = 0, referrer, ''), if(i = 0, referrer_source, ''), if(i = 0, channel, 'internal'),
+  if(i = 0, utm_source, ''), if(i = 0, utm_medium, ''), if(i = 0, utm_campaign, ''),
+  browser, os, device, country, if(type = 'goal', 'signup', ''),
+  if(type = 'purchase', revenue, 0), if(type = 'purchase', 'EUR', '')
+FROM (SELECT *, {PAGES} AS pages FROM sessions) ARRAY JOIN range(events) AS i
+"""
+
+
+def dashboard(stats: StatsService, site: SiteContext) -> dict[str, Callable[[], Awaitable[Any]]]:
+    month = DateRange(date(2026, 9, 1), date(2026, 9, 30))
+
+    def breakdown(
+        dimension: str, metrics: list[str], order: str | None = None
+    ) -> Callable[[], Awaitable[Any]]:
+        request = QueryRequest(
+            metrics=metrics,
+            dimensions=[dimension],
+            date_range=month,
+            limit=10,
+            order_by=[OrderBy(field=order)] if order else [],
+        )
+        return lambda: stats.query(site, request)
+
+    totals = QueryRequest(metrics=DEFAULT_TOTALS, date_range=month)
+    series = QueryRequest(
+        metrics=["visitors", "visits", "pageviews", "revenue"], date_range=month, interval="day"
+    )
+    return {
+        "aggregate": lambda: stats.query(site, totals),
+        "timeseries": lambda: stats.query(site, series),
+        "sources": breakdown("source", ["visitors", "visits", "bounce_rate", "visit_duration"]),
+        "pages": breakdown("page", ["visitors", "pageviews"]),
+        "entry_pages": breakdown("entry_page", ["visitors", "visits", "bounce_rate"]),
+        "exit_pages": breakdown("exit_page", ["visits", "pageviews", "bounce_rate"]),
+        "countries": breakdown("country", ["visitors", "visits"]),
+        "devices": breakdown("device", ["visitors", "visits"]),
+        "revenue_by_source": breakdown(
+            "source", ["revenue", "visitors", "conversions", "revenue_per_visitor"], order="revenue"
+        ),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    store = ChdbEventStore(str(path / "clickhouse"), DATABASE)
+    try:
+        await store.ensure_database()
+        await migrate_clickhouse(store)
+        sites = [str(uuid.UUID(int=i + 1)) for i in range(args.sites)]
+        visits = max(1, round(args.events / EVENTS_PER_VISIT))
+        started = time.perf_counter()
+        await store.command(
+            SESSIONS_SQL,
+            {"visits": visits, "visitors": max(1, visits // 3), "first": FIRST_DAY, "sites": sites},
+        )
+        await store.command(EVENTS_SQL)
+        generated = time.perf_counter() - started
+        for table in ("events_hourly", "sessions_hourly"):
+            await store.command(f"OPTIMIZE TABLE {DATABASE}.{table} FINAL")
+        events = int(await store.command("SELECT count() FROM events"))
+        prepared = time.perf_counter() - started
+
+        site = SiteContext(sites[0], "Europe/Paris", "EUR")
+        cold: list[float] = []
+        parallel: list[float] = []
+        warm: list[float] = []
+        per_query: dict[str, list[float]] = {}
+        for _ in range(args.runs):
+            # A new, empty result cache each run: the first pass is cold, the second warm.
+            stats = StatsService(AnalyticsQueries(store), ResultCache(MemoryCache(), ttl=300))
+            queries = dashboard(stats, site)
+            total = 0.0
+            for name, query in queries.items():
+                t = time.perf_counter()
+                await query()
+                elapsed = (time.perf_counter() - t) * 1000
+                per_query.setdefault(name, []).append(elapsed)
+                total += elapsed
+            cold.append(total)
+            t = time.perf_counter()
+            for query in queries.values():
+                await query()
+            warm.append((time.perf_counter() - t) * 1000)
+            # As a browser loads a dashboard: every request at once, on a new cold cache.
+            stats = StatsService(AnalyticsQueries(store), ResultCache(MemoryCache(), ttl=300))
+            t = time.perf_counter()
+            await asyncio.gather(*(query() for query in dashboard(stats, site).values()))
+            parallel.append((time.perf_counter() - t) * 1000)
+        return {
+            "events": events,
+            "sites": args.sites,
+            "dashboard_p50_ms": round(statistics.median(cold), 1),
+            "dashboard_p95_ms": round(percentile(cold, 0.95), 1),
+            "parallel_p50_ms": round(statistics.median(parallel), 1),
+            "parallel_p95_ms": round(percentile(parallel, 0.95), 1),
+            "warm_p50_ms": round(statistics.median(warm), 2),
+            "warm_p95_ms": round(percentile(warm, 0.95), 2),
+            "queries_median_ms": {name: round(statistics.median(v), 1) for name, v in per_query.items()},
+            "runs": args.runs,
+            "generate_s": round(generated, 1),
+            "prepare_s": round(prepared, 1),
+            "load_avg_1m": os.getloadavg()[0],
+            "cpus": os.cpu_count(),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=10_000_000, help="events to generate (e.g. 100000000)")
+    parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="kept after the run (default: a temp dir)"
+    )
+    args = parser.parse_args()
+    configure_logging("console", "WARNING")
+    path = args.data_dir or Path(tempfile.mkdtemp(prefix="datafast-bench-query-"))
+    try:
+        result = asyncio.run(run(args, path))
+    finally:
+        if args.data_dir is None:
+            shutil.rmtree(path, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Stats API request and response types (msgspec Structs; Litestar builds the OpenAPI schema from them)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+__all__ = (
+    "Bucket",
+    "DateRange",
+    "Filter",
+    "FunnelCreate",
+    "FunnelRead",
+    "FunnelResult",
+    "FunnelStep",
+    "FunnelStepResult",
+    "FunnelUpdate",
+    "GoalsResponse",
+    "MetricsResponse",
+    "Operator",
+    "OrderBy",
+    "QueryRequest",
+    "QueryResponse",
+    "ResolvedRange",
+    "RevenueResponse",
+    "Row",
+    "TimeseriesResponse",
+    "VisitorEvent",
+    "VisitorList",
+    "VisitorProfile",
+    "VisitorSession",
+    "VisitorSummary",
+)
+
+Operator = Literal["is", "is_not", "contains", "not_contains"]
+Interval = Literal["hour", "day", "week", "month"]
+Period = Literal["today", "yesterday", "7d", "30d", "90d", "month", "last_month", "12mo"]
+Number = int | float
+
+
+class Filter(msgspec.Struct, forbid_unknown_fields=True):
+    """``dimension`` is a dimension name (``source``, ``page``, ``prop:plan``…); a visit or event
+    matches ``is`` when its value is one of ``values``, ``contains`` when it contains one of them
+    (case-insensitive)."""
+
+    dimension: Annotated[str, msgspec.Meta(max_length=120, examples=["source"])]
+    values: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=500)]], msgspec.Meta(min_length=1, max_length=50)
+    ]
+    operator: Operator = "is"
+
+
+class DateRange(msgspec.Struct, forbid_unknown_fields=True):
+    """Calendar days in the site's timezone, both included."""
+
+    start: date
+    end: date
+
+
+class OrderBy(msgspec.Struct, forbid_unknown_fields=True):
+    field: Annotated[str, msgspec.Meta(max_length=120, examples=["visitors"])]
+    direction: Literal["asc", "desc"] = "desc"
+
+
+class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The general query. No dimensions: totals (and a time series with ``interval``).
+    Dimensions: a breakdown, paginated by ``limit``/``offset`` and ordered by ``order_by``."""
+
+    metrics: Annotated[list[str], msgspec.Meta(min_length=1, max_length=20)] = msgspec.field(
+        default_factory=lambda: ["visitors"]
+    )
+    dimensions: Annotated[list[str], msgspec.Meta(max_length=3)] = msgspec.field(default_factory=list)
+    filters: Annotated[list[Filter], msgspec.Meta(max_length=20)] = msgspec.field(default_factory=list)
+    date_range: DateRange | Period = "30d"
+    interval: Interval | None = None
+    compare: Literal["previous_period"] | None = None
+    order_by: Annotated[list[OrderBy], msgspec.Meta(max_length=5)] = msgspec.field(default_factory=list)
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+
+
+class ResolvedRange(msgspec.Struct):
+    start: date
+    end: date
+    timezone: str
+    start_utc: datetime
+    end_utc: datetime
+    """Exclusive."""
+
+
+class Row(msgspec.Struct):
+    dimensions: list[str]
+    metrics: dict[str, Number]
+
+
+class Bucket(msgspec.Struct):
+    bucket: str
+    """Local start of the bucket: ``2026-03-29`` (day, week = its Monday, month = its 1st) or
+    ``2026-03-29T03:00+0200`` (hour, with the UTC offset so a repeated DST hour stays distinct)."""
+    metrics: dict[str, Number]
+
+
+class Comparison(msgspec.Struct):
+    date_range: ResolvedRange
+    totals: dict[str, Number]
+    timeseries: list[Bucket] | None = None
+
+
+class QueryResponse(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    """Revenue metrics are in minor units (cents) of this currency."""
+    metrics: list[str]
+    dimensions: list[str]
+    totals: dict[str, Number] | None = None
+    timeseries: list[Bucket] | None = None
+    rows: list[Row] | None = None
+    has_more: bool = False
+    comparison: Comparison | None = None
+
+
+class MetricsResponse(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    totals: dict[str, Number]
+    current_visitors: int
+    """Distinct visitors with an event in the last 5 minutes."""
+    comparison: Comparison | None = None
+
+
+class TimeseriesResponse(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    interval: Interval
+    timeseries: list[Bucket]
+    comparison: Comparison | None = None
+
+
+class RevenueResponse(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    totals: dict[str, Number]
+    by: str
+    rows: list[Row]
+    has_more: bool
+
+
+class GoalsResponse(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    rows: list[Row]
+    """One row per goal: visitors who completed it (``conversions``), times completed
+    (``events``), ``conversion_rate`` (converting visitors / all visitors), ``revenue``."""
+    has_more: bool
+
+
+class VisitorSummary(msgspec.Struct):
+    visitor_id: str
+    first_seen: datetime
+    last_seen: datetime
+    source: str
+    """Source of the first event seen in the range."""
+    channel: str
+    country: str
+    device: str
+    visits: int
+    pageviews: int
+    events: int
+    conversions: int
+    revenue: int
+
+
+class VisitorList(msgspec.Struct):
+    date_range: ResolvedRange
+    currency: str
+    visitors: list[VisitorSummary]
+    has_more: bool
+
+
+class VisitorEvent(msgspec.Struct):
+    timestamp: datetime
+    session_id: str
+    event_type: str
+    event_name: str
+    pathname: str
+    goal_name: str
+    revenue: int
+    currency: str
+
+
+class VisitorSession(msgspec.Struct):
+    session_id: str
+    started_at: datetime
+    ended_at: datetime
+    duration: int
+    pageviews: int
+    events: int
+    is_bounce: bool
+    entry_page: str
+    exit_page: str
+    referrer: str
+    source: str
+    channel: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    country: str
+    device: str
+    browser: str
+    os: str
+    goals: int
+    revenue: int
+    journey: list[VisitorEvent]
+    """This visit's events in order: pages, goals, payments."""
+
+
+class VisitorProfile(msgspec.Struct):
+    visitor_id: str
+    first_seen: datetime | None
+    last_seen: datetime | None
+    first_source: str
+    visits: int
+    pageviews: int
+    goals: int
+    revenue: int
+    currency: str
+    sessions: list[VisitorSession]
+    other_events: list[VisitorEvent]
+    """Events whose visit has no sessions row (e.g. a payment recorded server-side)."""
+
+
+class FunnelStep(msgspec.Struct, forbid_unknown_fields=True):
+    kind: Literal["page", "goal"]
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=500, examples=["/pricing"])]
+
+
+class FunnelCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    steps: Annotated[list[FunnelStep], msgspec.Meta(min_length=2, max_length=10)]
+    window_seconds: Annotated[int, msgspec.Meta(ge=60, le=90 * 86400)] = 86400
+
+
+class FunnelUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    steps: Annotated[list[FunnelStep], msgspec.Meta(min_length=2, max_length=10)] | None = None
+    window_seconds: Annotated[int, msgspec.Meta(ge=60, le=90 * 86400)] | None = None
+
+
+class FunnelRead(msgspec.Struct):
+    id: str
+    website_id: str
+    name: str
+    steps: list[FunnelStep]
+    window_seconds: int
+    created_at: datetime
+
+
+class FunnelStepResult(msgspec.Struct):
+    kind: Literal["page", "goal"]
+    value: str
+    visitors: int
+    """Visitors who reached this step after the previous ones, within the window."""
+    conversion_rate: float
+    """Of the visitors who entered the funnel (step 1)."""
+    dropoff: int
+    """Visitors of the previous step who did not reach this one (0 for step 1)."""
+    dropoff_rate: float
+
+
+class FunnelResult(msgspec.Struct):
+    funnel: FunnelRead
+    date_range: ResolvedRange
+    steps: list[FunnelStepResult]

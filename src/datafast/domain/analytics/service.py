@@ -1,0 +1,636 @@
+"""Stats rules: validating queries, site-local date ranges, buckets, comparisons, caching.
+
+Metric definitions (README "Stats API" has the user-facing version):
+
+- Totals and time series: ``visitors``, ``pageviews``, ``events``, ``conversions`` (visitors
+  with a goal or purchase), ``revenue`` (minor units), ``purchases`` and the ratios built on
+  them count *events in the range*; ``visits``, ``bounce_rate``, ``visit_duration`` and
+  ``views_per_visit`` count *visits that started in the range* (a visit is counted once, in
+  the bucket where it started).
+- Breakdowns by a visit attribute (source, UTM, entry/exit page, geography, device…) count
+  the visits that started in the range: visitors are their distinct visitors, conversions
+  their visitors with a goal or purchase in one of them, revenue their payments.
+- Breakdowns by an event attribute (page, hostname, goal, prop) count the events in the range;
+  visits there are the distinct visits among those events.
+
+Date ranges are calendar days in the site's timezone, turned into UTC instants with the
+timezone's rules for each day, so days of 23 or 25 hours (DST) are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.queries import (
+    EVENT_METRICS,
+    METRICS,
+    SESSION_METRICS,
+    VISIT_METRICS,
+    AnalyticsQueries,
+    Dimension,
+    FilterSpec,
+    FunnelStepSpec,
+    QuerySpec,
+    dimension,
+)
+from datafast.domain.analytics.schemas import (
+    Bucket,
+    Comparison,
+    DateRange,
+    Filter,
+    FunnelRead,
+    FunnelResult,
+    FunnelStepResult,
+    GoalsResponse,
+    Interval,
+    MetricsResponse,
+    OrderBy,
+    Period,
+    QueryRequest,
+    QueryResponse,
+    ResolvedRange,
+    RevenueResponse,
+    Row,
+    TimeseriesResponse,
+    VisitorEvent,
+    VisitorList,
+    VisitorProfile,
+    VisitorSession,
+    VisitorSummary,
+)
+from datafast.errors import InvalidInput, NotFound
+
+__all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
+
+MAX_DAYS = 5 * 366
+MAX_HOUR_DAYS = 31
+CURRENT_WINDOW = timedelta(minutes=5)
+REVENUE_METRICS = [
+    "revenue",
+    "purchases",
+    "average_order_value",
+    "visitors",
+    "conversions",
+    "revenue_per_visitor",
+]
+DEFAULT_TOTALS = [
+    "visitors",
+    "visits",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
+    "events",
+    "conversions",
+    "conversion_rate",
+    "revenue",
+    "revenue_per_visitor",
+    "purchases",
+    "average_order_value",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteContext:
+    id: str
+    timezone: str
+    currency: str
+
+
+def _invalid(key: str, message: str) -> InvalidInput:
+    return InvalidInput(message, extra={"errors": [{"key": key, "message": message}]})
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _invalid("timezone", f"{name!r} is not a timezone") from None
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def resolve_range(value: DateRange | Period, timezone: str, now: datetime) -> ResolvedRange:
+    """Site-local days → ``[start_utc, end_utc)``; presets end today (site-local) inclusive."""
+    zone = _zone(timezone)
+    today = now.astimezone(zone).date()
+    if isinstance(value, DateRange):
+        start, end = value.start, value.end
+    elif value == "today":
+        start = end = today
+    elif value == "yesterday":
+        start = end = today - timedelta(days=1)
+    elif value.endswith("d"):
+        start, end = today - timedelta(days=int(value[:-1]) - 1), today
+    elif value == "month":
+        start, end = today.replace(day=1), today
+    elif value == "last_month":
+        end = today.replace(day=1) - timedelta(days=1)
+        start = end.replace(day=1)
+    else:  # 12mo
+        start, end = (today.replace(day=1) - timedelta(days=335)).replace(day=1), today
+    if end < start:
+        raise _invalid("date_range", "date_range.end is before date_range.start")
+    if (end - start).days >= MAX_DAYS:
+        raise _invalid("date_range", f"date ranges are limited to {MAX_DAYS} days")
+    return ResolvedRange(
+        start=start,
+        end=end,
+        timezone=timezone,
+        start_utc=_local_midnight(start, zone),
+        end_utc=_local_midnight(end + timedelta(days=1), zone),
+    )
+
+
+def previous_period(current: ResolvedRange) -> ResolvedRange:
+    days = (current.end - current.start).days + 1
+    return resolve_range(
+        DateRange(start=current.start - timedelta(days=days), end=current.start - timedelta(days=1)),
+        current.timezone,
+        current.end_utc,
+    )
+
+
+def bucket_labels(range_: ResolvedRange, interval: Interval) -> list[str]:
+    """Every bucket of the range, in order, labelled as the SQL labels them (see queries._BUCKETS)."""
+    zone = ZoneInfo(range_.timezone)
+    labels: list[str] = []
+    if interval == "hour":
+        moment = range_.start_utc
+        while moment < range_.end_utc:
+            local = moment.astimezone(zone).replace(minute=0, second=0, microsecond=0)
+            labels.append(local.strftime("%Y-%m-%dT%H:00%z"))
+            moment += timedelta(hours=1)
+    else:
+        day = range_.start
+        while day <= range_.end:
+            if interval == "day":
+                labels.append(day.isoformat())
+            elif interval == "week":
+                labels.append((day - timedelta(days=day.weekday())).isoformat())
+            else:
+                labels.append(day.replace(day=1).isoformat())
+            day += timedelta(days=1)
+    return list(dict.fromkeys(labels))
+
+
+def _number(value: Any) -> int | float:
+    return value if isinstance(value, int) else float(value)
+
+
+class StatsService:
+    """What the Stats API routes call. Holds the rules; the SQL is in :mod:`queries`."""
+
+    def __init__(
+        self,
+        queries: AnalyticsQueries,
+        cache: ResultCache | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.queries = queries
+        self.cache = cache
+        self.clock = clock
+
+    # --- validation -----------------------------------------------------------------------
+
+    @staticmethod
+    def _metrics(names: Sequence[str]) -> tuple[str, ...]:
+        for name in names:
+            if name not in METRICS:
+                raise _invalid("metrics", f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        if len(set(names)) != len(names):
+            raise _invalid("metrics", "a metric is listed twice")
+        return tuple(names)
+
+    @staticmethod
+    def _dimension(name: str, key: str) -> Dimension:
+        found = dimension(name)
+        if found is None:
+            raise _invalid(key, f"unknown dimension {name!r}")
+        return found
+
+    def _filters(self, filters: Sequence[Filter]) -> tuple[FilterSpec, ...]:
+        return tuple(
+            FilterSpec(self._dimension(f.dimension, "filters"), f.operator, tuple(f.values)) for f in filters
+        )
+
+    def _spec(self, site: SiteContext, request: QueryRequest, range_: ResolvedRange) -> QuerySpec:
+        metrics = self._metrics(request.metrics)
+        dims = tuple(self._dimension(name, "dimensions") for name in request.dimensions)
+        if len({d.name for d in dims}) != len(dims):
+            raise _invalid("dimensions", "a dimension is listed twice")
+        if dims:
+            if request.interval is not None:
+                raise _invalid("interval", "a breakdown (dimensions) cannot also have an interval")
+            scopes = {d.scope for d in dims}
+            if len(scopes) > 1:
+                raise _invalid(
+                    "dimensions",
+                    "visit dimensions (source, entry_page…) and event dimensions "
+                    "(page, goal, prop:…) cannot be combined in one breakdown",
+                )
+            allowed = SESSION_METRICS if "session" in scopes else EVENT_METRICS
+            refused = [m for m in metrics if m not in allowed]
+            if refused:
+                raise _invalid(
+                    "metrics",
+                    f"{', '.join(refused)} cannot be broken down by {', '.join(d.name for d in dims)}",
+                )
+        if request.interval == "hour" and (range_.end - range_.start).days >= MAX_HOUR_DAYS:
+            raise _invalid("interval", f"hourly series are limited to {MAX_HOUR_DAYS} days")
+        order: list[tuple[str, Literal["asc", "desc"]]] = [
+            (self._order_name(item, metrics, request.dimensions), item.direction) for item in request.order_by
+        ]
+        return QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=metrics,
+            dimensions=dims,
+            filters=self._filters(request.filters),
+            interval=request.interval,
+            order_by=tuple(order),
+            limit=request.limit + 1,  # one more to tell whether there is a next page
+            offset=request.offset,
+        )
+
+    @staticmethod
+    def _order_name(item: OrderBy, metrics: Sequence[str], dims: Sequence[str]) -> str:
+        if item.field in metrics:
+            return f"m_{item.field}"
+        if item.field in dims:
+            return f"d{list(dims).index(item.field)}"
+        raise _invalid(
+            "order_by", f"order_by.field {item.field!r} is neither a requested metric nor dimension"
+        )
+
+    # --- computing ------------------------------------------------------------------------
+
+    async def _totals(self, spec: QuerySpec) -> dict[str, int | float]:
+        event_metrics = [m for m in spec.metrics if m not in VISIT_METRICS]
+        visit_metrics = [m for m in spec.metrics if m in VISIT_METRICS]
+        values: dict[str, Any] = {}
+        if event_metrics:
+            values |= await self.queries.aggregate_events(spec, event_metrics)
+        if visit_metrics:
+            values |= await self.queries.aggregate_visits(spec, visit_metrics)
+        return {m: _number(values[m]) for m in spec.metrics}
+
+    async def _timeseries(self, spec: QuerySpec, range_: ResolvedRange) -> list[Bucket]:
+        assert spec.interval is not None
+        event_metrics = [m for m in spec.metrics if m not in VISIT_METRICS]
+        visit_metrics = [m for m in spec.metrics if m in VISIT_METRICS]
+        found: dict[str, dict[str, Any]] = {}
+        for rows in (
+            await self.queries.timeseries_events(spec, event_metrics) if event_metrics else [],
+            await self.queries.timeseries_visits(spec, visit_metrics) if visit_metrics else [],
+        ):
+            for row in rows:
+                found.setdefault(row.pop("bucket"), {}).update(row)
+        return [
+            Bucket(
+                bucket=label,
+                metrics={m: _number(found.get(label, {}).get(m, 0)) for m in spec.metrics},
+            )
+            for label in bucket_labels(range_, spec.interval)
+        ]
+
+    async def _run(self, site: SiteContext, request: QueryRequest) -> QueryResponse:
+        range_ = resolve_range(request.date_range, site.timezone, self.clock())
+        spec = self._spec(site, request, range_)
+        response = QueryResponse(
+            date_range=range_,
+            currency=site.currency,
+            metrics=list(spec.metrics),
+            dimensions=request.dimensions,
+        )
+        if spec.dimensions:
+            rows = await self.queries.breakdown(spec)
+            response.has_more = len(rows) > request.limit
+            response.rows = [
+                Row(
+                    dimensions=[str(row[f"d{i}"]) for i in range(len(spec.dimensions))],
+                    metrics={m: _number(row[m]) for m in spec.metrics},
+                )
+                for row in rows[: request.limit]
+            ]
+        else:
+            response.totals = await self._totals(spec)
+            if spec.interval is not None:
+                response.timeseries = await self._timeseries(spec, range_)
+        if request.compare == "previous_period":
+            before = previous_period(range_)
+            totals_spec = QuerySpec(
+                website_id=site.id,
+                timezone=site.timezone,
+                start=before.start_utc,
+                end=before.end_utc,
+                metrics=spec.metrics,
+                filters=spec.filters,
+                interval=spec.interval,
+            )
+            if spec.dimensions:
+                allowed = SESSION_METRICS if spec.scope == "session" else EVENT_METRICS
+                totals_spec = replace(totals_spec, metrics=tuple(m for m in spec.metrics if m in allowed))
+            response.comparison = Comparison(
+                date_range=before,
+                totals=await self._totals(totals_spec),
+                timeseries=await self._timeseries(totals_spec, before) if spec.interval else None,
+            )
+        return response
+
+    async def _cached(self, site: SiteContext, kind: str, key: Any, type_: type[Any], compute: Any) -> Any:
+        if self.cache is None:
+            return await compute()
+        # "today" moves: the resolved clock day is part of the key.
+        today = self.clock().astimezone(ZoneInfo(site.timezone)).date().isoformat()
+        return await self.cache.get_or_compute(site.id, kind, [site.timezone, today, key], type_, compute)
+
+    # --- public operations ----------------------------------------------------------------
+
+    async def query(self, site: SiteContext, request: QueryRequest) -> QueryResponse:
+        result: QueryResponse = await self._cached(
+            site, "query", request, QueryResponse, lambda: self._run(site, request)
+        )
+        return result
+
+    async def metrics(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        metrics: list[str] | None = None,
+        compare: bool = False,
+    ) -> MetricsResponse:
+        request = QueryRequest(
+            metrics=metrics or DEFAULT_TOTALS,
+            filters=filters,
+            date_range=date_range,
+            compare="previous_period" if compare else None,
+        )
+        result = await self.query(site, request)
+        assert result.totals is not None
+        current = await self.queries.current_visitors(site.id, self.clock() - CURRENT_WINDOW)
+        return MetricsResponse(
+            date_range=result.date_range,
+            currency=site.currency,
+            totals=result.totals,
+            current_visitors=current,
+            comparison=result.comparison,
+        )
+
+    async def timeseries(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        interval: Interval,
+        metrics: list[str],
+        compare: bool = False,
+    ) -> TimeseriesResponse:
+        request = QueryRequest(
+            metrics=metrics,
+            filters=filters,
+            date_range=date_range,
+            interval=interval,
+            compare="previous_period" if compare else None,
+        )
+        result = await self.query(site, request)
+        assert result.timeseries is not None
+        return TimeseriesResponse(
+            date_range=result.date_range,
+            currency=site.currency,
+            interval=interval,
+            timeseries=result.timeseries,
+            comparison=result.comparison,
+        )
+
+    async def revenue(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        by: str,
+        limit: int,
+        offset: int,
+    ) -> RevenueResponse:
+        dim = self._dimension(by, "by")
+        totals = await self.query(
+            site, QueryRequest(metrics=REVENUE_METRICS, filters=filters, date_range=date_range)
+        )
+        metrics = [
+            m for m in REVENUE_METRICS if m in (SESSION_METRICS if dim.scope == "session" else EVENT_METRICS)
+        ]
+        rows = await self.query(
+            site,
+            QueryRequest(
+                metrics=metrics,
+                dimensions=[by],
+                filters=filters,
+                date_range=date_range,
+                order_by=[OrderBy(field="revenue")],
+                limit=limit,
+                offset=offset,
+            ),
+        )
+        assert totals.totals is not None
+        assert rows.rows is not None
+        return RevenueResponse(
+            date_range=totals.date_range,
+            currency=site.currency,
+            totals=totals.totals,
+            by=by,
+            rows=rows.rows,
+            has_more=rows.has_more,
+        )
+
+    async def goals(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        limit: int,
+        offset: int,
+    ) -> GoalsResponse:
+        rows = await self.query(
+            site,
+            QueryRequest(
+                metrics=["conversions", "events", "revenue"],
+                dimensions=["goal"],
+                filters=filters,
+                date_range=date_range,
+                limit=limit,
+                offset=offset,
+            ),
+        )
+        # Conversion rate of a goal: its converting visitors over every visitor of the range
+        # (with the other filters, but not the goal filter itself).
+        everyone = await self.query(
+            site,
+            QueryRequest(
+                metrics=["visitors"],
+                filters=[f for f in filters if f.dimension != "goal"],
+                date_range=date_range,
+            ),
+        )
+        assert rows.rows is not None
+        assert everyone.totals is not None
+        visitors = everyone.totals["visitors"]
+        for row in rows.rows:
+            row.metrics["conversion_rate"] = row.metrics["conversions"] / visitors if visitors else 0.0
+        return GoalsResponse(
+            date_range=rows.date_range, currency=site.currency, rows=rows.rows, has_more=rows.has_more
+        )
+
+    async def visitors(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        limit: int,
+        offset: int,
+    ) -> VisitorList:
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(filters),
+            limit=limit + 1,
+            offset=offset,
+        )
+
+        async def compute() -> VisitorList:
+            rows = await self.queries.visitors(spec)
+            return VisitorList(
+                date_range=range_,
+                currency=site.currency,
+                visitors=[
+                    VisitorSummary(
+                        **{
+                            **row,
+                            "first_seen": _aware(row["first_seen"]),
+                            "last_seen": _aware(row["last_seen"]),
+                        }
+                    )
+                    for row in rows[:limit]
+                ],
+                has_more=len(rows) > limit,
+            )
+
+        result: VisitorList = await self._cached(
+            site, "visitors", [date_range, filters, limit, offset], VisitorList, compute
+        )
+        return result
+
+    async def visitor(self, site: SiteContext, visitor_id: str) -> VisitorProfile:
+        async def compute() -> VisitorProfile:
+            sessions = await self.queries.visitor_sessions(site.id, visitor_id)
+            events = await self.queries.visitor_events(site.id, visitor_id, limit=5000)
+            if not sessions and not events:
+                raise NotFound(f"No visitor {visitor_id!r} on this site")
+            journeys: dict[str, list[VisitorEvent]] = {s["session_id"]: [] for s in sessions}
+            others: list[VisitorEvent] = []
+            for row in events:
+                event = VisitorEvent(**{**row, "timestamp": _aware(row["timestamp"])})
+                journeys.get(row["session_id"], others).append(event)
+            visits = [
+                VisitorSession(
+                    session_id=s["session_id"],
+                    started_at=_aware(s["started_at"]),
+                    ended_at=_aware(s["ended_at"]),
+                    duration=int(s["duration"]),
+                    pageviews=int(s["pageviews"]),
+                    events=int(s["events"]),
+                    is_bounce=bool(s["is_bounce"]),
+                    entry_page=s["entry_page"],
+                    exit_page=s["exit_page"],
+                    referrer=s["referrer"],
+                    source=s["referrer_source"],
+                    channel=s["channel"],
+                    utm_source=s["utm_source"],
+                    utm_medium=s["utm_medium"],
+                    utm_campaign=s["utm_campaign"],
+                    country=s["country"],
+                    device=s["device"],
+                    browser=s["browser"],
+                    os=s["os"],
+                    goals=int(s["goals"]),
+                    revenue=int(s["revenue"]),
+                    journey=journeys[s["session_id"]],
+                )
+                for s in sessions
+            ]
+            stamps = [e.timestamp for e in events_of(journeys, others)]
+            return VisitorProfile(
+                visitor_id=visitor_id,
+                first_seen=min(stamps) if stamps else None,
+                last_seen=max(stamps) if stamps else None,
+                first_source=visits[0].source if visits else "",
+                visits=len(visits),
+                pageviews=sum(1 for e in events_of(journeys, others) if e.event_type == "pageview"),
+                goals=sum(1 for e in events_of(journeys, others) if e.event_type in ("goal", "purchase")),
+                revenue=sum(e.revenue for e in events_of(journeys, others)),
+                currency=site.currency,
+                sessions=visits,
+                other_events=others,
+            )
+
+        result: VisitorProfile = await self._cached(site, "visitor", visitor_id, VisitorProfile, compute)
+        return result
+
+    async def funnel(
+        self, site: SiteContext, funnel: FunnelRead, date_range: DateRange | Period, filters: list[Filter]
+    ) -> FunnelResult:
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(filters),
+        )
+
+        async def compute() -> FunnelResult:
+            reached = await self.queries.funnel(
+                spec, [FunnelStepSpec(s.kind, s.value) for s in funnel.steps], funnel.window_seconds
+            )
+            entered = reached[0] if reached else 0
+            steps = []
+            for i, (step, visitors) in enumerate(zip(funnel.steps, reached, strict=True)):
+                previous = reached[i - 1] if i else visitors
+                steps.append(
+                    FunnelStepResult(
+                        kind=step.kind,
+                        value=step.value,
+                        visitors=visitors,
+                        conversion_rate=visitors / entered if entered else 0.0,
+                        dropoff=previous - visitors,
+                        dropoff_rate=(previous - visitors) / previous if previous else 0.0,
+                    )
+                )
+            return FunnelResult(funnel=funnel, date_range=range_, steps=steps)
+
+        result: FunnelResult = await self._cached(
+            site, "funnel", [funnel, date_range, filters], FunnelResult, compute
+        )
+        return result
+
+
+def events_of(journeys: dict[str, list[VisitorEvent]], others: list[VisitorEvent]) -> list[VisitorEvent]:
+    return [e for journey in journeys.values() for e in journey] + others
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

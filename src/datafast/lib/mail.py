@@ -1,0 +1,108 @@
+"""Outgoing mail: SMTP, the Resend HTTP API, or the log when neither is configured.
+
+Picked from settings by :func:`create_mailer`. A failed send raises :class:`MailError`;
+callers decide whether that matters to the user (a password reset never says).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Protocol, runtime_checkable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+import httpx
+
+from datafast.log import get_logger
+from datafast.settings import Settings
+
+__all__ = ("LogMailer", "MailError", "Mailer", "ResendMailer", "SmtpMailer", "create_mailer")
+
+log = get_logger(__name__)
+
+
+class MailError(Exception):
+    pass
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    async def send(self, to: str, subject: str, text: str) -> None: ...
+
+
+class LogMailer:
+    """No mail service configured: the message goes to the log (fine for a one-person install)."""
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        log.warning(
+            "mail not sent (set SMTP_URL or RESEND_API_KEY); its text follows",
+            to=to,
+            subject=subject,
+            text=text,
+        )
+
+
+class SmtpMailer:
+    """``smtp://user:pass@host:587`` (STARTTLS when offered, ``?starttls=require`` to insist) or ``smtps://host:465``."""
+
+    def __init__(self, url: str, sender: str) -> None:
+        parts = urlsplit(url)
+        options = parse_qs(parts.query)
+        self._implicit_tls = parts.scheme == "smtps"
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port or (465 if self._implicit_tls else 25)
+        self._username = unquote(parts.username) if parts.username else None
+        self._password = unquote(parts.password) if parts.password else None
+        self._starttls: bool | None = True if options.get("starttls") == ["require"] else None
+        self._sender = sender
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(text)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                use_tls=self._implicit_tls,
+                start_tls=None if self._implicit_tls else self._starttls,
+                timeout=15,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise MailError(f"SMTP {self._host}:{self._port}: {exc}") from exc
+
+
+class ResendMailer:
+    """https://resend.com/docs/api-reference/emails/send-email"""
+
+    def __init__(self, api_key: str, api_url: str, sender: str) -> None:
+        self._api_key = api_key
+        self._url = api_url.rstrip("/") + "/emails"
+        self._sender = sender
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=15) as client:
+                response = await client.post(
+                    self._url,
+                    headers={"Authorization": f"Bearer {self._api_key}"},
+                    json={"from": self._sender, "to": [to], "subject": subject, "text": text},
+                )
+        except httpx.HTTPError as exc:
+            raise MailError(f"Resend: {exc}") from exc
+        if response.status_code >= 300:
+            raise MailError(f"Resend answered {response.status_code}: {response.text[:200]}")
+
+
+def create_mailer(settings: Settings) -> Mailer:
+    accounts = settings.accounts
+    if accounts.smtp_url:
+        return SmtpMailer(accounts.smtp_url, accounts.mail_from)
+    if accounts.resend_api_key:
+        return ResendMailer(accounts.resend_api_key, accounts.resend_api_url, accounts.mail_from)
+    return LogMailer()

@@ -1,0 +1,26 @@
+"""The JSON API under ``/api/v1``: thin controllers over the domain services."""
+
+from __future__ import annotations
+
+from datafast.server.api.accounts import (
+    AccountController,
+    ApiKeyController,
+    AuthController,
+    OAuthController,
+)
+from datafast.server.api.sites import InvitationController, ShareController, SiteController
+from datafast.server.api.stats import FunnelController, StatsController
+
+__all__ = ("API_ROUTES",)
+
+API_ROUTES = [
+    AuthController,
+    OAuthController,
+    AccountController,
+    ApiKeyController,
+    SiteController,
+    InvitationController,
+    ShareController,
+    StatsController,
+    FunnelController,
+]

@@ -1,0 +1,390 @@
+"""Sign-up, login, sessions, email verification, password reset, API keys, the account itself."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import httpx
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast.db.models import TokenPurpose, User
+from datafast.domain.accounts import apikeys
+from datafast.domain.accounts.access import Principal
+from datafast.domain.accounts.auth import consume_token, issue_token, login_with_password, reset_password
+from datafast.domain.accounts.oauth import authorization_url, fetch_identity, login_with_identity
+from datafast.domain.accounts.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Login,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    SessionRead,
+    Signup,
+    TokenBody,
+    UserRead,
+)
+from datafast.domain.accounts.services import UserService, normalize_email
+from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
+from datafast.domain.sites.changes import announce_site_change
+from datafast.domain.sites.data import delete_account
+from datafast.errors import Forbidden, InvalidInput, NotFound
+from datafast.lib.cache import Cache
+from datafast.lib.clientip import client_ip
+from datafast.lib.eventstore import EventStore
+from datafast.lib.mail import Mailer, MailError
+from datafast.lib.ratelimit import RateLimiter
+from datafast.log import get_logger
+from datafast.server.auth import (
+    SESSION_COOKIE,
+    csrf_token,
+    login_cookies,
+    logout_cookies,
+    requires_session,
+    same_origin,
+)
+from datafast.settings import OAuthProvider, Settings
+
+__all__ = (
+    "AccountController",
+    "ApiKeyController",
+    "AuthController",
+    "OAuthController",
+    "send_mail_later",
+)
+
+Db: TypeAlias = NamedDependency[AsyncSession]
+
+log = get_logger(__name__)
+
+
+def request_ip(request: Request[Any, Any, Any]) -> str:
+    peer = request.client.host if request.client else None
+    return client_ip(peer, request.headers.get("x-forwarded-for"), request.app.state.trusted_proxies)
+
+
+def send_mail_later(mailer: NamedDependency[Mailer], to: str, subject: str, text: str) -> BackgroundTask:
+    """Mail after the response (so after the commit: the link in it works when it arrives)."""
+
+    async def send() -> None:
+        try:
+            await mailer.send(to, subject, text)
+        except MailError as exc:
+            log.error("mail not sent", to=to, subject=subject, error=str(exc))
+
+    return BackgroundTask(send)
+
+
+def _verification_mail(
+    settings: NamedDependency[Settings],
+    mailer: NamedDependency[Mailer],
+    user: NamedDependency[User],
+    token: str,
+) -> BackgroundTask:
+    return send_mail_later(
+        mailer,
+        user.email,
+        "Confirm your email for DataFast",
+        f"Confirm your email address by opening this link (valid 7 days):\n\n"
+        f"{settings.base_url}/verify-email?token={token}\n",
+    )
+
+
+async def _signed_in(
+    db: AsyncSession,
+    settings: NamedDependency[Settings],
+    request: Request[Any, Any, Any],
+    user: NamedDependency[User],
+    **kwargs: Any,
+) -> Response[SessionRead]:
+    token = await create_session(db, user, request.headers.get("user-agent", ""))
+    return Response(
+        SessionRead(user=UserRead.of(user), csrf_token=csrf_token(settings, token)),
+        cookies=login_cookies(settings, token),
+        **kwargs,
+    )
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+    guards = [same_origin]
+
+    @post("/signup", status_code=HTTP_201_CREATED, summary="Create an account and sign in")
+    async def signup(
+        self,
+        data: JSONBody[Signup],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        mailer: NamedDependency[Mailer],
+        request: Request[Any, Any, Any],
+    ) -> Response[SessionRead]:
+        if not settings.accounts.signup_open:
+            raise Forbidden("Sign-up is closed on this DataFast; ask its administrator for an account")
+        user = await UserService(session=db_session).create_user(data.email, data.password, data.name)
+        token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
+        return await _signed_in(
+            db_session,
+            settings,
+            request,
+            user,
+            status_code=HTTP_201_CREATED,
+            background=_verification_mail(settings, mailer, user, token),
+        )
+
+    @post("/login", status_code=200, summary="Sign in with email and password")
+    async def login(
+        self,
+        data: JSONBody[Login],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+        request: Request[Any, Any, Any],
+    ) -> Response[SessionRead]:
+        user = await login_with_password(
+            db_session, rate_limiter, data.email, data.password, request_ip(request)
+        )
+        return await _signed_in(db_session, settings, request, user)
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, guards=[requires_session], summary="Sign out")
+    async def logout(
+        self,
+        principal: NamedDependency[Principal],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+    ) -> Response[None]:
+        assert principal.session_id is not None
+        await revoke_session(db_session, principal.session_id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))
+
+    @post(
+        "/logout-all",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[requires_session],
+        summary="Sign out of every browser",
+    )
+    async def logout_all(
+        self,
+        user: NamedDependency[User],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+    ) -> Response[None]:
+        await revoke_all_sessions(db_session, user.id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))
+
+    @get("/me", guards=[requires_session], summary="The signed-in user and the CSRF token")
+    async def me(
+        self,
+        user: NamedDependency[User],
+        settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
+    ) -> SessionRead:
+        return SessionRead(
+            user=UserRead.of(user), csrf_token=csrf_token(settings, request.cookies[SESSION_COOKIE])
+        )
+
+    @post("/verify-email", status_code=200, summary="Confirm an email address with the mailed token")
+    async def verify_email(self, data: JSONBody[TokenBody], db_session: Db) -> UserRead:
+        user = await consume_token(db_session, data.token, TokenPurpose.VERIFY_EMAIL)
+        user.email_verified_at = user.email_verified_at or datetime.now(UTC)
+        return UserRead.of(user)
+
+    @post(
+        "/verify-email/resend",
+        status_code=HTTP_202_ACCEPTED,
+        guards=[requires_session],
+        summary="Mail a new verification link",
+    )
+    async def resend_verification(
+        self,
+        user: NamedDependency[User],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        mailer: NamedDependency[Mailer],
+    ) -> Response[None]:
+        if user.email_verified_at is not None:
+            return Response(None, status_code=HTTP_202_ACCEPTED)
+        token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
+        return Response(
+            None, status_code=HTTP_202_ACCEPTED, background=_verification_mail(settings, mailer, user, token)
+        )
+
+    @post("/password-reset", status_code=HTTP_202_ACCEPTED, summary="Mail a password reset link")
+    async def request_password_reset(
+        self,
+        data: JSONBody[PasswordResetRequest],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        mailer: NamedDependency[Mailer],
+        rate_limiter: NamedDependency[RateLimiter],
+        request: Request[Any, Any, Any],
+    ) -> Response[None]:
+        """Always 202, whether or not the account exists (no enumeration)."""
+        email = normalize_email(data.email)
+        verdict = await rate_limiter.hit(f"reset:{request_ip(request)}", 10, 3600)
+        user = await UserService(session=db_session).get_by_email(email) if verdict.allowed else None
+        if user is None:
+            return Response(None, status_code=HTTP_202_ACCEPTED)
+        token = await issue_token(db_session, user, TokenPurpose.RESET_PASSWORD)
+        mail = send_mail_later(
+            mailer,
+            user.email,
+            "Reset your DataFast password",
+            "Someone (hopefully you) asked to reset your DataFast password. Choose a new one here "
+            f"(valid 1 hour):\n\n{settings.base_url}/reset-password?token={token}\n\n"
+            "If it was not you, ignore this mail.\n",
+        )
+        return Response(None, status_code=HTTP_202_ACCEPTED, background=mail)
+
+    @post(
+        "/password-reset/confirm",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Set a new password with the mailed token (signs out everywhere)",
+    )
+    async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirm], db_session: Db) -> None:
+        await reset_password(db_session, data.token, data.password)
+
+
+OAUTH_COOKIE = "datafast_oauth"
+OAUTH_PATH = "/api/v1/auth/oauth"
+OAUTH_TTL = 600
+
+
+def _oauth_provider(settings: Settings, name: str) -> OAuthProvider:
+    provider = settings.accounts.oauth_provider(name)
+    if provider is None:
+        raise NotFound(f"Login with {name!r} is not configured here")
+    return provider
+
+
+def _redirect_uri(settings: Settings, provider: str) -> str:
+    return f"{settings.base_url}{OAUTH_PATH}/{provider}/callback"
+
+
+class OAuthController(Controller):
+    path = OAUTH_PATH
+    tags = ["auth"]
+
+    @get("/{provider:str}/start", summary="Start signing in with Google or X (redirects there)")
+    async def start(
+        self, provider: FromPath[str], settings: NamedDependency[Settings], request: Request[Any, Any, Any]
+    ) -> Redirect:
+        config = _oauth_provider(settings, provider)
+        start = authorization_url(config, _redirect_uri(settings, provider))
+        cache: Cache = request.app.state.adapters.cache
+        stored = msgspec.json.encode({"provider": provider, "verifier": start.verifier})
+        await cache.set(f"oauth:{start.state}", stored, OAUTH_TTL)
+        response = Redirect(start.url, status_code=302)
+        response.set_cookie(
+            OAUTH_COOKIE,
+            start.state,
+            max_age=OAUTH_TTL,
+            httponly=True,
+            secure=settings.secure_cookies,
+            samesite="lax",
+            path=OAUTH_PATH,
+        )
+        return response
+
+    @get("/{provider:str}/callback", summary="Where Google or X send the browser back")
+    async def callback(
+        self,
+        provider: FromPath[str],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
+    ) -> Redirect:
+        # Read by hand: ``state`` is a reserved parameter name in Litestar.
+        code, state, error = (request.query_params.get(k) for k in ("code", "state", "error"))
+        config = _oauth_provider(settings, provider)
+        if error:
+            raise InvalidInput(f"The {provider} login did not complete: {error[:100]}")
+        cookie = request.cookies.get(OAUTH_COOKIE, "")
+        if not code or not state or not cookie or not hmac.compare_digest(cookie.encode(), state.encode()):
+            raise InvalidInput("This login was not started in this browser; start again")
+        cache: Cache = request.app.state.adapters.cache
+        key = f"oauth:{state}"
+        raw = await cache.get(key)
+        await cache.delete(key)  # single use
+        stored = msgspec.json.decode(raw) if raw else None
+        if not isinstance(stored, dict) or stored.get("provider") != provider:
+            raise InvalidInput("This login expired; start again")
+        async with httpx.AsyncClient(timeout=15) as http:
+            identity = await fetch_identity(
+                http, config, code, str(stored["verifier"]), _redirect_uri(settings, provider)
+            )
+        user = await login_with_identity(db_session, identity, signup_open=settings.accounts.signup_open)
+        token = await create_session(db_session, user, request.headers.get("user-agent", ""))
+        response = Redirect(f"{settings.base_url}/", status_code=302)
+        for cookie_ in login_cookies(settings, token):
+            response.set_cookie(cookie_)
+        response.delete_cookie(OAUTH_COOKIE, path=OAUTH_PATH)
+        return response
+
+
+class ApiKeyController(Controller):
+    path = "/api/v1/api-keys"
+    tags = ["api keys"]
+    guards = [requires_session]
+
+    @get("/", summary="List your API keys (prefix and last use; never the key)")
+    async def list_keys(self, user: NamedDependency[User], db_session: Db) -> list[ApiKeyRead]:
+        return [ApiKeyRead.of(k) for k in await apikeys.list_api_keys(db_session, user.id)]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create an API key (shown once)")
+    async def create_key(
+        self,
+        data: JSONBody[ApiKeyCreate],
+        user: NamedDependency[User],
+        db_session: Db,
+    ) -> ApiKeyCreated:
+        key, record = await apikeys.create_api_key(
+            db_session, user, data.name, data.sites, read_only=data.read_only
+        )
+        return ApiKeyCreated(key=key, api_key=ApiKeyRead.of(record))
+
+    @delete("/{key_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke an API key")
+    async def revoke_key(
+        self, key_id: FromPath[uuid.UUID], user: NamedDependency[User], db_session: Db
+    ) -> None:
+        await apikeys.revoke_api_key(db_session, user.id, key_id)
+
+
+class AccountController(Controller):
+    path = "/api/v1/account"
+    tags = ["account"]
+    guards = [requires_session]
+
+    @get("/", summary="Your account")
+    async def read(self, user: NamedDependency[User]) -> UserRead:
+        return UserRead.of(user)
+
+    @delete(
+        "/",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete your account, and the sites you own with all their data",
+    )
+    async def delete_account(
+        self,
+        user: NamedDependency[User],
+        db_session: Db,
+        event_store: NamedDependency[EventStore],
+        settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
+    ) -> Response[None]:
+        for website_id in await delete_account(db_session, event_store, user):
+            ingest = request.app.state.get("ingest")
+            if ingest is not None:
+                ingest.sites.forget(str(website_id))
+            await announce_site_change(request.app.state.adapters.pubsub, website_id)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))

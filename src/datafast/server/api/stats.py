@@ -1,0 +1,535 @@
+"""The Stats API: ``/api/v1/sites/{website_id}/…`` metrics, time series, breakdowns, visitors,
+revenue, goal conversions, funnels and the general query.
+
+Access is checked by :func:`datafast.server.auth.site_scope_guard` (session cookie, API key
+or a share link: any member may read). Each user, API key or share link may make
+``STATS_RATE_LIMIT`` requests a minute (429 with ``Retry-After`` beyond). Results are cached
+for ``STATS_CACHE_TTL`` seconds, and dropped as soon as new data for the site is written.
+
+GET routes take the date range as ``period`` (``today``, ``7d``, ``30d``, ``month``…) or
+``start_date`` + ``end_date`` (site-local days, both included), and filters as repeated
+``filter`` parameters: ``source==Google|Bing`` (is), ``country!=FR`` (is not),
+``page=~blog`` (contains), ``page!~/admin`` (does not contain).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from typing import Annotated, Any, TypeAlias
+
+from litestar import Controller, delete, get, patch, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast.db.models import Website
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.funnels import FunnelService, funnel_read
+from datafast.domain.analytics.queries import AnalyticsQueries, dimension
+from datafast.domain.analytics.schemas import (
+    DateRange,
+    Filter,
+    FunnelCreate,
+    FunnelRead,
+    FunnelResult,
+    FunnelUpdate,
+    GoalsResponse,
+    Interval,
+    MetricsResponse,
+    Operator,
+    OrderBy,
+    Period,
+    QueryRequest,
+    QueryResponse,
+    RevenueResponse,
+    TimeseriesResponse,
+    VisitorList,
+    VisitorProfile,
+)
+from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.errors import InvalidInput, NotFound, TooManyRequests
+from datafast.lib.adapters import Adapters
+from datafast.server.auth import authenticate
+from datafast.settings import Settings
+
+__all__ = ("FunnelController", "StatsController", "stats_rate_limit")
+
+Db: TypeAlias = NamedDependency[AsyncSession]
+SITE_EXAMPLE = "5f0c6a8e-7a53-4c1e-9d55-8a1f3f7f2b10"
+
+# --- shared parameters ----------------------------------------------------------------------
+
+PeriodParam = Annotated[
+    Period | None,
+    QueryParameter(
+        name="period",
+        description="A preset ending today in the site's timezone (default 30d). "
+        "Ignored when start_date and end_date are given.",
+        examples=[Example(value="30d")],
+    ),
+]
+StartParam = Annotated[
+    date | None,
+    QueryParameter(
+        name="start_date",
+        description="First day (site-local, included)",
+        examples=[Example(value="2026-10-01")],
+    ),
+]
+EndParam = Annotated[
+    date | None,
+    QueryParameter(
+        name="end_date",
+        description="Last day (site-local, included)",
+        examples=[Example(value="2026-10-31")],
+    ),
+]
+FilterParam = Annotated[
+    list[str] | None,
+    QueryParameter(
+        name="filter",
+        description="Repeatable: `dimension==a|b` (is), `!=` (is not), `=~` (contains), `!~` (does not "
+        "contain). Dimensions: source, channel, referrer, utm_source, utm_medium, utm_campaign, utm_term, "
+        "utm_content, page, entry_page, exit_page, hostname, country, region, city, device, browser, os, "
+        "goal, prop:<key>.",
+        examples=[Example(value=["source==Google|Bing", "country!=FR"])],
+    ),
+]
+LimitParam = Annotated[int, QueryParameter(name="limit", ge=1, le=1000, description="Rows per page")]
+OffsetParam = Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000, description="Rows to skip")]
+CompareParam = Annotated[
+    bool, QueryParameter(name="compare", description="Also answer the previous period of the same length")
+]
+
+_FILTER = re.compile(r"^(?P<dimension>[^=!~]+?)(?P<op>==|!=|=~|!~)(?P<values>.*)$", re.DOTALL)
+_OPERATORS: dict[str, Operator] = {"==": "is", "!=": "is_not", "=~": "contains", "!~": "not_contains"}
+
+
+def _invalid(key: str, message: str) -> InvalidInput:
+    return InvalidInput(message, extra={"errors": [{"key": key, "message": message}]})
+
+
+def parse_filters(raw: list[str] | None) -> list[Filter]:
+    filters = []
+    for item in raw or []:
+        match = _FILTER.match(item)
+        values = [v for v in match.group("values").split("|") if v] if match else []
+        if match is None or not values or len(item) > 2000:
+            raise _invalid("filter", f"{item[:100]!r} is not a filter like source==Google or page=~blog")
+        filters.append(
+            Filter(
+                dimension=match.group("dimension").strip(),
+                operator=_OPERATORS[match.group("op")],
+                values=values,
+            )
+        )
+    return filters
+
+
+def date_range(period: Period | None, start: date | None, end: date | None) -> DateRange | Period:
+    if start is not None or end is not None:
+        if start is None or end is None:
+            raise _invalid("start_date", "give both start_date and end_date, or a period")
+        return DateRange(start=start, end=end)
+    return period or "30d"
+
+
+def parse_metrics(raw: str | None, default: list[str]) -> list[str]:
+    if not raw:
+        return default
+    return [m.strip() for m in raw.split(",") if m.strip()][:20]
+
+
+def site_context(website: Website) -> SiteContext:
+    return SiteContext(str(website.id), website.timezone, website.currency)
+
+
+# --- dependencies and guards ----------------------------------------------------------------
+
+
+def provide_stats(state: State, settings: NamedDependency[Settings]) -> StatsService:
+    adapters: Adapters = state.adapters
+    return StatsService(
+        AnalyticsQueries(adapters.event_store), ResultCache(adapters.cache, settings.stats_cache_ttl)
+    )
+
+
+async def stats_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard (after the site check): ``STATS_RATE_LIMIT`` requests a minute per credential."""
+    principal = await authenticate(connection)
+    if principal is None:  # the site guard already answered 401; kept for safety
+        return
+    who = principal.api_key_id or principal.share_link_id or principal.user_id
+    settings: Settings = connection.app.state.settings
+    adapters: Adapters = connection.app.state.adapters
+    verdict = await adapters.rate_limiter.hit(f"stats:{who}", settings.stats_rate_limit, 60)
+    if not verdict.allowed:
+        raise TooManyRequests(
+            f"More than {settings.stats_rate_limit} Stats API requests a minute", verdict.retry_after
+        )
+
+
+STATS_DEPENDENCIES = {"stats": Provide(provide_stats, sync_to_thread=False)}
+Stats: TypeAlias = NamedDependency[StatsService]
+SiteWebsite: TypeAlias = NamedDependency[Website]
+
+QUERY_EXAMPLE = {
+    "metrics": ["visitors", "revenue", "conversion_rate"],
+    "dimensions": ["source"],
+    "filters": [{"dimension": "country", "operator": "is", "values": ["US", "CA"]}],
+    "date_range": {"start": "2026-10-01", "end": "2026-10-31"},
+    "order_by": [{"field": "revenue", "direction": "desc"}],
+    "limit": 10,
+}
+QUERY_RESPONSE_EXAMPLE = {
+    "date_range": {
+        "start": "2026-10-01",
+        "end": "2026-10-31",
+        "timezone": "Europe/Paris",
+        "start_utc": "2026-09-30T22:00:00Z",
+        "end_utc": "2026-10-31T23:00:00Z",
+    },
+    "currency": "EUR",
+    "metrics": ["visitors", "revenue", "conversion_rate"],
+    "dimensions": ["source"],
+    "rows": [
+        {
+            "dimensions": ["Google"],
+            "metrics": {"visitors": 1204, "revenue": 389000, "conversion_rate": 0.031},
+        },
+        {
+            "dimensions": ["Hacker News"],
+            "metrics": {"visitors": 811, "revenue": 98000, "conversion_rate": 0.012},
+        },
+    ],
+    "has_more": False,
+}
+METRICS_RESPONSE_EXAMPLE = {
+    "date_range": QUERY_RESPONSE_EXAMPLE["date_range"],
+    "currency": "EUR",
+    "totals": {
+        "visitors": 5120,
+        "visits": 6907,
+        "pageviews": 18210,
+        "bounce_rate": 0.41,
+        "visit_duration": 96.5,
+        "conversions": 140,
+        "conversion_rate": 0.027,
+        "revenue": 612000,
+        "revenue_per_visitor": 119.5,
+    },
+    "current_visitors": 7,
+}
+FUNNEL_EXAMPLE = {
+    "name": "Pricing to signup",
+    "steps": [{"kind": "page", "value": "/pricing"}, {"kind": "goal", "value": "signup"}],
+    "window_seconds": 3600,
+}
+
+
+class StatsController(Controller):
+    path = "/api/v1/sites/{website_id:uuid}"
+    tags = ["stats"]
+    guards = [stats_rate_limit]
+    dependencies = STATS_DEPENDENCIES
+    opt = {"share": True}
+
+    @get(
+        "/metrics",
+        summary="Totals of every metric for a date range",
+        description="Visitors, visits, pageviews, views per visit, bounce rate, visit duration, events, "
+        "conversions, conversion rate, revenue (minor units of `currency`), revenue per visitor, purchases, "
+        "average order value; plus the visitors of the last 5 minutes.",
+        responses={200: ResponseSpec(MetricsResponse, examples=[Example(value=METRICS_RESPONSE_EXAMPLE)])},
+    )
+    async def metrics(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        metrics: Annotated[
+            str | None,
+            QueryParameter(
+                name="metrics",
+                description="Comma-separated; default all",
+                examples=[Example(value="visitors,revenue")],
+            ),
+        ] = None,
+        compare: CompareParam = False,
+    ) -> MetricsResponse:
+        return await stats.metrics(
+            site_context(website),
+            date_range(period, start_date, end_date),
+            parse_filters(filters),
+            parse_metrics(metrics, []) or None,
+            compare,
+        )
+
+    @get("/timeseries", summary="Metrics per hour, day, week or month (empty buckets filled with 0)")
+    async def timeseries(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        interval: Annotated[
+            Interval, QueryParameter(name="interval", examples=[Example(value="day")])
+        ] = "day",
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        metrics: Annotated[
+            str | None, QueryParameter(name="metrics", examples=[Example(value="visitors,visits,revenue")])
+        ] = None,
+        compare: CompareParam = False,
+    ) -> TimeseriesResponse:
+        return await stats.timeseries(
+            site_context(website),
+            date_range(period, start_date, end_date),
+            parse_filters(filters),
+            interval,
+            parse_metrics(metrics, ["visitors", "visits", "pageviews", "revenue"]),
+            compare,
+        )
+
+    @get("/breakdown", summary="Metrics per value of one dimension (top sources, pages, countries…)")
+    async def breakdown(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        dimension_: Annotated[
+            str,
+            QueryParameter(name="dimension", description="Default: source", examples=[Example(value="page")]),
+        ] = "source",
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        metrics: Annotated[
+            str | None,
+            QueryParameter(
+                name="metrics",
+                description="Comma-separated. Default: visitors, visits, bounce_rate, visit_duration, "
+                "revenue for visit dimensions; visitors, pageviews, conversions, revenue for page, "
+                "hostname, goal, prop:*",
+                examples=[Example(value="visitors,revenue")],
+            ),
+        ] = None,
+        order_by: Annotated[
+            str | None,
+            QueryParameter(
+                name="order_by",
+                description="A metric or the dimension; prefix - for descending",
+                examples=[Example(value="-revenue")],
+            ),
+        ] = None,
+        limit: LimitParam = 100,
+        offset: OffsetParam = 0,
+    ) -> QueryResponse:
+        found = dimension(dimension_)
+        default = (
+            ["visitors", "visits", "bounce_rate", "visit_duration", "revenue"]
+            if found is None or found.scope == "session"
+            else ["visitors", "pageviews", "conversions", "revenue"]
+        )
+        order = []
+        if order_by:
+            name = order_by.lstrip("-")
+            order.append(
+                OrderBy(
+                    field=dimension_ if name == "dimension" else name,
+                    direction="desc" if order_by.startswith("-") else "asc",
+                )
+            )
+        return await stats.query(
+            site_context(website),
+            QueryRequest(
+                metrics=parse_metrics(metrics, default),
+                dimensions=[dimension_],
+                filters=parse_filters(filters),
+                date_range=date_range(period, start_date, end_date),
+                order_by=order,
+                limit=limit,
+                offset=offset,
+            ),
+        )
+
+    @post(
+        "/query",
+        status_code=HTTP_200_OK,
+        opt={"read": True},
+        summary="The general query: any metrics, dimensions, filters, range, interval, comparison",
+        description="No dimensions: `totals` (and `timeseries` with an `interval`). With dimensions: `rows`, "
+        "paginated with `limit`/`offset` (`has_more` tells whether there is a next page). `compare` adds "
+        "the previous period of the same length.",
+        responses={200: ResponseSpec(QueryResponse, examples=[Example(value=QUERY_RESPONSE_EXAMPLE)])},
+    )
+    async def query(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        data: Annotated[
+            QueryRequest, Body(examples=[Example(summary="Revenue by source", value=QUERY_EXAMPLE)])
+        ],
+    ) -> QueryResponse:
+        return await stats.query(site_context(website), data)
+
+    @get("/visitors", summary="Visitors of the range, most recent first, with their first source and totals")
+    async def visitors(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        limit: LimitParam = 100,
+        offset: OffsetParam = 0,
+    ) -> VisitorList:
+        return await stats.visitors(
+            site_context(website),
+            date_range(period, start_date, end_date),
+            parse_filters(filters),
+            limit,
+            offset,
+        )
+
+    @get(
+        "/visitors/{visitor_id:str}",
+        summary="One visitor's journey: every visit with its pages, goals and payments",
+    )
+    async def visitor(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        visitor_id: Annotated[str, PathParameter(examples=[Example(value="v_3f9a1c")])],
+    ) -> VisitorProfile:
+        if not 0 < len(visitor_id) <= 200:
+            raise NotFound("No such visitor on this site")
+        return await stats.visitor(site_context(website), visitor_id)
+
+    @get("/revenue", summary="Revenue totals and revenue per source (or any dimension)")
+    async def revenue(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        by: Annotated[
+            str,
+            QueryParameter(
+                name="by", description="The breakdown dimension", examples=[Example(value="utm_campaign")]
+            ),
+        ] = "source",
+        source: Annotated[
+            str | None,
+            QueryParameter(
+                name="source",
+                description="Only this source (shortcut for filter=source==…)",
+                examples=[Example(value="Google")],
+            ),
+        ] = None,
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        limit: LimitParam = 100,
+        offset: OffsetParam = 0,
+    ) -> RevenueResponse:
+        parsed = parse_filters(filters)
+        if source:
+            parsed.append(Filter(dimension="source", values=[source]))
+        return await stats.revenue(
+            site_context(website), date_range(period, start_date, end_date), parsed, by, limit, offset
+        )
+
+    @get(
+        "/goals/conversions", summary="Conversions per goal: converting visitors, completions, rate, revenue"
+    )
+    async def goals(
+        self,
+        website: SiteWebsite,
+        stats: Stats,
+        goal_name: Annotated[
+            str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
+        ] = None,
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+        limit: LimitParam = 100,
+        offset: OffsetParam = 0,
+    ) -> GoalsResponse:
+        parsed = parse_filters(filters)
+        if goal_name:
+            parsed.append(Filter(dimension="goal", values=[goal_name]))
+        return await stats.goals(
+            site_context(website), date_range(period, start_date, end_date), parsed, limit, offset
+        )
+
+
+class FunnelController(Controller):
+    path = "/api/v1/sites/{website_id:uuid}/funnels"
+    tags = ["funnels"]
+    guards = [stats_rate_limit]
+    dependencies = STATS_DEPENDENCIES
+
+    @get("/", opt={"share": True}, summary="The site's funnels")
+    async def list_funnels(self, website: SiteWebsite, db_session: Db) -> list[FunnelRead]:
+        return [funnel_read(f) for f in await FunnelService(session=db_session).of_site(website.id)]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Define a funnel (admins)")
+    async def create_funnel(
+        self,
+        website: SiteWebsite,
+        db_session: Db,
+        data: Annotated[
+            FunnelCreate, Body(examples=[Example(summary="Two steps within an hour", value=FUNNEL_EXAMPLE)])
+        ],
+    ) -> FunnelRead:
+        return funnel_read(await FunnelService(session=db_session).create_funnel(website.id, data))
+
+    @get(
+        "/{funnel_id:uuid}",
+        opt={"share": True},
+        summary="A funnel and its results: visitors per step, conversion and drop-off",
+    )
+    async def funnel(
+        self,
+        website: SiteWebsite,
+        db_session: Db,
+        stats: Stats,
+        funnel_id: FromPath[uuid.UUID],
+        period: PeriodParam = None,
+        start_date: StartParam = None,
+        end_date: EndParam = None,
+        filters: FilterParam = None,
+    ) -> FunnelResult:
+        funnel = funnel_read(await FunnelService(session=db_session).get_for_site(website.id, funnel_id))
+        return await stats.funnel(
+            site_context(website), funnel, date_range(period, start_date, end_date), parse_filters(filters)
+        )
+
+    @patch("/{funnel_id:uuid}", summary="Rename a funnel or change its steps or window (admins)")
+    async def update_funnel(
+        self,
+        website: SiteWebsite,
+        db_session: Db,
+        funnel_id: FromPath[uuid.UUID],
+        data: Annotated[FunnelUpdate, Body(examples=[Example(value={"window_seconds": 7200})])],
+    ) -> FunnelRead:
+        return funnel_read(await FunnelService(session=db_session).update_funnel(website.id, funnel_id, data))
+
+    @delete("/{funnel_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Delete a funnel (admins)")
+    async def delete_funnel(
+        self, website: SiteWebsite, db_session: Db, funnel_id: FromPath[uuid.UUID]
+    ) -> None:
+        await FunnelService(session=db_session).delete_funnel(website.id, funnel_id)
