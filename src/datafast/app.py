@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.service
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
-            app.state.realtime = RealtimeHub(adapters.pubsub)
+            app.state.realtime = RealtimeHub(adapters.pubsub, heartbeat=settings.realtime_heartbeat)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
             async with follow_site_changes(adapters.pubsub, pipeline.service.sites):
                 yield

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from datafast.db.models import Website
@@ -23,6 +24,7 @@ from datafast.domain.realtime import FeedMessage, RealtimeHub
 __all__ = ("RETRY_MS", "realtime_stream")
 
 RETRY_MS = 2000
+UNAVAILABLE = '{"detail": "Live updates are unavailable; retrying."}'
 
 
 def _message(message: FeedMessage) -> bytes:
@@ -34,11 +36,12 @@ def _message(message: FeedMessage) -> bytes:
     tags=["realtime"],
     summary="Live events of a site (Server-Sent Events)",
     description="`text/event-stream`: `event: event` messages whose data is one event "
-    "(`{id, type, name, pathname, country, city, source, device, visitor_id, timestamp, revenue, currency}`), "
+    "(`{id, type, name, pathname, country, city, source, device, visitor_id, timestamp, revenue, "
+    "currency}`), "
     "`id:` per message (send `Last-Event-ID` to resume), `: ping` heartbeats.",
     media_type="text/event-stream",
 )
-async def realtime_stream(website: Website, request: Request[Any, Any, Any]) -> Stream:
+async def realtime_stream(website: NamedDependency[Website], request: Request[Any, Any, Any]) -> Stream:
     hub: RealtimeHub = request.app.state.realtime
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
 
@@ -56,7 +59,7 @@ async def realtime_stream(website: Website, request: Request[Any, Any, Any]) -> 
                         continue
                     yield _message(message)
         except ConnectionError:
-            yield f'retry: {RETRY_MS}\nevent: error\ndata: {{"detail": "Live updates are unavailable"}}\n\n'.encode()
+            yield f"retry: {RETRY_MS}\nevent: error\ndata: {UNAVAILABLE}\n\n".encode()
 
     return Stream(
         events(),

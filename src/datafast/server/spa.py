@@ -38,7 +38,8 @@ class _Index:
 
 
 class SpaFiles:
-    """index.html, read again when a new build replaces it; assets are read per request (cached by browsers)."""
+    """index.html, read again when a new build replaces it; assets are read per request
+    (browsers cache them for a year)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
