@@ -27,6 +27,8 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "_artifacts" / "screenshots"
 PASSWORD = "correct-horse-9"
+BRITAIN = "81.2.69.160"  # in the bundled country table: GB
+GERMANY = "85.214.0.1"  # DE
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -188,7 +190,8 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
                     }
                 ],
             },
-            headers={"user-agent": CHROME_MAC},
+            # DataFast believes X-Forwarded-For from 127.0.0.1 (a trusted proxy): a visitor in Britain.
+            headers={"user-agent": CHROME_MAC, "x-forwarded-for": BRITAIN},
             timeout=10,
         )
         assert sent.status_code == 202, sent.text
@@ -238,6 +241,11 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     # --- the date picker: 7 days holds D too; a custom range of D's day holds only D; the URL keeps it
     page.get_by_test_id("period").select_option("7d")
     expect_kpis(page, VISITS)
+    countries = page.get_by_test_id("panel-countries")
+    expect(countries.locator('tr[data-value="GB"] td[data-metric="visitors"]')).to_have_text("1")
+    expect(countries.get_by_test_id("world-map")).to_have_attribute(
+        "aria-label", re.compile("United Kingdom 1")
+    )
     day = (datetime.now(UTC) - timedelta(days=VISITS[3].days_ago)).date().isoformat()
     page.get_by_test_id("period").select_option("custom")
     page.get_by_label("From date").fill(day)
@@ -290,12 +298,31 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(item).to_contain_text("Viewed /landing", timeout=2_000)
         elapsed = time.monotonic() - started
         assert elapsed < 2, f"the visit took {elapsed:.2f}s to show"
-        expect(live.get_by_test_id("live-count")).not_to_have_text("0")
+        # A visitor in Germany (sent by a server): a pin on the map where the visitor is.
+        started = time.monotonic()
+        berlin = httpx.post(
+            datafast.url + "/track",
+            json={"website_id": site_id, "page_url": f"https://{host}/pricing?utm_source=berlin"},
+            headers={"user-agent": CHROME_MAC, "x-forwarded-for": GERMANY},
+            timeout=10,
+        )
+        assert berlin.status_code == 202, berlin.text
+        expect(live.get_by_test_id("live-item").filter(has_text="berlin")).to_contain_text(
+            "Germany", timeout=2_000
+        )
+        assert time.monotonic() - started < 2
+        expect(page.get_by_test_id("map-pin")).to_have_count(1)
+        # Live visitors: everyone of the last 5 minutes (A, B, C, the new one and the German one).
+        expect(live.get_by_test_id("live-count")).to_have_text(str(len(today) + 2), timeout=10_000)
         shot(page, "dashboard-live-desktop-light")
-        wait_delivered(store, sum(v.events for v in VISITS) + 1, [fresh])
+        wait_delivered(store, sum(v.events for v in VISITS) + 2, [fresh])
     finally:
         fresh.context.close()
-    with_live = [*today, PlannedVisit("realtime", "realtime", ("/landing",))]
+    with_live = [
+        *today,
+        PlannedVisit("realtime", "realtime", ("/landing",)),
+        PlannedVisit("berlin", "berlin", ("/pricing",)),
+    ]
 
     # --- settings: make a share link; a signed-out browser sees the dashboard read-only
     page.goto(f"{datafast.url}/sites/{site_id}/settings")
