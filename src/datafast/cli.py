@@ -267,5 +267,36 @@ def site_create(
     )
 
 
+@main.group()
+def rates() -> None:
+    """Daily exchange rates for converting payments to each site's currency."""
+
+
+@rates.command("load")
+@click.argument("path", type=click.File("r", encoding="utf-8"))
+@click.pass_context
+def rates_load(ctx: click.Context, path: Any) -> None:
+    """Load rates from a CSV file: date,base,quote,rate lines or the ECB's eurofxref-hist.csv."""
+    from datafast.domain.revenue.rates import load_rates
+    from datafast.domain.revenue.store import PaymentStore
+
+    settings = _settings(ctx)
+    text = path.read()
+
+    async def run() -> tuple[int, int]:
+        store = create_event_store(settings)
+        try:
+            await migrate_clickhouse(store)
+            return await load_rates(PaymentStore(store), text, source=getattr(path, "name", "csv"))
+        finally:
+            await store.close()
+
+    try:
+        loaded, converted = _run(run)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"loaded {loaded} exchange rates; converted {converted} payments that had no rate")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -64,7 +64,8 @@ async def test_readyz_reports_pending_migrations(make_settings: SettingsFactory)
 
 
 async def test_unknown_route_is_problem_details(client: Client) -> None:
-    response = await client.get("/no/such/page")
+    # Other paths are the dashboard's client-side routes (tests/integration/test_spa.py).
+    response = await client.get("/api/no/such/route")
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
@@ -108,7 +109,7 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     engine = config.get_engine()
     try:
         before, after = await migrate_config_db(engine)
-        assert before == after == "0003"
+        assert before == after == "0005"
         async with engine.connect() as connection:
             tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
         assert {"users", "websites", "memberships", "alembic_version"} <= tables
@@ -134,4 +135,4 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     versions = await store.query(
         f"SELECT version, name FROM {store.database}.datafast_migrations FINAL ORDER BY version"
     )
-    assert versions.result_rows == [(1, "events"), (2, "sessions"), (3, "rollups")]
+    assert versions.result_rows == [(1, "events"), (2, "sessions"), (3, "rollups"), (4, "payments")]

@@ -19,12 +19,14 @@ __all__ = (
     "Invitation",
     "Membership",
     "OAuthAccount",
+    "PaymentConnection",
     "Role",
     "ShareLink",
     "TokenPurpose",
     "User",
     "UserToken",
     "VisitorSalt",
+    "WebhookDelivery",
     "Website",
     "metadata",
 )
@@ -208,6 +210,32 @@ class Funnel(UUIDBase):
     steps: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     window_seconds: Mapped[int] = mapped_column(default=86400)
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class PaymentConnection(UUIDBase):
+    """A payment provider connected to a site: where its webhooks land and the secret that signs them."""
+
+    __tablename__ = "payment_connections"
+    __table_args__ = (UniqueConstraint("website_id", "provider"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    secret_encrypted: Mapped[str] = mapped_column(String(500))
+    """The webhook signing secret, Fernet-encrypted with a key derived from SECRET_KEY."""
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class WebhookDelivery(UUIDBase):
+    """A webhook delivery already processed: a redelivery with the same id changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("connection_id", "delivery_id"),)
+
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("payment_connections.id", ondelete="CASCADE"), index=True
+    )
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

@@ -163,7 +163,12 @@ async def test_retried_send_is_stored_once(client: Client, app: Litestar, site: 
     assert first.status_code == second.status_code == other.status_code == 202
     assert first.json()["id"] == second.json()["id"] != other.json()["id"]
     assert len(await stored(client, app, site)) == 2
-    metrics = (await client.get("/metrics")).text
+    # Rows are visible in ClickHouse a moment before the writer commits the spool and counts
+    # the batch: wait for the count.
+    deadline = time.monotonic() + 10
+    while "datafast_insert_rows_total 2\n" not in (metrics := (await client.get("/metrics")).text):
+        assert time.monotonic() < deadline, metrics
+        await asyncio.sleep(0.02)
     assert "datafast_events_accepted_total 2\n" in metrics
     assert "datafast_events_duplicate_total 1\n" in metrics
     assert "datafast_insert_rows_total 2\n" in metrics

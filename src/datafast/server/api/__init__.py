@@ -8,6 +8,7 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
+from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
 
@@ -23,4 +24,7 @@ API_ROUTES = [
     ShareController,
     StatsController,
     FunnelController,
+    RevenueController,
+    PaymentsController,
+    WebhookController,
 ]

@@ -1,0 +1,1 @@
+"""Revenue: payment providers' webhooks, the Payments API, payments in ClickHouse, attribution."""

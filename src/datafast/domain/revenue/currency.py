@@ -1,0 +1,39 @@
+"""Money in minor units: ISO 4217 exponents, parsing decimal amounts, converting at a day's rate."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+__all__ = ("exponent", "from_rate", "to_minor")
+
+# ISO 4217 currencies whose minor unit is not the cent (the rest have two decimals).
+_EXPONENTS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(),  # noqa: SIM905
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def to_minor(amount: str | float | int | Decimal, currency: str) -> int:
+    """``"12.34"`` USD → 1234; ``"500"`` JPY → 500. Raises ValueError for a non-number."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {amount!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"not an amount: {amount!r}")
+    return int((value.scaleb(exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def from_rate(amount: int, source: str, target: str, rate: float | Decimal) -> int:
+    """``amount`` minor units of ``source`` in minor units of ``target``, where 1 source = rate target."""
+    major = Decimal(amount).scaleb(-exponent(source)) * Decimal(str(rate))
+    return int(major.scaleb(exponent(target)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

@@ -1,0 +1,142 @@
+"""Lemon Squeezy: ``X-Signature`` (hex HMAC-SHA256 of the raw body), then orders and subscription payments.
+
+There is no timestamp and no delivery id: a replay is the same bytes, so the body's hash is
+the delivery id, and every payment is also keyed by its order or invoice id.
+``subscription_payment_success`` with ``billing_reason: initial`` is the same money as
+``order_created`` (the double-count trap): only the order is stored. Renewals find their
+first payment by subscription, else by customer, and inherit its visitor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from datafast.domain.revenue.providers._base import (
+    BadSignature,
+    Incoming,
+    Verified,
+    as_int,
+    decode_json,
+    equal,
+    get,
+    hmac_sha256,
+    link_ids,
+    parse_time,
+)
+
+__all__ = ("LemonSqueezyProvider",)
+
+
+class LemonSqueezyProvider:
+    name = "lemonsqueezy"
+
+    def verify(self, body: bytes, headers: dict[str, str], secret: str, now: float) -> Verified:
+        signature = headers.get("x-signature", "")
+        expected = hmac_sha256(secret.encode(), body).hex()
+        if not signature or not equal(signature.strip().lower(), expected):
+            raise BadSignature("X-Signature does not match the body")
+        payload = decode_json(body)
+        event = str(get(payload, "meta", "event_name", default="") or headers.get("x-event-name", ""))
+        data = get(payload, "data", default={})
+        custom = get(payload, "meta", "custom_data", default={})
+        items = _parse(event, data if isinstance(data, dict) else {}, custom)
+        return Verified(delivery_id=hashlib.sha256(body).hexdigest(), event=event, items=items)
+
+
+def _usd(attributes: dict[str, Any], field: str) -> dict[str, int]:
+    value = get(attributes, field)
+    return {"USD": as_int(value)} if value is not None else {}
+
+
+def _parse(event: str, data: dict[str, Any], custom: Any) -> list[Incoming]:
+    attributes = get(data, "attributes", default={})
+    if not isinstance(attributes, dict):
+        return []
+    object_id = str(get(data, "id", default=""))
+    currency = str(get(attributes, "currency", default="")).upper()
+    at = parse_time(get(attributes, "created_at"))
+    visitor, session = link_ids(custom)
+    email = str(get(attributes, "user_email", default=""))
+    customer = str(get(attributes, "customer_id", default=""))
+    reason = get(attributes, "billing_reason", default="")
+    if event == "order_created":
+        if get(attributes, "status", default="paid") not in ("paid", "refunded", "partial_refund"):
+            return []
+        return [
+            Incoming(
+                kind="payment",
+                key=f"order:{object_id}",
+                timestamp=at,
+                amount=as_int(get(attributes, "total")),
+                currency=currency,
+                transaction_id=object_id,
+                refs=[f"order:{object_id}"],
+                customer_id=customer,
+                visitor_id=visitor,
+                session_id=session,
+                email=email,
+                provider_amounts=_usd(attributes, "total_usd"),
+            )
+        ]
+    if event == "order_refunded":
+        refunded = get(attributes, "refunded_amount")
+        return [
+            Incoming(
+                kind="refund",
+                key=f"order:{object_id}",
+                timestamp=parse_time(get(attributes, "refunded_at") or get(attributes, "updated_at")),
+                amount=as_int(refunded) if refunded is not None else as_int(get(attributes, "total")),
+                currency=currency,
+                transaction_id=object_id,
+                refund_of=[f"order:{object_id}"],
+                cumulative=True,
+                refund_scope=f"order:{object_id}",
+                customer_id=customer,
+                visitor_id=visitor,
+                session_id=session,
+                email=email,
+            )
+        ]
+    if event in ("subscription_payment_success", "subscription_payment_refunded") and reason == "initial":
+        return []  # the same money as order_created / order_refunded
+    subscription = str(get(attributes, "subscription_id", default=""))
+    if event == "subscription_payment_success":
+        if get(attributes, "status", default="paid") != "paid":
+            return []
+        return [
+            Incoming(
+                kind="payment",
+                key=f"invoice:{object_id}",
+                timestamp=at,
+                amount=as_int(get(attributes, "total")),
+                currency=currency,
+                transaction_id=object_id,
+                refs=[f"invoice:{object_id}"],
+                is_renewal=True,
+                subscription_id=subscription,
+                customer_id=customer,
+                visitor_id=visitor,
+                session_id=session,
+                email=email,
+                provider_amounts=_usd(attributes, "total_usd"),
+            )
+        ]
+    if event == "subscription_payment_refunded":
+        refunded = get(attributes, "refunded_amount")
+        return [
+            Incoming(
+                kind="refund",
+                key=f"invoice:{object_id}",
+                timestamp=parse_time(get(attributes, "refunded_at") or get(attributes, "updated_at")),
+                amount=as_int(refunded) if refunded is not None else as_int(get(attributes, "total")),
+                currency=currency,
+                transaction_id=object_id,
+                refund_of=[f"invoice:{object_id}"],
+                cumulative=True,
+                refund_scope=f"invoice:{object_id}",
+                subscription_id=subscription,
+                customer_id=customer,
+            )
+        ]
+    return []

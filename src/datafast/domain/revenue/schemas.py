@@ -1,0 +1,96 @@
+"""Request and response bodies of the revenue routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = (
+    "AttributionReport",
+    "AttributionRow",
+    "ConnectionCreate",
+    "ConnectionRead",
+    "PaymentCreate",
+    "PaymentRecorded",
+    "WebhookReceived",
+)
+
+ProviderName = Literal["stripe", "lemonsqueezy", "polar", "shopify"]
+
+
+class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    provider: ProviderName
+    webhook_secret: Annotated[str, Meta(min_length=6, max_length=200)]
+    """Stripe ``whsec_…``, Polar ``polar_whs_…``, Lemon Squeezy's signing secret, Shopify's app secret."""
+
+
+class ConnectionRead(msgspec.Struct):
+    id: uuid.UUID
+    provider: str
+    webhook_url: str
+    """Paste this into the provider's webhook settings."""
+    events: list[str]
+    """The events to subscribe the webhook to."""
+    created_at: datetime
+
+
+class WebhookReceived(msgspec.Struct):
+    received: bool
+    duplicate: bool
+    stored: int
+    event: str
+
+
+class PaymentCreate(msgspec.Struct, forbid_unknown_fields=True):
+    website_id: uuid.UUID
+    amount: Annotated[str, Meta(min_length=1, max_length=32)] | float | int
+    """In major units (``"19.99"``); stored in the currency's minor units."""
+    currency: Annotated[str, Meta(pattern=r"^[A-Za-z]{3}$")]
+    transaction_id: Annotated[str, Meta(min_length=1, max_length=200)]
+    """Your id for this payment: sending it again stores nothing new."""
+    visitor_id: Annotated[str, Meta(max_length=64)] | None = None
+    session_id: Annotated[str, Meta(max_length=64)] | None = None
+    email: Annotated[str, Meta(max_length=320)] | None = None
+    renewal: bool = False
+    refund: bool = False
+    refunded_transaction_id: Annotated[str, Meta(max_length=200)] | None = None
+    """For a refund: the payment it gives money back for (credited to the same source)."""
+    subscription_id: Annotated[str, Meta(max_length=200)] | None = None
+    """Renewals with the same subscription id inherit the first payment's visitor."""
+    timestamp: datetime | None = None
+
+
+class PaymentRecorded(msgspec.Struct):
+    transaction_id: str
+    stored: bool
+    duplicate: bool
+
+
+class AttributionRow(msgspec.Struct):
+    value: str | None
+    """The dimension's value; null for revenue not linked to any visit in the window."""
+    revenue: int
+    """Net revenue (payments less refunds) in the site's currency, minor units."""
+    new_revenue: int
+    renewal_revenue: int
+    refunds: int
+    payments: int
+    customers: int
+    visitors: int
+    conversion_rate: float
+    revenue_per_visitor: float
+    average_order_value: float
+
+
+class AttributionReport(msgspec.Struct):
+    model: str
+    dimension: str
+    currency: str
+    lookback_days: int
+    date_from: datetime
+    date_to: datetime
+    rows: list[AttributionRow]

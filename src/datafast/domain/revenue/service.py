@@ -1,0 +1,244 @@
+"""Recording payments: de-duplication, linking to a visitor, conversion to the site's currency.
+
+Rules (see REVENUE.md):
+- a payment whose refs are already stored is the same money (a redelivery, or the provider's
+  double-count trap): nothing new is counted; the stored row only gains a visitor link or
+  refs it lacked (a newer version of the same key);
+- a renewal inherits the visitor (and the attribution time) of its subscription's first
+  payment; otherwise the metadata's ``datafast_visitor_id``; else the hashed email matched to
+  an ``identify``; else it is kept unattributed;
+- a refund is stored negative, as the delta when the provider reports a cumulative total,
+  linked to its original payment (same visitor, attribution time, new/renewal and rate);
+- ``amount_site`` uses the provider's own conversion when the payload has one, else the
+  exchange-rate table on the payment's day, never today's rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from datafast.domain.revenue.currency import from_rate
+from datafast.domain.revenue.providers import Incoming
+from datafast.domain.revenue.store import PaymentRow, PaymentStore
+from datafast.log import get_logger
+
+__all__ = ("Outcome", "PaymentService", "email_hash")
+
+log = get_logger(__name__)
+_PIVOTS = ("EUR", "USD")
+
+
+def email_hash(email: str) -> str:
+    """How identify events store an email (sha256 of the trimmed, lowercased address)."""
+    email = email.strip().lower()
+    return hashlib.sha256(email.encode()).hexdigest() if email else ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    stored: int = 0
+    duplicates: int = 0
+    updated: int = 0
+
+
+class PaymentService:
+    def __init__(self, store: PaymentStore) -> None:
+        self.store = store
+
+    async def record(
+        self, site: uuid.UUID, site_currency: str, provider: str, items: list[Incoming]
+    ) -> Outcome:
+        outcome = Outcome()
+        rows: list[PaymentRow] = []
+        for item in items:
+            if not item.currency or item.amount < 0:
+                continue
+            if item.kind == "payment":
+                row = await self._payment(site, site_currency, provider, item, outcome)
+            else:
+                row = await self._refund(site, site_currency, provider, item, outcome)
+            if row is not None:
+                rows.append(row)
+        await self.store.insert(rows)
+        return outcome
+
+    async def _payment(
+        self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome
+    ) -> PaymentRow | None:
+        if item.amount == 0:
+            return None
+        existing = await self.store.payment_sharing_refs(site, provider, [*item.refs, item.key])
+        if existing is None:
+            existing = await self.store.by_key(site, item.key)
+        if existing is not None:
+            return await self._merge(site, existing, item, outcome)
+        visitor, session, link, anchor = await self._link(site, provider, item)
+        amount_site, rate_source = await self._convert(item, site_currency)
+        outcome.stored += 1
+        return PaymentRow(
+            website_id=str(site),
+            payment_key=item.key,
+            version=time.time_ns(),
+            provider=provider,
+            kind="payment",
+            is_renewal=int(item.is_renewal),
+            transaction_id=item.transaction_id,
+            refs=sorted({*item.refs, item.key}),
+            subscription_id=item.subscription_id,
+            customer_id=item.customer_id,
+            timestamp=item.timestamp,
+            anchor_at=anchor,
+            amount=item.amount,
+            currency=item.currency,
+            amount_site=amount_site,
+            site_currency=site_currency,
+            rate_source=rate_source,
+            visitor_id=visitor,
+            session_id=session,
+            link=link,
+            email_hash=email_hash(item.email),
+        )
+
+    async def _merge(
+        self, site: uuid.UUID, existing: PaymentRow, item: Incoming, outcome: Outcome
+    ) -> PaymentRow | None:
+        """The same payment again: keep its amount; add a link or refs it lacked, else store nothing."""
+        refs = sorted({*existing.refs, *item.refs, item.key})
+        merged = replace(
+            existing,
+            refs=refs,
+            subscription_id=existing.subscription_id or item.subscription_id,
+            customer_id=existing.customer_id or item.customer_id,
+            email_hash=existing.email_hash or email_hash(item.email),
+        )
+        if existing.link == "none" and item.visitor_id:
+            merged.visitor_id, merged.session_id, merged.link = item.visitor_id, item.session_id, "metadata"
+        if merged == existing:
+            outcome.duplicates += 1
+            return None
+        outcome.updated += 1
+        merged.version = time.time_ns()
+        return merged
+
+    async def _link(self, site: uuid.UUID, provider: str, item: Incoming) -> tuple[str, str, str, datetime]:
+        """(visitor, session, how it was linked, when the attribution window ends)."""
+        if item.is_renewal:
+            first = await self.store.first_of_subscription(
+                site, provider, item.subscription_id, item.customer_id
+            )
+            if first is not None and first.visitor_id:
+                return first.visitor_id, first.session_id, "subscription", first.anchor_at
+        if item.visitor_id:
+            return item.visitor_id, item.session_id, "metadata", item.timestamp
+        hashed = email_hash(item.email)
+        if hashed:
+            found = await self.store.visitor_by_email(site, hashed, item.timestamp)
+            if found is not None:
+                return found[0], found[1], "email", item.timestamp
+        return "", "", "none", item.timestamp
+
+    async def _refund(
+        self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome
+    ) -> PaymentRow | None:
+        if item.cumulative:
+            delta = item.amount - await self.store.refunded(site, provider, item.refund_scope)
+            key = f"refund:{item.refund_scope}:{item.amount}"
+        else:
+            delta = item.amount
+            key = item.key
+        if delta <= 0 or await self.store.by_key(site, key) is not None:
+            outcome.duplicates += 1
+            return None
+        original = await self.store.payment_sharing_refs(site, provider, item.refund_of)
+        if original is None and item.customer_id and item.original_amount:
+            original = await self.store.payment_of_customer(
+                site, provider, item.customer_id, item.original_amount, item.timestamp
+            )
+        currency = item.currency or (original.currency if original else "")
+        if original is not None and original.currency == currency and original.amount:
+            # The original's own rate, so that a full refund takes exactly its amount back.
+            amount_site = round(delta * original.amount_site / original.amount)
+            rate_source = original.rate_source
+        else:
+            amount_site, rate_source = await self._convert(
+                replace(item, amount=delta, currency=currency), site_currency
+            )
+        if original is not None:
+            visitor, session, link, anchor = (
+                original.visitor_id,
+                original.session_id,
+                original.link,
+                original.anchor_at,
+            )
+        else:
+            visitor, session, link, anchor = await self._link(site, provider, replace(item, is_renewal=False))
+        outcome.stored += 1
+        return PaymentRow(
+            website_id=str(site),
+            payment_key=key,
+            version=time.time_ns(),
+            provider=provider,
+            kind="refund",
+            is_renewal=original.is_renewal if original else int(item.is_renewal),
+            transaction_id=original.transaction_id if original else item.transaction_id,
+            refs=[item.refund_scope or item.key],
+            subscription_id=item.subscription_id or (original.subscription_id if original else ""),
+            customer_id=item.customer_id or (original.customer_id if original else ""),
+            timestamp=item.timestamp,
+            anchor_at=anchor,
+            amount=-delta,
+            currency=currency,
+            amount_site=-amount_site,
+            site_currency=site_currency,
+            rate_source=rate_source,
+            visitor_id=visitor,
+            session_id=session,
+            link=link,
+            email_hash=original.email_hash if original else email_hash(item.email),
+        )
+
+    async def convert_missing(self) -> int:
+        """Convert the payments stored before their day's rate was loaded; returns how many."""
+        rows = []
+        for row in await self.store.missing_rates():
+            rate = await self.rate(row.currency, row.site_currency, row.timestamp)
+            if rate is not None:
+                amount_site = from_rate(row.amount, row.currency, row.site_currency, rate)
+                rows.append(
+                    replace(row, amount_site=amount_site, rate_source="table", version=time.time_ns())
+                )
+        await self.store.insert(rows)
+        return len(rows)
+
+    async def _convert(self, item: Incoming, site_currency: str) -> tuple[int, str]:
+        """``(amount in the site's currency, where the rate came from)``."""
+        if item.currency == site_currency:
+            return item.amount, "same"
+        if site_currency in item.provider_amounts:
+            return item.provider_amounts[site_currency], "provider"
+        rate = await self.rate(item.currency, site_currency, item.timestamp)
+        if rate is None:
+            log.warning(
+                "no exchange rate", base=item.currency, quote=site_currency, day=str(item.timestamp.date())
+            )
+            return 0, "missing"
+        return from_rate(item.amount, item.currency, site_currency, rate), "table"
+
+    async def rate(self, base: str, quote: str, at: datetime) -> float | None:
+        """The day's rate, directly or through EUR or USD (an ECB table has EUR as its base)."""
+        day = at.date()
+        direct = await self.store.rate(base, quote, day)
+        if direct is not None:
+            return direct
+        for pivot in _PIVOTS:
+            if pivot in (base, quote):
+                continue
+            first = await self.store.rate(base, pivot, day)
+            second = await self.store.rate(pivot, quote, day) if first is not None else None
+            if first is not None and second is not None:
+                return first * second
+        return None

@@ -1,0 +1,696 @@
+"""Local stand-ins for the payment providers: payloads shaped as each provider's docs show,
+signed exactly as each provider signs (computed here with hmac, independently of the app).
+
+Each stand-in makes :class:`Delivery` objects (raw body + headers) for a payment, its
+double-count companion events, a renewal and refunds; amounts are minor units.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Sale:
+    """What a stand-in remembers of a payment, to build its refunds and renewals."""
+
+    id: str
+    amount: int
+    currency: str
+    subscription_id: str = ""
+    customer_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _id(prefix: str = "") -> str:
+    return prefix + uuid.uuid4().hex[:20]
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def _metadata(visitor: str | None, session: str | None) -> dict[str, str]:
+    out = {}
+    if visitor:
+        out["datafast_visitor_id"] = visitor
+    if session:
+        out["datafast_session_id"] = session
+    return out
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, indent=2).encode()  # providers send pretty-printed JSON too
+
+
+class StandIn:
+    name: str
+    secret: str
+    has_timestamp: bool = False
+    renews = True
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        raise NotImplementedError
+
+    def badly_signed(self, delivery: Delivery) -> Delivery:
+        """The same delivery signed with another secret."""
+        real = self.secret
+        self.secret = real[:-4] + "XXXX"
+        try:
+            return self.resign(delivery)
+        finally:
+            self.secret = real
+
+    def stale(self, delivery: Delivery) -> Delivery:
+        return self.resign(delivery, now=time.time() - 600)
+
+    def resign(self, delivery: Delivery, now: float | None = None) -> Delivery:
+        return self.sign(delivery.body, dict(delivery.headers), now=now)
+
+    # what a test asks for
+    def payment(
+        self,
+        amount: int,
+        currency: str = "USD",
+        *,
+        visitor: str | None = None,
+        session: str | None = None,
+        email: str = "buyer@example.com",
+        subscription: bool = False,
+        at: datetime | None = None,
+    ) -> tuple[Sale, list[Delivery]]:
+        """The deliveries a provider sends for one payment (the double-count trap included)."""
+        raise NotImplementedError
+
+    def renewal(self, first: Sale, at: datetime | None = None) -> tuple[Sale, list[Delivery]]:
+        raise NotImplementedError
+
+    def refund(self, sale: Sale, refunded_so_far: int, this_refund: int) -> list[Delivery]:
+        """The deliveries for a refund of ``this_refund`` after ``refunded_so_far`` was refunded."""
+        raise NotImplementedError
+
+
+class Stripe(StandIn):
+    name = "stripe"
+    has_timestamp = True
+
+    def __init__(self) -> None:
+        self.secret = "whsec_" + base64.b64encode(uuid.uuid4().bytes * 2).decode()
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        t = int(now if now is not None else time.time())
+        digest = hmac.new(self.secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+        return Delivery(
+            body, {**headers, "Stripe-Signature": f"t={t},v1={digest}", "Content-Type": "application/json"}
+        )
+
+    def event(self, kind: str, obj: dict[str, Any], created: int | None = None) -> Delivery:
+        payload = {
+            "id": _id("evt_"),
+            "object": "event",
+            "api_version": "2025-10-29.clover",
+            "created": created or int(time.time()),
+            "data": {"object": obj},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": _id("req_"), "idempotency_key": str(uuid.uuid4())},
+            "type": kind,
+        }
+        return self.sign(_dumps(payload), {})
+
+    def payment(
+        self,
+        amount,
+        currency="USD",
+        *,
+        visitor=None,
+        session=None,
+        email="buyer@example.com",
+        subscription=False,
+        at=None,
+    ):  # type: ignore[no-untyped-def]
+        created = int((at or datetime.now(UTC)).timestamp())
+        customer = _id("cus_")
+        meta = _metadata(visitor, session)
+        if not subscription:
+            intent = _id("pi_")
+            session_obj = {
+                "id": _id("cs_test_"),
+                "object": "checkout.session",
+                "amount_subtotal": amount,
+                "amount_total": amount,
+                "currency": currency.lower(),
+                "customer": customer,
+                "customer_details": {"email": email, "name": "Jenny Rosen"},
+                "client_reference_id": None,
+                "created": created,
+                "invoice": None,
+                "metadata": meta,
+                "mode": "payment",
+                "payment_intent": intent,
+                "payment_status": "paid",
+                "status": "complete",
+                "subscription": None,
+            }
+            intent_obj = {
+                "id": intent,
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_received": amount,
+                "currency": currency.lower(),
+                "customer": customer,
+                "created": created,
+                "latest_charge": _id("ch_"),
+                "metadata": meta,
+                "receipt_email": None,
+                "status": "succeeded",
+            }
+            sale = Sale(
+                intent, amount, currency, customer_id=customer, extra={"charge": intent_obj["latest_charge"]}
+            )
+            return sale, [
+                self.event("checkout.session.completed", session_obj, created),
+                self.event("payment_intent.succeeded", intent_obj, created),
+            ]
+        sub, invoice, intent = _id("sub_"), _id("in_"), _id("pi_")
+        session_obj = {
+            "id": _id("cs_test_"),
+            "object": "checkout.session",
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "currency": currency.lower(),
+            "customer": customer,
+            "customer_details": {"email": email, "name": "Jenny Rosen"},
+            "created": created,
+            "invoice": invoice,
+            "metadata": meta,
+            "mode": "subscription",
+            "payment_intent": None,
+            "payment_status": "paid",
+            "status": "complete",
+            "subscription": sub,
+        }
+        invoice_obj = self._invoice(
+            invoice, amount, currency, customer, sub, "subscription_create", created, email, meta
+        )
+        sale = Sale(
+            invoice,
+            amount,
+            currency,
+            subscription_id=sub,
+            customer_id=customer,
+            extra={"charge": _id("ch_"), "intent": intent},
+        )
+        return sale, [
+            self.event("checkout.session.completed", session_obj, created),
+            self.event("invoice.paid", invoice_obj, created),
+        ]
+
+    def _invoice(self, invoice, amount, currency, customer, sub, reason, created, email, meta):  # type: ignore[no-untyped-def]
+        return {
+            "id": invoice,
+            "object": "invoice",
+            "amount_due": amount,
+            "amount_paid": amount,
+            "amount_remaining": 0,
+            "billing_reason": reason,
+            "currency": currency.lower(),
+            "customer": customer,
+            "customer_email": email,
+            "created": created,
+            "status": "paid",
+            "status_transitions": {"paid_at": created, "finalized_at": created},
+            "parent": {
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"metadata": meta, "subscription": sub},
+            },
+        }
+
+    def renewal(self, first, at=None):  # type: ignore[no-untyped-def]
+        created = int((at or datetime.now(UTC)).timestamp())
+        invoice = _id("in_")
+        # The subscription's metadata snapshot is empty here: the visitor must come from the first payment.
+        obj = self._invoice(
+            invoice,
+            first.amount,
+            first.currency,
+            first.customer_id,
+            first.subscription_id,
+            "subscription_cycle",
+            created,
+            "buyer@example.com",
+            {},
+        )
+        return Sale(
+            invoice,
+            first.amount,
+            first.currency,
+            first.subscription_id,
+            first.customer_id,
+            extra={"charge": _id("ch_")},
+        ), [self.event("invoice.paid", obj, created)]
+
+    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+        charge = sale.extra["charge"]
+        total = refunded_so_far + this_refund
+        refund_obj = {
+            "id": _id("re_"),
+            "object": "refund",
+            "amount": this_refund,
+            "charge": charge,
+            "currency": sale.currency.lower(),
+            "payment_intent": sale.extra.get("intent", sale.id),
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        charge_obj = {
+            "id": charge,
+            "object": "charge",
+            "amount": sale.amount,
+            "amount_captured": sale.amount,
+            "amount_refunded": total,
+            "currency": sale.currency.lower(),
+            "payment_intent": sale.extra.get("intent", sale.id) if not sale.id.startswith("in_") else None,
+            "refunded": total == sale.amount,
+            "metadata": {},
+            "created": int(time.time()),
+            "billing_details": {"email": None},
+        }
+        if sale.id.startswith("in_"):
+            charge_obj["invoice"] = sale.id  # older API versions name the invoice on the charge
+        return [self.event("refund.created", refund_obj), self.event("charge.refunded", charge_obj)]
+
+
+class LemonSqueezy(StandIn):
+    name = "lemonsqueezy"
+
+    def __init__(self) -> None:
+        self.secret = "ls-" + uuid.uuid4().hex[:20]
+        self._orders = 1000 + int(time.time() * 1000) % 100000
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return Delivery(body, {**headers, "X-Signature": digest, "Content-Type": "application/json"})
+
+    def stale(self, delivery: Delivery) -> Delivery:  # no timestamp in this scheme
+        raise NotImplementedError
+
+    def _next(self) -> str:
+        self._orders += 1
+        return str(self._orders)
+
+    def _send(self, event: str, data: dict[str, Any], custom: dict[str, str]) -> Delivery:
+        meta: dict[str, Any] = {"test_mode": True, "event_name": event, "webhook_id": str(uuid.uuid4())}
+        if custom:
+            meta["custom_data"] = custom
+        return self.sign(_dumps({"meta": meta, "data": data}), {"X-Event-Name": event})
+
+    def _order(self, order_id, amount, currency, customer, email, at, **changes):  # type: ignore[no-untyped-def]
+        rate = 1.0 if currency == "USD" else 1.25
+        attributes = {
+            "store_id": 1,
+            "customer_id": customer,
+            "identifier": str(uuid.uuid4()),
+            "order_number": int(order_id),
+            "user_name": "Luke Skywalker",
+            "user_email": email,
+            "currency": currency,
+            "currency_rate": f"{rate:.8f}",
+            "subtotal": amount,
+            "discount_total": 0,
+            "tax": 0,
+            "total": amount,
+            "subtotal_usd": round(amount * rate),
+            "discount_total_usd": 0,
+            "tax_usd": 0,
+            "total_usd": round(amount * rate),
+            "tax_name": None,
+            "tax_rate": "0.00",
+            "status": "paid",
+            "status_formatted": "Paid",
+            "refunded": False,
+            "refunded_at": None,
+            "refunded_amount": 0,
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+        }
+        attributes.update(changes)
+        return {"type": "orders", "id": order_id, "attributes": attributes}
+
+    def _invoice(self, invoice_id, sale, reason, at, **changes):  # type: ignore[no-untyped-def]
+        attributes = {
+            "store_id": 1,
+            "subscription_id": int(sale.subscription_id),
+            "customer_id": sale.customer_id,
+            "user_name": "Luke Skywalker",
+            "user_email": "buyer@example.com",
+            "billing_reason": reason,
+            "card_brand": "visa",
+            "card_last_four": "4242",
+            "currency": sale.currency,
+            "currency_rate": "1.00000000",
+            "status": "paid",
+            "status_formatted": "Paid",
+            "refunded": False,
+            "refunded_at": None,
+            "subtotal": sale.amount,
+            "discount_total": 0,
+            "tax": 0,
+            "total": sale.amount,
+            "refunded_amount": 0,
+            "subtotal_usd": sale.amount,
+            "discount_total_usd": 0,
+            "tax_usd": 0,
+            "total_usd": sale.amount,
+            "refunded_amount_usd": 0,
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+        }
+        attributes.update(changes)
+        return {"type": "subscription-invoices", "id": invoice_id, "attributes": attributes}
+
+    def payment(
+        self,
+        amount,
+        currency="USD",
+        *,
+        visitor=None,
+        session=None,
+        email="buyer@example.com",
+        subscription=False,
+        at=None,
+    ):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        order_id, customer = self._next(), int(self._next())
+        custom = _metadata(visitor, session)
+        sale = Sale(order_id, amount, currency, customer_id=str(customer))
+        deliveries = [
+            self._send("order_created", self._order(order_id, amount, currency, customer, email, at), custom)
+        ]
+        if subscription:
+            sale.subscription_id = self._next()
+            sale.customer_id = str(customer)
+            initial = self._invoice(self._next(), sale, "initial", at)
+            deliveries.append(self._send("subscription_payment_success", initial, custom))
+        return sale, deliveries
+
+    def renewal(self, first, at=None):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        invoice_id = self._next()
+        data = self._invoice(
+            invoice_id,
+            Sale(invoice_id, first.amount, first.currency, first.subscription_id, first.customer_id),
+            "renewal",
+            at,
+        )
+        sale = Sale(
+            invoice_id,
+            first.amount,
+            first.currency,
+            first.subscription_id,
+            first.customer_id,
+            extra={"invoice": True},
+        )
+        return sale, [self._send("subscription_payment_success", data, {})]
+
+    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+        total = refunded_so_far + this_refund
+        now = datetime.now(UTC)
+        if sale.extra.get("invoice"):
+            data = self._invoice(
+                sale.id,
+                sale,
+                "renewal",
+                now,
+                refunded=total == sale.amount,
+                refunded_at=_iso(now),
+                refunded_amount=total,
+            )
+            return [self._send("subscription_payment_refunded", data, {})]
+        data = self._order(
+            sale.id,
+            sale.amount,
+            sale.currency,
+            int(sale.customer_id),
+            "buyer@example.com",
+            now,
+            status="refunded" if total == sale.amount else "partial_refund",
+            refunded=total == sale.amount,
+            refunded_at=_iso(now),
+            refunded_amount=total,
+        )
+        return [self._send("order_refunded", data, {})]
+
+
+class Polar(StandIn):
+    name = "polar"
+    has_timestamp = True
+
+    def __init__(self) -> None:
+        self.secret = "polar_whs_" + base64.urlsafe_b64encode(uuid.uuid4().bytes * 2).decode().rstrip("=")
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        msg_id = headers.get("webhook-id") or "msg_" + uuid.uuid4().hex
+        ts = str(int(now if now is not None else time.time()))
+        signed = f"{msg_id}.{ts}.".encode() + body
+        # Standard Webhooks, with the full polar_whs_ secret's UTF-8 bytes as the key (REVENUE.md).
+        signature = base64.b64encode(hmac.new(self.secret.encode(), signed, hashlib.sha256).digest()).decode()
+        return Delivery(
+            body,
+            {
+                **headers,
+                "webhook-id": msg_id,
+                "webhook-timestamp": ts,
+                "webhook-signature": f"v1,{signature}",
+                "Content-Type": "application/json",
+            },
+        )
+
+    def _send(self, kind: str, data: dict[str, Any]) -> Delivery:
+        payload = {"type": kind, "timestamp": _iso(datetime.now(UTC)), "data": data}
+        return self.sign(_dumps(payload), {})
+
+    def _order(self, order_id, amount, currency, reason, sub, customer, meta, at, **changes):  # type: ignore[no-untyped-def]
+        data = {
+            "id": order_id,
+            "created_at": _iso(at),
+            "modified_at": _iso(at),
+            "status": "paid",
+            "paid": True,
+            "subtotal_amount": amount,
+            "discount_amount": 0,
+            "net_amount": amount,
+            "tax_amount": 0,
+            "total_amount": amount,
+            "refunded_amount": 0,
+            "refunded_tax_amount": 0,
+            "currency": currency.lower(),
+            "billing_reason": reason,
+            "customer_id": customer,
+            "product_id": str(uuid.uuid4()),
+            "discount_id": None,
+            "subscription_id": sub or None,
+            "checkout_id": str(uuid.uuid4()),
+            "metadata": meta,
+            "customer": {"id": customer, "email": "buyer@example.com", "name": "Ada", "metadata": {}},
+        }
+        data.update(changes)
+        return data
+
+    def payment(
+        self,
+        amount,
+        currency="USD",
+        *,
+        visitor=None,
+        session=None,
+        email="buyer@example.com",
+        subscription=False,
+        at=None,
+    ):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        order_id, customer = str(uuid.uuid4()), str(uuid.uuid4())
+        sub = str(uuid.uuid4()) if subscription else ""
+        reason = "subscription_create" if subscription else "purchase"
+        meta = _metadata(visitor, session)
+        sale = Sale(order_id, amount, currency, sub, customer, extra={"meta": meta})
+        return sale, [
+            self._send("order.paid", self._order(order_id, amount, currency, reason, sub, customer, meta, at))
+        ]
+
+    def renewal(self, first, at=None):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        order_id = str(uuid.uuid4())
+        # Renewal orders carry the subscription's metadata; send none to prove inheritance.
+        data = self._order(
+            order_id,
+            first.amount,
+            first.currency,
+            "subscription_cycle",
+            first.subscription_id,
+            first.customer_id,
+            {},
+            at,
+        )
+        return Sale(order_id, first.amount, first.currency, first.subscription_id, first.customer_id), [
+            self._send("order.paid", data)
+        ]
+
+    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+        total = refunded_so_far + this_refund
+        now = datetime.now(UTC)
+        refund = {
+            "id": str(uuid.uuid4()),
+            "created_at": _iso(now),
+            "status": "succeeded",
+            "reason": "customer_request",
+            "amount": this_refund,
+            "tax_amount": 0,
+            "currency": sale.currency.lower(),
+            "order_id": sale.id,
+            "subscription_id": sale.subscription_id or None,
+            "customer_id": sale.customer_id,
+            "metadata": {},
+        }
+        order = self._order(
+            sale.id,
+            sale.amount,
+            sale.currency,
+            "purchase",
+            sale.subscription_id,
+            sale.customer_id,
+            sale.extra.get("meta", {}),
+            now,
+            status="refunded" if total == sale.amount else "partially_refunded",
+            refunded_amount=total,
+        )
+        return [self._send("refund.created", refund), self._send("order.refunded", order)]
+
+
+class Shopify(StandIn):
+    name = "shopify"
+    renews = False
+
+    def __init__(self) -> None:
+        self.secret = "shpss_" + uuid.uuid4().hex
+        self._ids = int(time.time() * 1000) * 1000
+
+    def _next(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        digest = base64.b64encode(hmac.new(self.secret.encode(), body, hashlib.sha256).digest()).decode()
+        headers = {"X-Shopify-Webhook-Id": str(uuid.uuid4()), **headers}
+        return Delivery(
+            body,
+            {
+                **headers,
+                "X-Shopify-Hmac-Sha256": digest,
+                "Content-Type": "application/json",
+                "X-Shopify-Shop-Domain": "shop.myshopify.com",
+                "X-Shopify-API-Version": "2025-10",
+            },
+        )
+
+    def stale(self, delivery: Delivery) -> Delivery:
+        raise NotImplementedError
+
+    @staticmethod
+    def money(amount: int, currency: str) -> str:
+        from datafast.domain.revenue.currency import exponent
+
+        digits = exponent(currency)
+        return f"{amount / 10**digits:.{digits}f}"
+
+    def payment(
+        self,
+        amount,
+        currency="USD",
+        *,
+        visitor=None,
+        session=None,
+        email="buyer@example.com",
+        subscription=False,
+        at=None,
+        presentment: tuple[int, str] | None = None,
+    ):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        order_id = self._next()
+        shown_amount, shown_currency = presentment or (amount, currency)
+        note = [{"name": k, "value": v} for k, v in _metadata(visitor, session).items()]
+        order = {
+            "id": order_id,
+            "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+            "email": email,
+            "created_at": at.isoformat(),
+            "processed_at": at.isoformat(),
+            "currency": currency,
+            "presentment_currency": shown_currency,
+            "financial_status": "paid",
+            "total_price": self.money(amount, currency),
+            "subtotal_price": self.money(amount, currency),
+            "total_price_set": {
+                "shop_money": {"amount": self.money(amount, currency), "currency_code": currency},
+                "presentment_money": {
+                    "amount": self.money(shown_amount, shown_currency),
+                    "currency_code": shown_currency,
+                },
+            },
+            "note_attributes": [*note, {"name": "gift_wrap", "value": "no"}],
+            "landing_site": "/?utm_source=google",
+            "referring_site": "https://www.google.com/",
+            "customer": {"id": self._next(), "email": email},
+        }
+        sale = Sale(str(order_id), amount, currency)
+        return sale, [self.sign(_dumps(order), {"X-Shopify-Topic": "orders/paid"})]
+
+    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+        refund_id = self._next()
+        body = {
+            "id": refund_id,
+            "order_id": int(sale.id),
+            "created_at": datetime.now(UTC).isoformat(),
+            "note": "",
+            "restock": False,
+            "refund_line_items": [],
+            "transactions": [
+                {
+                    "id": self._next(),
+                    "order_id": int(sale.id),
+                    "kind": "refund",
+                    "gateway": "bogus",
+                    "status": "success",
+                    "amount": self.money(this_refund, sale.currency),
+                    "currency": sale.currency,
+                },
+                {
+                    "id": self._next(),
+                    "order_id": int(sale.id),
+                    "kind": "refund",
+                    "gateway": "bogus",
+                    "status": "failure",
+                    "amount": self.money(this_refund, sale.currency),
+                    "currency": sale.currency,
+                },
+            ],
+        }
+        return [self.sign(_dumps(body), {"X-Shopify-Topic": "refunds/create"})]
+
+
+STAND_INS = {cls.name: cls for cls in (Stripe, LemonSqueezy, Polar, Shopify)}
