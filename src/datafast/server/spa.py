@@ -3,8 +3,8 @@
 - ``/assets/<name>`` are Vite's content-hashed files: cached for a year (``immutable``).
 - Every other GET that is not an API, ingestion or operations path answers ``index.html``
   (``no-cache``), so client-side routes (``/sites/…``, ``/share/…``) can be bookmarked and reloaded.
-- Reserved prefixes (``/api``, ``/track``, ``/js``, ``/healthz``, ``/readyz``, ``/metrics``) never
-  fall back to the SPA: an unknown API path stays a JSON 404.
+- Reserved prefixes (``/api``, ``/track``, ``/js``, ``/webhooks``, ``/healthz``, ``/readyz``,
+  ``/metrics``) never fall back to the SPA: an unknown API path stays a JSON 404.
 - Without a build, dashboard pages answer a 503 problem saying how to build it.
 """
 
@@ -26,7 +26,7 @@ __all__ = ("APP_DIR", "ASSET_CACHE", "INDEX_CACHE", "spa_router")
 APP_DIR = Path(__file__).resolve().parent.parent / "static" / "app"
 ASSET_CACHE = "public, max-age=31536000, immutable"
 INDEX_CACHE = "no-cache"
-RESERVED = ("api", "track", "js", "healthz", "readyz", "metrics", "assets")
+RESERVED = ("api", "track", "js", "healthz", "readyz", "metrics", "assets", "webhooks")
 _ASSET_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".json": "application/json", ".svg": "image/svg+xml"}
 

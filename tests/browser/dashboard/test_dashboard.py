@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import DataFast, LocalSite, Stored, Visit, open_visit, page_html, queue_of
 from tests.helpers import CHROME_MAC
+from tests.integration.revenue.standins import Stripe
 
 pytestmark = pytest.mark.browser
 
@@ -158,6 +159,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
 
     # --- the visits: A (two pages), B (one page), C (a page and a paid goal)
     visits: list[Visit] = []
+    visitor_ids: list[str] = []
     try:
         for planned in VISITS[:3]:
             visit = open_visit(browser, datafast)
@@ -166,6 +168,8 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
             for path in planned.pages[1:]:
                 visit.page.click("#next")
                 visit.page.wait_for_url(f"{base}{path}")
+            jar = {c["name"]: c["value"] for c in visit.context.cookies()}
+            visitor_ids.append(jar["datafast_visitor_id"])  # what the site's checkout passes to Stripe
             if planned.goal_revenue is not None:
                 visit.page.wait_for_function("typeof window.datafast.goal === 'function'")
                 visit.page.evaluate(f"datafast.goal('checkout', {planned.goal_revenue})")
@@ -217,7 +221,8 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(row.locator('td[data-metric="revenue"]')).to_have_text(
             money(round((planned.goal_revenue or 0) * 100))
         )
-    revenue_rows = page.get_by_test_id("panel-revenue").get_by_test_id("row")
+    revenue_rows = page.get_by_test_id("panel-attribution").get_by_test_id("row")
+    expect(revenue_rows).to_have_count(1)
     expect(revenue_rows.first).to_have_attribute("data-value", VISITS[2].source)
     expect(revenue_rows.first.locator('td[data-metric="revenue"]')).to_have_text("$49.99")
     goals = page.get_by_test_id("panel-goals").locator('tr[data-value="checkout"]')
@@ -257,6 +262,45 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     expect_kpis(page, [VISITS[3]])
     page.get_by_test_id("period").select_option("today")
     expect_kpis(page, today)
+
+    # --- Stripe: connect it in settings, then a signed checkout webhook for visitor A (newsletter)
+    stripe = Stripe()
+    today_url = page.url
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("tab", name="Payments").click()
+    page.get_by_label("Provider").select_option("stripe")
+    page.get_by_label("Webhook signing secret").fill(stripe.secret)
+    page.get_by_role("button", name="Connect Stripe").click()
+    webhook_url = page.get_by_test_id("webhook-url").inner_text()
+    assert re.fullmatch(rf"{re.escape(datafast.url)}/webhooks/stripe/[0-9a-f-]{{36}}", webhook_url), (
+        webhook_url
+    )
+    shot(page, "settings-payments-desktop-light")
+    paid = 12900
+    _, deliveries = stripe.payment(paid, "USD", visitor=visitor_ids[0])
+    for delivery in deliveries:
+        answer = httpx.post(webhook_url, content=delivery.body, headers=delivery.headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+    forged = stripe.badly_signed(deliveries[0])
+    assert httpx.post(webhook_url, content=forged.body, headers=forged.headers, timeout=10).status_code in (
+        400,
+        401,
+    )
+    page.goto(today_url)
+    attribution = page.get_by_test_id("panel-attribution")
+    for model in ("last", "first", "last_non_direct"):
+        page.get_by_test_id("attribution-model").select_option(model)
+        # A's only visit came from the newsletter; C's goal value (no provider payment) stays on Product Hunt.
+        newsletter = attribution.locator(f'tr[data-value="{VISITS[0].source}"]')
+        expect(newsletter.locator('td[data-metric="revenue"]')).to_have_text(money(paid))
+        expect(newsletter.locator('td[data-metric="payments"]')).to_have_text("1")
+        hunt = attribution.locator(f'tr[data-value="{VISITS[2].source}"]')
+        expect(hunt.locator('td[data-metric="revenue"]')).to_have_text(
+            money(round(VISITS[2].goal_revenue * 100))
+        )
+        expect(attribution.get_by_test_id("row")).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"model=last_non_direct"))
+    page.get_by_test_id("attribution-model").select_option("last")
 
     # --- dark mode, and the phone layout in both themes
     page.get_by_label("Colour theme").select_option("dark")
