@@ -277,10 +277,20 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     )
     shot(page, "settings-payments-desktop-light")
     paid = 12900
+    watching = dashboard.context.new_page()  # a dashboard left open: the payment shows up live
+    watching.goto(today_url)
+    expect(watching.get_by_test_id("live").locator(".dot:not(.off)")).to_have_count(1)
     _, deliveries = stripe.payment(paid, "USD", visitor=visitor_ids[0])
+    started = time.monotonic()
     for delivery in deliveries:
         answer = httpx.post(webhook_url, content=delivery.body, headers=delivery.headers, timeout=10)
         assert answer.status_code == 200, answer.text
+    payment_item = watching.get_by_test_id("live-item").filter(has_text="Paid")
+    expect(payment_item).to_have_count(1, timeout=2_000)  # Stripe's two events are one payment
+    expect(payment_item).to_contain_text(f"Paid {money(paid)}")
+    expect(payment_item).to_contain_text("Stripe")
+    assert time.monotonic() - started < 2
+    watching.close()
     forged = stripe.badly_signed(deliveries[0])
     assert httpx.post(webhook_url, content=forged.body, headers=forged.headers, timeout=10).status_code in (
         400,

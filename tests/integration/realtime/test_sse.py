@@ -131,6 +131,24 @@ def test_a_stream_shows_only_its_own_site(embedded: Server) -> None:
             assert (message.id, message.json()["pathname"]) == (here, "/here")
 
 
+def test_a_recorded_payment_reaches_the_stream(embedded: Server) -> None:
+    with sign_up(embedded.url) as client:
+        site_id = add_site(client, "shop.example")
+        with open_stream(embedded.url, client, site_id) as stream:
+            body = {"website_id": site_id, "amount": "19.99", "currency": "USD", "transaction_id": "order-1"}
+            csrf = {"x-csrf-token": client.cookies["datafast_csrf"]}
+            assert client.post("/api/v1/payments", json=body, headers=csrf).status_code == 201
+            assert (
+                client.post("/api/v1/payments", json=body, headers=csrf).status_code == 200
+            )  # the same sale
+            message = stream.next_event()
+            payment = message.json()
+            assert (payment["type"], payment["revenue"], payment["currency"]) == ("purchase", 1999, "USD")
+            assert payment["name"] == "api"
+            (page,) = track(embedded.url, site_id, "shop.example", "/thanks")
+            assert stream.next_event().id == page  # the repeated payment announced nothing
+
+
 async def test_realtime_needs_credentials_and_membership(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.get(f"/api/v1/sites/{uuid.uuid4()}/realtime")).status_code == 401
     owner = await client.post(
