@@ -415,6 +415,33 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         assert denied.status_code in (403, 404)
     finally:
         outsider.close()
+
+    # --- a visitor's journey: the Product Hunt visitor's page and paid goal
+    page.goto(f"{datafast.url}/sites/{site_id}?period=today")
+    page.get_by_test_id("panel-visitors").get_by_role("link", name=f"{VISITS[2].source} visitor").click()
+    expect(page).to_have_url(re.compile(rf"/sites/{site_id}/visitors/.+"))
+    journey = page.get_by_test_id("journey")
+    expect(journey.locator("li")).to_have_count(VISITS[2].events)
+    expect(journey).to_contain_text(VISITS[2].pages[0])
+    expect(journey).to_contain_text("checkout ($49.99)")
+    shot(page, "visitor-desktop-light")
+
+    # --- a funnel: /landing then /pricing, over today's visits
+    page.goto(f"{datafast.url}/sites/{site_id}/funnels?period=today")
+    expect(page.get_by_text("No funnels yet")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Landing to pricing")
+    page.get_by_label("Step 1 path").fill("/landing")
+    page.get_by_label("Step 2 kind").select_option("page")
+    page.get_by_label("Step 2 path").fill("/pricing")
+    page.get_by_role("button", name="Create funnel").click()
+    steps = page.get_by_test_id("funnel-step")
+    first = sum("/landing" in v.pages for v in with_live)
+    both = sum(
+        "/landing" in v.pages and "/pricing" in v.pages[v.pages.index("/landing") + 1 :] for v in with_live
+    )
+    expect(steps.nth(0)).to_contain_text(f"{first} visitors")
+    expect(steps.nth(1)).to_contain_text(f"{both} visitors")
+    shot(page, "funnels-desktop-light")
     assert dashboard.errors == []
 
 
