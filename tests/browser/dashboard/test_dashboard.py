@@ -439,8 +439,10 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     both = sum(
         "/landing" in v.pages and "/pricing" in v.pages[v.pages.index("/landing") + 1 :] for v in with_live
     )
-    expect(steps.nth(0)).to_contain_text(f"{first} visitors")
-    expect(steps.nth(1)).to_contain_text(f"{both} visitors")
+    expect(steps.nth(0)).to_contain_text(f"{first} visitor{'' if first == 1 else 's'} (100%)")
+    expect(steps.nth(1)).to_contain_text(
+        f"{both} visitor{'' if both == 1 else 's'} ({percent(both / first)})"
+    )
     shot(page, "funnels-desktop-light")
     assert dashboard.errors == []
 
