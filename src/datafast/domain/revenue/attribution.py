@@ -98,7 +98,9 @@ touches AS (
         SELECT visitor_id, started_at, channel, {column} AS value
         FROM sessions FINAL
         WHERE website_id = {{site:UUID}} AND sign = 1
-          AND started_at < {{date_to:DateTime64(3, 'UTC')}}
+          AND started_at < {{date_to:DateTime64(3, 'UTC')}} + toIntervalSecond({{skew:UInt32}})
+          -- only the days some conversion's window can reach (renewals and refunds reach back)
+          AND started_at >= (SELECT min(anchor_at) FROM conversions) - toIntervalDay({{lookback:UInt32}})
     ) AS s ON s.visitor_id = c.visitor_id
     WHERE c.visitor_id != ''
       AND s.started_at <= c.anchor_at + toIntervalSecond({{skew:UInt32}})
