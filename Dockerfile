@@ -27,8 +27,6 @@ COPY pyproject.toml uv.lock ./
 RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file requirements.txt \
  && /opt/datafast/bin/pip install --no-cache-dir --no-deps --require-hashes --requirement requirements.txt
 
-# --- frontend/ has no package.json yet. When it does, build it like the tracker below.
-
 # The wheel packs migrations/ as datafast/migrations (hatch force-include in pyproject.toml).
 COPY README.md ./
 COPY src ./src
@@ -36,8 +34,9 @@ COPY migrations ./migrations
 RUN uv build --wheel --out-dir /tmp/dist \
  && /opt/datafast/bin/pip install --no-cache-dir --no-deps /tmp/dist/datafast-*.whl
 
-# --- assets: the tracking script (tracker/, as `make build` builds it) with Debian's Node.js.
-# The runtime stage copies it into the installed package (datafast/static/js), where the app serves it.
+# --- assets: the tracking script (tracker/) and the dashboard SPA (frontend/), as `make build` builds
+# them, with Debian's Node.js. The runtime stage copies them into the installed package
+# (datafast/static/js and datafast/static/app), where the app serves them.
 FROM python:3.11-slim-bookworm AS assets
 
 # hadolint ignore=DL3008
@@ -50,6 +49,12 @@ RUN npm ci --no-audit --no-fund
 COPY tracker/build.mjs ./
 COPY tracker/src ./src
 RUN TRACKER_OUT_DIR=/out node build.mjs
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/index.html frontend/vite.config.js frontend/svelte.config.js ./
+COPY frontend/src ./src
+RUN DASHBOARD_OUT_DIR=/app-out npx vite build
 
 # --- runtime: the venv, a non-root user and the /data volume; no compiler, no uv, no sources
 FROM python:3.11-slim-bookworm AS runtime
@@ -77,6 +82,7 @@ RUN groupadd --system --gid 10001 datafast \
 
 COPY --from=builder /opt/datafast /opt/datafast
 COPY --from=assets /out /opt/datafast/lib/python3.11/site-packages/datafast/static/js
+COPY --from=assets /app-out /opt/datafast/lib/python3.11/site-packages/datafast/static/app
 
 # DataFast reads an optional .env from its working directory: mount one at /app/.env if you need it.
 WORKDIR /app

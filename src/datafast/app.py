@@ -23,6 +23,7 @@ from datafast.db.models import User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.ingest.track import handle_track, track
+from datafast.domain.realtime import RealtimeHub
 from datafast.domain.sites.changes import follow_site_changes
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
@@ -41,7 +42,9 @@ from datafast.server.health import HealthController
 from datafast.server.metrics import metrics
 from datafast.server.middleware import AccessLogMiddleware
 from datafast.server.problems import problem_details_config, unhandled_exception_handler
+from datafast.server.realtime import realtime_stream
 from datafast.server.script import script_router
+from datafast.server.spa import spa_router
 from datafast.server.telemetry import Telemetry
 from datafast.settings import Settings, load_settings
 
@@ -71,10 +74,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.service
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+            app.state.realtime = RealtimeHub(adapters.pubsub, heartbeat=settings.realtime_heartbeat)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
             async with follow_site_changes(adapters.pubsub, pipeline.service.sites):
                 yield
         finally:
+            hub: RealtimeHub | None = app.state.get("realtime")
+            if hub is not None:
+                await hub.close()
             started: IngestPipeline | None = app.state.get("ingest_pipeline")
             if started is not None:
                 await started.stop()
@@ -85,7 +92,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             telemetry.shutdown()
 
     return Litestar(
-        route_handlers=[HealthController, track, metrics, script_router(), *API_ROUTES],
+        route_handlers=[
+            HealthController,
+            track,
+            metrics,
+            script_router(),
+            *API_ROUTES,
+            realtime_stream,
+            # Last: its catch-all answers the dashboard's client-side routes.
+            spa_router(),
+        ],
         state=State({"settings": settings, "db_config": db_config}),
         guards=[site_scope_guard],
         lifespan=[adapters_lifespan],

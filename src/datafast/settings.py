@@ -86,6 +86,8 @@ class Settings:
     """Stats API requests per minute per user, API key or share link."""
     ingest_claim_idle: float = 30.0
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
+    realtime_heartbeat: float = 15.0
+    """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -202,6 +204,7 @@ def load_settings(
         settings,
         stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
         stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
+        realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
     )
     if not secret_key:
         settings = _with_secret_key(settings)

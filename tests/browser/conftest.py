@@ -104,6 +104,8 @@ def datafast(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "MIGRATE_ON_START": "true",
         "INGEST_FLUSH_INTERVAL": "0.1",
         "PORT": str(port),
+        # The dashboard's sign-up posts from this origin: it must be the app's own.
+        "BASE_URL": f"http://127.0.0.1:{port}",
     }
     # create_asgi() reads its settings from the environment, as under `datafast serve`.
     patch = pytest.MonkeyPatch()

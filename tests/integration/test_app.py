@@ -64,7 +64,8 @@ async def test_readyz_reports_pending_migrations(make_settings: SettingsFactory)
 
 
 async def test_unknown_route_is_problem_details(client: Client) -> None:
-    response = await client.get("/no/such/page")
+    # Other paths are the dashboard's client-side routes (tests/integration/test_spa.py).
+    response = await client.get("/api/no/such/route")
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"

@@ -21,9 +21,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import msgspec
+
 from datafast.domain.revenue.currency import from_rate
 from datafast.domain.revenue.providers import Incoming
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
+from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
 __all__ = ("Outcome", "PaymentService", "email_hash")
@@ -38,6 +41,27 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest() if email else ""
 
 
+_realtime = msgspec.json.Encoder()
+
+
+def _announce(row: PaymentRow) -> dict[str, object]:
+    """A payment as the realtime channel carries tracked events (see the ingest service)."""
+    return {
+        "id": f"{row.payment_key}:{row.version}",
+        "type": "purchase" if row.kind == "payment" else "refund",
+        "name": row.provider,
+        "pathname": "",
+        "country": "",
+        "city": "",
+        "source": "",
+        "device": "",
+        "visitor_id": row.visitor_id,
+        "timestamp": row.timestamp.timestamp(),
+        "revenue": row.amount_site,
+        "currency": row.site_currency,
+    }
+
+
 @dataclass(slots=True)
 class Outcome:
     stored: int = 0
@@ -46,24 +70,32 @@ class Outcome:
 
 
 class PaymentService:
-    def __init__(self, store: PaymentStore) -> None:
+    def __init__(self, store: PaymentStore, pubsub: PubSub | None = None) -> None:
         self.store = store
+        self.pubsub = pubsub
+        """Where new payments and refunds are announced (the dashboard's live feed), when given."""
 
     async def record(
         self, site: uuid.UUID, site_currency: str, provider: str, items: list[Incoming]
     ) -> Outcome:
         outcome = Outcome()
         rows: list[PaymentRow] = []
+        new: list[PaymentRow] = []
         for item in items:
             if not item.currency or item.amount < 0:
                 continue
+            stored = outcome.stored
             if item.kind == "payment":
                 row = await self._payment(site, site_currency, provider, item, outcome)
             else:
                 row = await self._refund(site, site_currency, provider, item, outcome)
             if row is not None:
                 rows.append(row)
+                if outcome.stored > stored:  # new money, not a newer version of a stored row
+                    new.append(row)
         await self.store.insert(rows)
+        if self.pubsub is not None and new:
+            await self.pubsub.publish(f"site:{site}", _realtime.encode([_announce(row) for row in new]))
         return outcome
 
     async def _payment(

@@ -34,7 +34,9 @@ from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.revenue.webhooks import receive_webhook
 from datafast.errors import InvalidInput
+from datafast.lib.adapters import Adapters
 from datafast.lib.eventstore import EventStore
+from datafast.lib.pubsub import PubSub
 from datafast.server.auth import requires_principal
 from datafast.settings import Settings
 
@@ -44,8 +46,8 @@ Db: TypeAlias = NamedDependency[AsyncSession]
 ADMIN = {"site_role": Role.ADMIN}
 
 
-def _payments(event_store: EventStore) -> PaymentService:
-    return PaymentService(PaymentStore(event_store))
+def _payments(event_store: EventStore, pubsub: PubSub | None = None) -> PaymentService:
+    return PaymentService(PaymentStore(event_store), pubsub)
 
 
 def _read(connection: PaymentConnection, settings: Settings) -> ConnectionRead:
@@ -75,12 +77,13 @@ class WebhookController(Controller):
         db_session: Db,
         event_store: NamedDependency[EventStore],
         settings: NamedDependency[Settings],
+        adapters: NamedDependency[Adapters],
     ) -> WebhookReceived:
         body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
         return await receive_webhook(
             db_session,
-            _payments(event_store),
+            _payments(event_store, adapters.pubsub),
             SecretBox(settings.secret_key),
             provider,
             connection_id,
@@ -181,9 +184,10 @@ class PaymentsController(Controller):
         principal: NamedDependency[Principal],
         db_session: Db,
         event_store: NamedDependency[EventStore],
+        adapters: NamedDependency[Adapters],
     ) -> Response[PaymentRecorded]:
         website = await site_access(db_session, principal, data.website_id, write=True)
-        recorded = await record_api_payment(_payments(event_store), website, data)
+        recorded = await record_api_payment(_payments(event_store, adapters.pubsub), website, data)
         return Response(recorded, status_code=HTTP_200_OK if recorded.duplicate else HTTP_201_CREATED)
 
 

@@ -1,0 +1,16 @@
+// Builds the dashboard into the Python package (src/datafast/static/app), which the app serves:
+// index.html (no-cache) and content-hashed assets/ (cached for a year).
+import { defineConfig } from "vite";
+import { svelte } from "@sveltejs/vite-plugin-svelte";
+
+export default defineConfig({
+  plugins: [svelte()],
+  base: "/",
+  build: {
+    outDir: process.env.DASHBOARD_OUT_DIR || "../src/datafast/static/app",
+    emptyOutDir: true,
+    assetsDir: "assets",
+    chunkSizeWarningLimit: 900,
+  },
+  server: { proxy: { "/api": "http://127.0.0.1:8000", "/js": "http://127.0.0.1:8000" } },
+});

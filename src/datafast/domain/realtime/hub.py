@@ -1,0 +1,150 @@
+"""One pub/sub subscription per site, shared by every dashboard following that site in this process.
+
+Ingest publishes one JSON array of events per request on ``site:<website_id>`` (in-process in
+embedded mode, Valkey in scaled mode, so an event accepted by any web process reaches every
+process). The hub splits the arrays into single events, keeps the last ``buffer_size`` of each
+site so that a reconnecting client (``Last-Event-ID``) gets what it missed, and stays subscribed
+for ``linger`` seconds after the last client leaves so that a reconnect misses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import msgspec
+
+from datafast.lib.pubsub import PubSub
+from datafast.log import get_logger
+
+__all__ = ("FeedMessage", "Listener", "RealtimeHub")
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMessage:
+    id: str
+    """The event's id: unique across processes, so it can be a ``Last-Event-ID``."""
+    data: bytes
+    """The event as JSON (``RealtimeEvent`` of the ingest service)."""
+
+
+@dataclass(eq=False)
+class Listener:
+    queue: asyncio.Queue[FeedMessage]
+    missed: list[FeedMessage]
+    """Buffered events after the client's ``Last-Event-ID``, to send first."""
+
+
+@dataclass(eq=False)
+class _SiteFeed:
+    buffer: deque[FeedMessage]
+    listeners: set[Listener] = field(default_factory=set)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    idle_since: float | None = None
+    failed: BaseException | None = None
+
+
+class RealtimeHub:
+    def __init__(
+        self,
+        pubsub: PubSub,
+        *,
+        buffer_size: int = 200,
+        linger: float = 60.0,
+        queue_size: int = 500,
+        heartbeat: float = 15.0,
+    ) -> None:
+        self._pubsub = pubsub
+        self.heartbeat = heartbeat
+        """Seconds between keep-alive comments on an idle stream."""
+        self._buffer_size = buffer_size
+        self._linger = linger
+        self._queue_size = queue_size
+        self._feeds: dict[str, _SiteFeed] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def listen(self, website_id: str, last_event_id: str | None = None) -> AsyncIterator[Listener]:
+        """Follow a site; returns once subscribed, so nothing published afterwards is missed."""
+        feed = self._feeds.get(website_id)
+        if feed is None or feed.failed is not None or (feed.task is not None and feed.task.done()):
+            feed = _SiteFeed(deque(maxlen=self._buffer_size))
+            self._feeds[website_id] = feed
+            feed.task = asyncio.create_task(self._follow(website_id, feed), name=f"realtime:{website_id}")
+        listener = Listener(asyncio.Queue(self._queue_size), [])
+        feed.listeners.add(listener)
+        feed.idle_since = None
+        self._start_reaper()
+        try:
+            await asyncio.wait_for(feed.ready.wait(), timeout=10)
+            if feed.failed is not None:
+                raise ConnectionError(f"realtime subscription failed: {feed.failed!r}")
+            if last_event_id:
+                ids = [message.id for message in feed.buffer]
+                if last_event_id in ids:
+                    listener.missed = list(feed.buffer)[ids.index(last_event_id) + 1 :]
+            yield listener
+        finally:
+            feed.listeners.discard(listener)
+            if not feed.listeners:
+                feed.idle_since = asyncio.get_running_loop().time()
+
+    async def _follow(self, website_id: str, feed: _SiteFeed) -> None:
+        try:
+            async with self._pubsub.subscribe(f"site:{website_id}") as messages:
+                feed.ready.set()
+                async for raw in messages:
+                    self._fan_out(feed, raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("realtime subscription ended", website_id=website_id, error=repr(exc))
+            feed.failed = exc
+            feed.ready.set()
+
+    @staticmethod
+    def _fan_out(feed: _SiteFeed, raw: bytes) -> None:
+        try:
+            events = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            return
+        for event in events if isinstance(events, list) else [events]:
+            if not isinstance(event, dict):
+                continue
+            message = FeedMessage(str(event.get("id", "")), msgspec.json.encode(event))
+            feed.buffer.append(message)
+            for listener in feed.listeners:
+                if listener.queue.full():  # a stalled client loses its oldest events, never blocks ingest
+                    listener.queue.get_nowait()
+                listener.queue.put_nowait(message)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap(), name="realtime:reaper")
+
+    async def _reap(self) -> None:
+        """Unsubscribe from sites nobody has followed for ``linger`` seconds."""
+        loop = asyncio.get_running_loop()
+        while self._feeds:
+            await asyncio.sleep(min(self._linger, 5.0))
+            now = loop.time()
+            for website_id, feed in list(self._feeds.items()):
+                if feed.idle_since is not None and now - feed.idle_since >= self._linger:
+                    del self._feeds[website_id]
+                    if feed.task is not None:
+                        feed.task.cancel()
+
+    async def close(self) -> None:
+        tasks = [feed.task for feed in self._feeds.values() if feed.task is not None]
+        if self._reaper is not None:
+            tasks.append(self._reaper)
+        self._feeds.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
