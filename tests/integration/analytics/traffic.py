@@ -20,6 +20,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# The rows built below follow the column orders ingest writes (re-exported for the tests).
+from datafast.domain.ingest.rows import EVENT_COLUMNS as EVENT_COLUMNS
+from datafast.domain.ingest.sessions import SESSION_COLUMNS as SESSION_COLUMNS
+
 SOURCES = [
     ("Google", "search", "https://www.google.com/"),
     ("Direct", "direct", ""),
@@ -148,72 +152,6 @@ def generate(seed: int, start: datetime, end: datetime, visitors: int) -> list[V
                 )
             )
     return visits
-
-
-EVENT_COLUMNS = [
-    "website_id",
-    "event_id",
-    "event_type",
-    "event_name",
-    "timestamp",
-    "visitor_id",
-    "session_id",
-    "hostname",
-    "pathname",
-    "page_url",
-    "referrer",
-    "referrer_source",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "device",
-    "country",
-    "region",
-    "city",
-    "goal_name",
-    "props",
-    "revenue",
-    "currency",
-]
-SESSION_COLUMNS = [
-    "website_id",
-    "session_id",
-    "visitor_id",
-    "sign",
-    "version",
-    "started_at",
-    "ended_at",
-    "duration",
-    "pageviews",
-    "events",
-    "is_bounce",
-    "hostname",
-    "entry_page",
-    "exit_page",
-    "referrer",
-    "referrer_source",
-    "channel",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "browser",
-    "os",
-    "device",
-    "country",
-    "region",
-    "city",
-    "goals",
-    "revenue",
-]
 
 
 def event_rows(site: str, visits: Iterable[Visit]) -> list[list[Any]]:
