@@ -50,6 +50,7 @@ from datafast.lib.eventstore import ChdbEventStore  # noqa: E402
 from datafast.log import configure_logging  # noqa: E402
 
 DATABASE = "bench"
+ROLLUPS = ("events_hourly", "sessions_hourly", "events_daily", "sessions_daily")
 FIRST_DAY = "2026-08-01 00:00:00"
 EVENTS_PER_VISIT = 2.92  # what the expressions below give on average
 
@@ -156,13 +157,15 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         sites = [str(uuid.UUID(int=i + 1)) for i in range(args.sites)]
         visits = max(1, round(args.events / EVENTS_PER_VISIT))
         started = time.perf_counter()
-        await store.command(
-            SESSIONS_SQL,
-            {"visits": visits, "visitors": max(1, visits // 3), "first": FIRST_DAY, "sites": sites},
-        )
-        await store.command(EVENTS_SQL)
+        reused = args.reuse and int(await store.command("SELECT count() FROM events")) > 0
+        if not reused:
+            await store.command(
+                SESSIONS_SQL,
+                {"visits": visits, "visitors": max(1, visits // 3), "first": FIRST_DAY, "sites": sites},
+            )
+            await store.command(EVENTS_SQL)
         generated = time.perf_counter() - started
-        for table in ("events_hourly", "sessions_hourly"):
+        for table in ROLLUPS:
             await store.command(f"OPTIMIZE TABLE {DATABASE}.{table} FINAL")
         events = int(await store.command("SELECT count() FROM events"))
         prepared = time.perf_counter() - started
@@ -223,6 +226,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="kept after the run (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --data-dir: time the events already there instead of generating new ones",
     )
     args = parser.parse_args()
     configure_logging("console", "WARNING")

@@ -135,4 +135,10 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     versions = await store.query(
         f"SELECT version, name FROM {store.database}.datafast_migrations FINAL ORDER BY version"
     )
-    assert versions.result_rows == [(1, "events"), (2, "sessions"), (3, "rollups"), (4, "payments")]
+    assert versions.result_rows == [
+        (1, "events"),
+        (2, "sessions"),
+        (3, "rollups"),
+        (4, "payments"),
+        (5, "rollups_daily"),
+    ]

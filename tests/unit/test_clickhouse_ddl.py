@@ -93,7 +93,25 @@ def test_every_migration_statement_parses_in_clickhouse(target: Target) -> None:
         for statement in statements:
             formatted = client.command("SELECT formatQuery({q:String})", parameters={"q": statement})
             assert str(formatted).startswith(
-                ("CREATE TABLE", "ALTER TABLE", "CREATE MATERIALIZED VIEW", "TRUNCATE", "INSERT INTO")
+                ("CREATE TABLE", "ALTER TABLE", "CREATE MATERIALIZED VIEW", "TRUNCATE", "INSERT INTO", "DROP")
             )
     finally:
         client.close()
+
+
+def test_cluster_rollups_are_filled_across_shards_and_kept_up_by_local_views() -> None:
+    """The fill reads and writes every shard through the Distributed tables; views stay per node."""
+    rollups = next(m for m in load_clickhouse_migrations() if m.name == "rollups_daily")
+    statements = rollups.render(CLUSTER)
+    inserts = [s for s in statements if s.startswith("INSERT INTO")]
+    views = [s for s in statements if s.startswith("CREATE MATERIALIZED VIEW")]
+
+    assert [s.split()[2] for s in inserts] == [
+        f"{CLUSTER.database}.{t}"
+        for t in ("sessions_hourly", "sessions_daily", "events_hourly", "events_daily")
+    ]
+    assert all(s.endswith("SETTINGS insert_distributed_sync = 1") for s in inserts)
+    assert f"FROM {CLUSTER.database}.sessions ARRAY JOIN" in inserts[0]
+    assert all(" ON CLUSTER " in s and "_local AS SELECT" in s for s in views)
+    assert f"FROM {CLUSTER.database}.sessions_local ARRAY JOIN" in views[0]
+    assert f"FROM {CLUSTER.database}.sessions_hourly_local GROUP BY" in views[1]

@@ -23,9 +23,10 @@ visit) from ``sessions``; see :mod:`datafast.domain.analytics.service`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from datafast.lib.eventstore import EventStore
@@ -39,6 +40,7 @@ __all__ = (
     "Dimension",
     "FilterSpec",
     "FunnelStepSpec",
+    "GoalDefinition",
     "QuerySpec",
     "dimension",
 )
@@ -93,41 +95,61 @@ def dimension(name: str) -> Dimension | None:
     return DIMENSIONS.get(name)
 
 
+def _uniq(expression: str, condition: str | None = None) -> str:
+    """Distinct count: the HyperLogLog of the rollups (0005_rollups_daily) on the same hashes.
+
+    Exact up to about a thousand distinct values, within about 1% above; both paths agree.
+    """
+    if condition is None:
+        return f"uniqCombined64(15)(cityHash64({expression}))"
+    return f"uniqCombined64If(15)(cityHash64({expression}), {condition})"
+
+
+def _merge(state: str) -> str:
+    return f"uniqCombined64Merge(15)({state})"
+
+
 # Metric name → SQL over the collapsed visits (session scope) / the events (event scope).
 # Ratios are computed in SQL so that ordering and pagination can use them.
+_VISITORS = _uniq("s_visitor")
 _SESSION_SQL = {
-    "visitors": "uniqExact(s_visitor)",
+    "visitors": _VISITORS,
     "visits": "count()",
     "pageviews": "sum(s_pageviews)",
     "events": "sum(s_events)",
     "views_per_visit": "if(count() = 0, 0, sum(s_pageviews) / count())",
     "bounce_rate": "if(count() = 0, 0, sum(s_bounce) / count())",
     "visit_duration": "if(count() = 0, 0, sum(s_duration) / count())",
-    "conversions": "uniqExactIf(s_visitor, s_goals > 0)",
-    "conversion_rate": "if(count() = 0, 0, uniqExactIf(s_visitor, s_goals > 0) / uniqExact(s_visitor))",
+    "conversions": _uniq("s_visitor", "s_goals > 0"),
+    "conversion_rate": f"if(count() = 0, 0, {_uniq('s_visitor', 's_goals > 0')} / {_VISITORS})",
     "revenue": "sum(s_revenue)",
-    "revenue_per_visitor": "if(count() = 0, 0, sum(s_revenue) / uniqExact(s_visitor))",
+    "revenue_per_visitor": f"if(count() = 0, 0, sum(s_revenue) / {_VISITORS})",
 }
 _CONVERSION = "event_type IN ('goal', 'purchase')"
-_EVENT_SQL = {
-    "visitors": "uniqExact(visitor_id)",
-    "visits": "uniqExact(session_id)",
-    "pageviews": "countIf(event_type = 'pageview')",
-    "events": "count()",
-    "views_per_visit": (
-        "if(uniqExact(session_id) = 0, 0, countIf(event_type = 'pageview') / uniqExact(session_id))"
-    ),
-    "conversions": f"uniqExactIf(visitor_id, {_CONVERSION})",
-    "conversion_rate": (
-        f"if(uniqExact(visitor_id) = 0, 0, uniqExactIf(visitor_id, {_CONVERSION}) / uniqExact(visitor_id))"
-    ),
-    "revenue": "sum(revenue)",
-    "revenue_per_visitor": "if(uniqExact(visitor_id) = 0, 0, sum(revenue) / uniqExact(visitor_id))",
-    "purchases": "countIf(event_type = 'purchase')",
-    "average_order_value": (
-        "if(countIf(event_type = 'purchase') = 0, 0, sum(revenue) / countIf(event_type = 'purchase'))"
-    ),
-}
+_E_VISITORS, _E_VISITS = _uniq("visitor_id"), _uniq("session_id")
+
+
+def _event_sql(conversion: str) -> dict[str, str]:
+    return {
+        "visitors": _E_VISITORS,
+        "visits": _E_VISITS,
+        "pageviews": "countIf(event_type = 'pageview')",
+        "events": "count()",
+        "views_per_visit": f"if({_E_VISITS} = 0, 0, countIf(event_type = 'pageview') / {_E_VISITS})",
+        "conversions": _uniq("visitor_id", conversion),
+        "conversion_rate": f"if({_E_VISITORS} = 0, 0, {_uniq('visitor_id', conversion)} / {_E_VISITORS})",
+        "revenue": "sum(revenue)",
+        "revenue_per_visitor": f"if({_E_VISITORS} = 0, 0, sum(revenue) / {_E_VISITORS})",
+        "purchases": "countIf(event_type = 'purchase')",
+        "average_order_value": (
+            "if(countIf(event_type = 'purchase') = 0, 0, sum(revenue) / countIf(event_type = 'purchase'))"
+        ),
+    }
+
+
+_EVENT_SQL = _event_sql(_CONVERSION)
+_GOAL_ROW_SQL = _event_sql("1")
+"""In a goal breakdown every event of a row completes that goal (a pageview goal's pageviews too)."""
 METRICS: tuple[str, ...] = (
     "visitors",
     "visits",
@@ -148,37 +170,41 @@ EVENT_METRICS = frozenset(_EVENT_SQL)
 VISIT_METRICS = frozenset({"visits", "bounce_rate", "visit_duration", "views_per_visit"})
 """In the aggregate and the time series, these come from ``sessions``; the others from ``events``."""
 
-# The same metrics over the hourly rollups (migrations/clickhouse/0003_rollups.py).
+# The same metrics over the rollups (migrations/clickhouse/0005_rollups_daily.py).
+_R_VISITORS, _R_CONVERTED = _merge("visitors"), _merge("converted")
 _SESSION_ROLLUP_SQL = {
-    "visitors": "uniqExactMerge(visitors)",
+    "visitors": _R_VISITORS,
     "visits": "sum(visits)",
     "pageviews": "sum(pageviews)",
     "events": "sum(events)",
     "views_per_visit": "if(sum(visits) = 0, 0, sum(pageviews) / sum(visits))",
     "bounce_rate": "if(sum(visits) = 0, 0, sum(bounces) / sum(visits))",
     "visit_duration": "if(sum(visits) = 0, 0, sum(duration) / sum(visits))",
-    "conversions": "uniqExactMerge(converted)",
-    "conversion_rate": (
-        "if(uniqExactMerge(visitors) = 0, 0, uniqExactMerge(converted) / uniqExactMerge(visitors))"
-    ),
+    "conversions": _R_CONVERTED,
+    "conversion_rate": f"if({_R_VISITORS} = 0, 0, {_R_CONVERTED} / {_R_VISITORS})",
     "revenue": "sum(revenue)",
-    "revenue_per_visitor": "if(uniqExactMerge(visitors) = 0, 0, sum(revenue) / uniqExactMerge(visitors))",
+    "revenue_per_visitor": f"if({_R_VISITORS} = 0, 0, sum(revenue) / {_R_VISITORS})",
 }
+_R_SESSIONS = _merge("sessions")
 _EVENT_ROLLUP_SQL = {
-    "visitors": "uniqExactMerge(visitors)",
-    "visits": "uniqExactMerge(sessions)",
+    "visitors": _R_VISITORS,
+    "visits": _R_SESSIONS,
     "pageviews": "sum(pageviews)",
     "events": "sum(events)",
-    "views_per_visit": "if(uniqExactMerge(sessions) = 0, 0, sum(pageviews) / uniqExactMerge(sessions))",
-    "conversions": "uniqExactMerge(converted)",
-    "conversion_rate": (
-        "if(uniqExactMerge(visitors) = 0, 0, uniqExactMerge(converted) / uniqExactMerge(visitors))"
-    ),
+    "views_per_visit": f"if({_R_SESSIONS} = 0, 0, sum(pageviews) / {_R_SESSIONS})",
+    "conversions": _R_CONVERTED,
+    "conversion_rate": f"if({_R_VISITORS} = 0, 0, {_R_CONVERTED} / {_R_VISITORS})",
     "revenue": "sum(revenue)",
-    "revenue_per_visitor": "if(uniqExactMerge(visitors) = 0, 0, sum(revenue) / uniqExactMerge(visitors))",
+    "revenue_per_visitor": f"if({_R_VISITORS} = 0, 0, sum(revenue) / {_R_VISITORS})",
     "purchases": "sum(purchases)",
     "average_order_value": "if(sum(purchases) = 0, 0, sum(revenue) / sum(purchases))",
 }
+_ROLLUP_COLUMNS = (
+    *("visits", "pageviews", "events", "bounces", "duration", "revenue", "purchases"),
+    *("visitors", "converted", "sessions"),
+)
+_WORD = re.compile(r"\w+")
+
 _ROLLED_UP = {
     "session": frozenset(_SESSION_DIMENSIONS) - {"exit_page"} | {""},
     "event": frozenset(_EVENT_DIMENSIONS) | {""},
@@ -192,7 +218,6 @@ _SUMMED_METRICS = frozenset(
 
 def whole_hour_offsets(timezone: str, start: datetime, end: datetime) -> bool:
     """True when every local day boundary of ``[start, end)`` falls on a UTC hour (hourly rollups fit)."""
-    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(timezone)
@@ -222,6 +247,24 @@ class FilterSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class GoalDefinition:
+    """A goal from the site's settings: a pageview of a path (``*`` matches anything) or an event by name.
+
+    Tracker goals (``datafast.goal("signup")``) count without one; a definition adds pageview
+    goals and custom events, and an event definition names a tracker goal of the same event name.
+    """
+
+    name: str
+    kind: Literal["pageview", "event"]
+    match: str
+    """The path pattern (pageview) or the event name (event)."""
+
+    @property
+    def path_regex(self) -> str:
+        return "^" + ".*".join(re.escape(part) for part in self.match.split("*")) + "$"
+
+
+@dataclass(frozen=True, slots=True)
 class QuerySpec:
     """A validated query: UTC bounds ``[start, end)`` already resolved from the site's dates."""
 
@@ -236,6 +279,7 @@ class QuerySpec:
     order_by: tuple[tuple[str, Literal["asc", "desc"]], ...] = ()
     limit: int = 100
     offset: int = 0
+    goals: tuple[GoalDefinition, ...] = ()
 
     @property
     def scope(self) -> Scope:
@@ -262,14 +306,41 @@ def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _column_sql(dim: Dimension, params: _Params) -> str:
+def _goals_sql(goals: Sequence[GoalDefinition], params: _Params) -> str:
+    """The goals an event completes, as an array: its tracker goal, then every definition it matches."""
+    if not goals:
+        return "if(goal_name = '', [], [goal_name])"
+    # A tracker goal named by an event definition is listed under the definition's name only.
+    claimed = params.bind([g.match for g in goals if g.kind == "event"], "Array(String)")
+    parts = [f"if(goal_name = '' OR has({claimed}, goal_name), [], [goal_name])"]
+    for goal in goals:
+        if goal.kind == "pageview":
+            matches = f"event_type = 'pageview' AND match(pathname, {params.bind(goal.path_regex, 'String')})"
+        else:
+            name = params.bind(goal.match, "String")
+            matches = f"event_type != 'pageview' AND (event_name = {name} OR goal_name = {name})"
+        parts.append(f"if({matches}, [{params.bind(goal.name, 'String')}], [])")
+    return f"arrayDistinct(arrayConcat({', '.join(parts)}))"
+
+
+def _column_sql(dim: Dimension, params: _Params, goals: Sequence[GoalDefinition] = ()) -> str:
     if dim.prop_key is not None:
         return f"props[{params.bind(dim.prop_key, 'String')}]"
+    if dim.name == "goal":
+        return f"arrayJoin({_goals_sql(goals, params)})"
     return dim.column
 
 
-def _condition(f: FilterSpec, column: str, params: _Params) -> str:
+def _condition(f: FilterSpec, params: _Params, goals: Sequence[GoalDefinition]) -> str:
     values = params.bind(list(f.values), "Array(String)")
+    if f.dimension.name == "goal":  # an event's goals are a list: any of them may match
+        names = _goals_sql(goals, params)
+        if f.operator in ("is", "is_not"):
+            match = f"hasAny({names}, {values})"
+        else:
+            match = f"arrayExists(g -> multiSearchAnyCaseInsensitiveUTF8(g, {values}), {names})"
+        return match if f.operator in ("is", "contains") else f"NOT {match}"
+    column = _column_sql(f.dimension, params)
     if f.operator == "is":
         return f"has({values}, {column})"
     if f.operator == "is_not":
@@ -279,10 +350,8 @@ def _condition(f: FilterSpec, column: str, params: _Params) -> str:
     return match if f.operator == "contains" else f"NOT {match}"
 
 
-def _scope_conditions(filters: Sequence[FilterSpec], scope: Scope, params: _Params) -> list[str]:
-    return [
-        _condition(f, _column_sql(f.dimension, params), params) for f in filters if f.dimension.scope == scope
-    ]
+def _scope_conditions(spec: QuerySpec, scope: Scope, params: _Params) -> list[str]:
+    return [_condition(f, params, spec.goals) for f in spec.filters if f.dimension.scope == scope]
 
 
 class AnalyticsQueries:
@@ -293,10 +362,12 @@ class AnalyticsQueries:
         self.rollups = rollups
 
     def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
-        """The rollup table answering this query exactly, or None (filters, odd timezones…)."""
+        """The rollups (``sessions`` / ``events``) answering this query, or None (filters, odd timezones…)."""
         if not self.rollups or spec.filters or len(spec.dimensions) > 1:
             return None
         name = spec.dimensions[0].name if spec.dimensions else ""
+        if name == "goal" and spec.goals:  # definitions apply at query time
+            return None
         if name in _SUMMED_ONLY and scope == "session":
             if not set(metrics) <= _SUMMED_METRICS:
                 return None
@@ -304,15 +375,35 @@ class AnalyticsQueries:
             return None
         if not whole_hour_offsets(spec.timezone, spec.start, spec.end):
             return None
-        return "sessions_hourly" if scope == "session" else "events_hourly"
+        return "sessions" if scope == "session" else "events"
 
-    def _rollup_where(self, spec: QuerySpec, params: _Params) -> str:
+    def _rollup_source(
+        self, spec: QuerySpec, rollup: str, params: _Params, select: str, *, hourly: bool = False
+    ) -> str:
+        """A subquery of the rollup rows covering ``[start, end)``: whole UTC days from the daily
+        table, the hours before the first and after the last whole day from the hourly one
+        (only the hourly one with ``hourly=True``, for buckets in the site's timezone).
+
+        It has the columns ``select`` (the outer query's SQL) reads: each state read is a state
+        deserialized, so none is read for nothing.
+        """
+        wanted = set(_WORD.findall(select))
+        columns = ", ".join(["hour", "value", *(c for c in _ROLLUP_COLUMNS if c in wanted)])
         name = spec.dimensions[0].name if spec.dimensions else ""
-        site = params.bind(spec.website_id, "UUID")
-        start = params.bind(_utc(spec.start)[:19], "DateTime('UTC')")
-        end = params.bind(_utc(spec.end)[:19], "DateTime('UTC')")
-        dim = params.bind(name, "String")
-        return f"website_id = {site} AND dimension = {dim} AND hour >= {start} AND hour < {end}"
+        site, dimension = params.bind(spec.website_id, "UUID"), params.bind(name, "String")
+        key = f"website_id = {site} AND dimension = {dimension}"
+        first_day = spec.start.replace(hour=0) + (timedelta(days=1) if spec.start.hour else timedelta(0))
+        last_day = spec.end.replace(hour=0)
+        start, end = (params.bind(_utc(t)[:19], "DateTime('UTC')") for t in (spec.start, spec.end))
+        if hourly or first_day >= last_day:
+            return f"(SELECT {columns} FROM {rollup}_hourly WHERE {key} AND hour >= {start} AND hour < {end})"
+        first, last = (params.bind(_utc(t)[:19], "DateTime('UTC')") for t in (first_day, last_day))
+        return (
+            f"(SELECT {columns} FROM {rollup}_hourly WHERE {key}"
+            f" AND (hour >= {start} AND hour < {first} OR hour >= {last} AND hour < {end})"
+            f" UNION ALL SELECT {columns.replace('hour', 'day AS hour', 1)} FROM {rollup}_daily"
+            f" WHERE {key} AND day >= {first} AND day < {last})"
+        )
 
     async def _rows(self, sql: str, params: _Params) -> list[dict[str, Any]]:
         result = await self.store.query(sql, parameters=params.values)
@@ -327,8 +418,8 @@ class AnalyticsQueries:
         start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
         end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
         conditions = [f"website_id = {site}", f"timestamp >= {start}", f"timestamp < {end}"]
-        conditions += _scope_conditions(spec.filters, "event", params)
-        session_conditions = _scope_conditions(spec.filters, "session", params)
+        conditions += _scope_conditions(spec, "event", params)
+        session_conditions = _scope_conditions(spec, "session", params)
         if session_conditions:
             # Visits with events in the range (started before its end, ended after its start).
             conditions.append(
@@ -345,8 +436,8 @@ class AnalyticsQueries:
         start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
         end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
         conditions = [f"website_id = {site}", f"started_at >= {start}", f"started_at < {end}"]
-        conditions += _scope_conditions(spec.filters, "session", params)
-        event_conditions = _scope_conditions(spec.filters, "event", params)
+        conditions += _scope_conditions(spec, "session", params)
+        event_conditions = _scope_conditions(spec, "event", params)
         if event_conditions:
             conditions.append(
                 "session_id IN (SELECT session_id FROM events"
@@ -386,10 +477,10 @@ class AnalyticsQueries:
         if rollup is not None:
             metric_sql = _SESSION_ROLLUP_SQL if spec.scope == "session" else _EVENT_ROLLUP_SQL
             select = ["value AS d0", *(f"{metric_sql[m]} AS m_{m}" for m in spec.metrics)]
-            source = rollup
-            where = " WHERE " + self._rollup_where(spec, params)
             # A value whose visits were all cancelled (changed since) is not a row.
             extra = ["sum(visits) > 0"] if spec.scope == "session" else []
+            source = self._rollup_source(spec, rollup, params, " ".join([*select, *extra]))
+            where = ""
             extra += ["d0 != ''"] if spec.dimensions[0].name == "goal" else []
         elif spec.scope == "session":
             columns = [d.column for d in spec.dimensions]
@@ -399,8 +490,9 @@ class AnalyticsQueries:
             source = f"({inner})"
             where = ""
         else:
-            select = [f"{_column_sql(d, params)} AS d{i}" for i, d in enumerate(spec.dimensions)]
-            select += [f"{_EVENT_SQL[m]} AS m_{m}" for m in spec.metrics]
+            select = [f"{_column_sql(d, params, spec.goals)} AS d{i}" for i, d in enumerate(spec.dimensions)]
+            metric_sql = _GOAL_ROW_SQL if any(d.name == "goal" for d in spec.dimensions) else _EVENT_SQL
+            select += [f"{metric_sql[m]} AS m_{m}" for m in spec.metrics]
             source = "events"
             where = " WHERE " + self._event_where(spec, params)
             # A goal breakdown lists goals, not the events without one.
@@ -420,7 +512,7 @@ class AnalyticsQueries:
         rollup = self._rollup(spec, "event", metrics)
         if rollup is not None:
             select = ", ".join(f"{_EVENT_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
-            sql = f"SELECT {select} FROM {rollup} WHERE {self._rollup_where(spec, params)}"
+            sql = f"SELECT {select} FROM {self._rollup_source(spec, rollup, params, select)}"
         else:
             select = ", ".join(f"{_EVENT_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM events WHERE {self._event_where(spec, params)}"
@@ -431,47 +523,36 @@ class AnalyticsQueries:
         rollup = self._rollup(spec, "session", metrics)
         if rollup is not None:
             select = ", ".join(f"{_SESSION_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
-            sql = f"SELECT {select} FROM {rollup} WHERE {self._rollup_where(spec, params)}"
+            sql = f"SELECT {select} FROM {self._rollup_source(spec, rollup, params, select)}"
         else:
             select = ", ".join(f"{_SESSION_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM ({self._visits_subquery(spec, params, [])})"
         return (await self._rows(sql, params))[0]
 
     async def timeseries_events(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
-        assert spec.interval is not None
-        params = _Params()
-        rollup = self._rollup(spec, "event", metrics)
-        if rollup is not None:
-            where, source, ts, metric_sql = (
-                self._rollup_where(spec, params),
-                rollup,
-                "hour",
-                _EVENT_ROLLUP_SQL,
-            )
-        else:
-            where, source, ts, metric_sql = self._event_where(spec, params), "events", "timestamp", _EVENT_SQL
-        bucket = _BUCKETS[spec.interval].format(ts=ts, tz=params.bind(spec.timezone, "String"))
-        select = ", ".join(f"{metric_sql[m]} AS m_{m}" for m in metrics)
-        sql = (
-            f"SELECT {bucket} AS bucket, {select} FROM {source} WHERE {where} GROUP BY bucket ORDER BY bucket"
-        )
-        return await self._rows(sql, params)
+        return await self._timeseries(spec, metrics, "event")
 
     async def timeseries_visits(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._timeseries(spec, metrics, "session")
+
+    async def _timeseries(
+        self, spec: QuerySpec, metrics: Sequence[str], scope: Scope
+    ) -> list[dict[str, Any]]:
         assert spec.interval is not None
         params = _Params()
-        rollup = self._rollup(spec, "session", metrics)
+        rollup = self._rollup(spec, scope, metrics)
         if rollup is not None:
-            source, ts, metric_sql = (
-                f"{rollup} WHERE {self._rollup_where(spec, params)}",
-                "hour",
-                _SESSION_ROLLUP_SQL,
-            )
+            metric_sql, ts = _SESSION_ROLLUP_SQL if scope == "session" else _EVENT_ROLLUP_SQL, "hour"
         else:
-            source, ts = f"({self._visits_subquery(spec, params, [])})", "s_started"
-            metric_sql = _SESSION_SQL
-        bucket = _BUCKETS[spec.interval].format(ts=ts, tz=params.bind(spec.timezone, "String"))
+            metric_sql, ts = (_SESSION_SQL, "s_started") if scope == "session" else (_EVENT_SQL, "timestamp")
         select = ", ".join(f"{metric_sql[m]} AS m_{m}" for m in metrics)
+        if rollup is not None:
+            source = self._rollup_source(spec, rollup, params, select, hourly=True)
+        elif scope == "session":
+            source = f"({self._visits_subquery(spec, params, [])})"
+        else:
+            source = f"events WHERE {self._event_where(spec, params)}"
+        bucket = _BUCKETS[spec.interval].format(ts=ts, tz=params.bind(spec.timezone, "String"))
         sql = f"SELECT {bucket} AS bucket, {select} FROM {source} GROUP BY bucket ORDER BY bucket"
         return await self._rows(sql, params)
 
@@ -498,7 +579,7 @@ class AnalyticsQueries:
             if step.kind == "page":
                 conditions.append(f"event_type = 'pageview' AND pathname = {value}")
             else:
-                conditions.append(f"{_CONVERSION} AND goal_name = {value}")
+                conditions.append(f"has({_goals_sql(spec.goals, params)}, {value})")
         window = params.bind(window_seconds, "UInt64")
         sql = (
             "SELECT level, count() AS visitors FROM ("

@@ -35,6 +35,7 @@ from datafast.domain.analytics.queries import (
     Dimension,
     FilterSpec,
     FunnelStepSpec,
+    GoalDefinition,
     QuerySpec,
     dimension,
 )
@@ -100,6 +101,8 @@ class SiteContext:
     id: str
     timezone: str
     currency: str
+    goals: tuple[GoalDefinition, ...] = ()
+    """The goals set up in the site's settings (tracker goals need none)."""
 
 
 def _invalid(key: str, message: str) -> InvalidInput:
@@ -260,6 +263,7 @@ class StatsService:
             order_by=tuple(order),
             limit=request.limit + 1,  # one more to tell whether there is a next page
             offset=request.offset,
+            goals=site.goals,
         )
 
     @staticmethod
@@ -336,6 +340,7 @@ class StatsService:
                 metrics=spec.metrics,
                 filters=spec.filters,
                 interval=spec.interval,
+                goals=spec.goals,
             )
             if spec.dimensions:
                 allowed = SESSION_METRICS if spec.scope == "session" else EVENT_METRICS
@@ -352,7 +357,9 @@ class StatsService:
             return await compute()
         # "today" moves: the resolved clock day is part of the key.
         today = self.clock().astimezone(ZoneInfo(site.timezone)).date().isoformat()
-        return await self.cache.get_or_compute(site.id, kind, [site.timezone, today, key], type_, compute)
+        return await self.cache.get_or_compute(
+            site.id, kind, [site.timezone, site.goals, today, key], type_, compute
+        )
 
     # --- public operations ----------------------------------------------------------------
 
@@ -508,6 +515,7 @@ class StatsService:
             filters=self._filters(filters),
             limit=limit + 1,
             offset=offset,
+            goals=site.goals,
         )
 
         async def compute() -> VisitorList:
@@ -600,6 +608,7 @@ class StatsService:
             end=range_.end_utc,
             metrics=(),
             filters=self._filters(filters),
+            goals=site.goals,
         )
 
         async def compute() -> FunnelResult:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Website
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.funnels import FunnelService, funnel_read
-from datafast.domain.analytics.queries import AnalyticsQueries, dimension
+from datafast.domain.analytics.queries import AnalyticsQueries, GoalDefinition, dimension
 from datafast.domain.analytics.schemas import (
     DateRange,
     Filter,
@@ -55,6 +55,7 @@ from datafast.domain.analytics.schemas import (
     VisitorProfile,
 )
 from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.domain.sites.goals import list_goals
 from datafast.errors import InvalidInput, NotFound, TooManyRequests
 from datafast.lib.adapters import Adapters
 from datafast.server.auth import authenticate
@@ -148,8 +149,15 @@ def parse_metrics(raw: str | None, default: list[str]) -> list[str]:
     return [m.strip() for m in raw.split(",") if m.strip()][:20]
 
 
-def site_context(website: Website) -> SiteContext:
-    return SiteContext(str(website.id), website.timezone, website.currency)
+async def provide_site(
+    website: NamedDependency[Website], db_session: NamedDependency[AsyncSession]
+) -> SiteContext:
+    """The site a stats route reads: its timezone, currency and goal definitions."""
+    goals = tuple(
+        GoalDefinition(g.name, "pageview" if g.kind == "pageview" else "event", g.path or g.event_name or "")
+        for g in await list_goals(db_session, website.id)
+    )
+    return SiteContext(str(website.id), website.timezone, website.currency, goals)
 
 
 # --- dependencies and guards ----------------------------------------------------------------
@@ -177,9 +185,13 @@ async def stats_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: Ba
         )
 
 
-STATS_DEPENDENCIES = {"stats": Provide(provide_stats, sync_to_thread=False)}
+STATS_DEPENDENCIES = {
+    "stats": Provide(provide_stats, sync_to_thread=False),
+    "site": Provide(provide_site),
+}
 Stats: TypeAlias = NamedDependency[StatsService]
 SiteWebsite: TypeAlias = NamedDependency[Website]
+Site: TypeAlias = NamedDependency[SiteContext]
 
 QUERY_EXAMPLE = {
     "metrics": ["visitors", "revenue", "conversion_rate"],
@@ -252,7 +264,7 @@ class StatsController(Controller):
     )
     async def metrics(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         period: PeriodParam = None,
         start_date: StartParam = None,
@@ -269,7 +281,7 @@ class StatsController(Controller):
         compare: CompareParam = False,
     ) -> MetricsResponse:
         return await stats.metrics(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             parse_metrics(metrics, []) or None,
@@ -279,7 +291,7 @@ class StatsController(Controller):
     @get("/timeseries", summary="Metrics per hour, day, week or month (empty buckets filled with 0)")
     async def timeseries(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         interval: Annotated[
             Interval, QueryParameter(name="interval", examples=[Example(value="day")])
@@ -294,7 +306,7 @@ class StatsController(Controller):
         compare: CompareParam = False,
     ) -> TimeseriesResponse:
         return await stats.timeseries(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             interval,
@@ -305,7 +317,7 @@ class StatsController(Controller):
     @get("/breakdown", summary="Metrics per value of one dimension (top sources, pages, countries…)")
     async def breakdown(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         dimension_: Annotated[
             str,
@@ -352,7 +364,7 @@ class StatsController(Controller):
                 )
             )
         return await stats.query(
-            site_context(website),
+            site,
             QueryRequest(
                 metrics=parse_metrics(metrics, default),
                 dimensions=[dimension_],
@@ -376,18 +388,18 @@ class StatsController(Controller):
     )
     async def query(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         data: Annotated[
             QueryRequest, Body(examples=[Example(summary="Revenue by source", value=QUERY_EXAMPLE)])
         ],
     ) -> QueryResponse:
-        return await stats.query(site_context(website), data)
+        return await stats.query(site, data)
 
     @get("/visitors", summary="Visitors of the range, most recent first, with their first source and totals")
     async def visitors(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         period: PeriodParam = None,
         start_date: StartParam = None,
@@ -397,7 +409,7 @@ class StatsController(Controller):
         offset: OffsetParam = 0,
     ) -> VisitorList:
         return await stats.visitors(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             limit,
@@ -410,18 +422,18 @@ class StatsController(Controller):
     )
     async def visitor(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         visitor_id: Annotated[str, PathParameter(examples=[Example(value="v_3f9a1c")])],
     ) -> VisitorProfile:
         if not 0 < len(visitor_id) <= 200:
             raise NotFound("No such visitor on this site")
-        return await stats.visitor(site_context(website), visitor_id)
+        return await stats.visitor(site, visitor_id)
 
     @get("/revenue", summary="Revenue totals and revenue per source (or any dimension)")
     async def revenue(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         by: Annotated[
             str,
@@ -447,16 +459,14 @@ class StatsController(Controller):
         parsed = parse_filters(filters)
         if source:
             parsed.append(Filter(dimension="source", values=[source]))
-        return await stats.revenue(
-            site_context(website), date_range(period, start_date, end_date), parsed, by, limit, offset
-        )
+        return await stats.revenue(site, date_range(period, start_date, end_date), parsed, by, limit, offset)
 
     @get(
         "/goals/conversions", summary="Conversions per goal: converting visitors, completions, rate, revenue"
     )
     async def goals(
         self,
-        website: SiteWebsite,
+        site: Site,
         stats: Stats,
         goal_name: Annotated[
             str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
@@ -471,9 +481,7 @@ class StatsController(Controller):
         parsed = parse_filters(filters)
         if goal_name:
             parsed.append(Filter(dimension="goal", values=[goal_name]))
-        return await stats.goals(
-            site_context(website), date_range(period, start_date, end_date), parsed, limit, offset
-        )
+        return await stats.goals(site, date_range(period, start_date, end_date), parsed, limit, offset)
 
 
 class FunnelController(Controller):
@@ -505,6 +513,7 @@ class FunnelController(Controller):
     async def funnel(
         self,
         website: SiteWebsite,
+        site: Site,
         db_session: Db,
         stats: Stats,
         funnel_id: FromPath[uuid.UUID],
@@ -515,7 +524,7 @@ class FunnelController(Controller):
     ) -> FunnelResult:
         funnel = funnel_read(await FunnelService(session=db_session).get_for_site(website.id, funnel_id))
         return await stats.funnel(
-            site_context(website), funnel, date_range(period, start_date, end_date), parse_filters(filters)
+            site, funnel, date_range(period, start_date, end_date), parse_filters(filters)
         )
 
     @patch("/{funnel_id:uuid}", summary="Rename a funnel or change its steps or window (admins)")
