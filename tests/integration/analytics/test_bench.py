@@ -33,7 +33,7 @@ def test_query_benchmark_prints_one_json_line(tmp_path: Path) -> None:
     assert len(lines) == 1, done.stdout
     result = json.loads(lines[0])
     assert 19_000 < result["events"] < 21_000
-    for key in ("dashboard_p50_ms", "dashboard_p95_ms", "warm_p50_ms", "warm_p95_ms"):
+    for key in ("dashboard_p50_ms", "dashboard_p95_ms", "warm_p50_ms", "warm_p95_ms", "raw_tables_ms"):
         assert result[key] > 0
     assert set(result["queries_median_ms"]) == {
         "aggregate",
