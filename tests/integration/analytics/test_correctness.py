@@ -198,6 +198,34 @@ async def test_compare_answers_the_previous_period_of_equal_length(
     assert len(result.comparison.timeseries) == 25
 
 
+@pytest.mark.parametrize(
+    ("dimension", "metrics"),
+    [("source", ["visitors", "visits", "bounce_rate"]), ("page", ["visitors", "pageviews"])],
+)
+async def test_a_compared_breakdown_gives_each_row_its_previous_period(
+    stats: StatsService, dataset: Dataset, dimension: str, metrics: list[str]
+) -> None:
+    result = await stats.query(
+        dataset.site,
+        QueryRequest(
+            metrics=metrics,
+            dimensions=[dimension],
+            date_range=DateRange(date(2026, 10, 26), date(2026, 10, 26)),
+            compare="previous_period",
+            limit=3,
+        ),
+    )
+    assert result.rows is not None
+    assert result.comparison is not None
+    assert result.comparison.rows is not None
+    start, end = local_range("Europe/Paris", "2026-10-25", "2026-10-25")
+    before = dataset.truth.breakdown(start, end, [], metrics, dimension)
+    assert [r.dimensions for r in result.comparison.rows] == [r.dimensions for r in result.rows]
+    for row in result.comparison.rows:
+        value = row.dimensions[0]
+        assert_metrics(row.metrics, before.get(value, dict.fromkeys(metrics, 0)), f"{dimension}={value}")
+
+
 async def test_pages_of_a_breakdown_follow_the_order_without_gaps_or_repeats(
     stats: StatsService, dataset: Dataset
 ) -> None:

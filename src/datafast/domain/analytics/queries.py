@@ -24,7 +24,7 @@ visit) from ``sessions``; see :mod:`datafast.domain.analytics.service`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -363,7 +363,11 @@ class AnalyticsQueries:
 
     def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
         """The rollups (``sessions`` / ``events``) answering this query, or None (filters, odd timezones…)."""
-        if not self.rollups or spec.filters or len(spec.dimensions) > 1:
+        if (
+            not self.rollups
+            or len(spec.dimensions) > 1
+            or not all(map(self._rolled_filter(spec), spec.filters))
+        ):
             return None
         name = spec.dimensions[0].name if spec.dimensions else ""
         if name == "goal" and spec.goals:  # definitions apply at query time
@@ -376,6 +380,15 @@ class AnalyticsQueries:
         if not whole_hour_offsets(spec.timezone, spec.start, spec.end):
             return None
         return "sessions" if scope == "session" else "events"
+
+    @staticmethod
+    def _rolled_filter(spec: QuerySpec) -> Callable[[FilterSpec], bool]:
+        """Filters the rollups can apply: ``is`` on the breakdown's own dimension (its rows' values)."""
+
+        def rolled(f: FilterSpec) -> bool:
+            return bool(spec.dimensions) and f.dimension == spec.dimensions[0] and f.operator == "is"
+
+        return rolled
 
     def _rollup_source(
         self, spec: QuerySpec, rollup: str, params: _Params, select: str, *, hourly: bool = False
@@ -392,6 +405,8 @@ class AnalyticsQueries:
         name = spec.dimensions[0].name if spec.dimensions else ""
         site, dimension = params.bind(spec.website_id, "UUID"), params.bind(name, "String")
         key = f"website_id = {site} AND dimension = {dimension}"
+        for f in spec.filters:  # only filters on the row values get here (see _rolled_filter)
+            key += f" AND has({params.bind(list(f.values), 'Array(String)')}, value)"
         first_day = spec.start.replace(hour=0) + (timedelta(days=1) if spec.start.hour else timedelta(0))
         last_day = spec.end.replace(hour=0)
         start, end = (params.bind(_utc(t)[:19], "DateTime('UTC')") for t in (spec.start, spec.end))

@@ -106,6 +106,9 @@ class Comparison(msgspec.Struct):
     date_range: ResolvedRange
     totals: dict[str, Number]
     timeseries: list[Bucket] | None = None
+    rows: list[Row] | None = None
+    """For a breakdown: the same rows (same order) over the previous period, zeros where a value
+    had no data then."""
 
 
 class QueryResponse(msgspec.Struct):

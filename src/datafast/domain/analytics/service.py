@@ -71,6 +71,7 @@ __all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
 MAX_DAYS = 5 * 366
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
+MAX_COMPARED_ROWS = 10_000
 REVENUE_METRICS = [
     "revenue",
     "purchases",
@@ -349,8 +350,36 @@ class StatsService:
                 date_range=before,
                 totals=await self._totals(totals_spec),
                 timeseries=await self._timeseries(totals_spec, before) if spec.interval else None,
+                rows=await self._previous_rows(spec, before, response.rows) if response.rows else None,
             )
         return response
+
+    async def _previous_rows(self, spec: QuerySpec, before: ResolvedRange, rows: list[Row]) -> list[Row]:
+        """The breakdown's rows over the previous period: only their values are asked for."""
+        keep = tuple(
+            FilterSpec(d, "is", tuple(dict.fromkeys(row.dimensions[i] for row in rows)))
+            for i, d in enumerate(spec.dimensions)
+        )
+        previous = replace(
+            spec,
+            start=before.start_utc,
+            end=before.end_utc,
+            filters=spec.filters + keep,
+            order_by=(),
+            limit=MAX_COMPARED_ROWS,
+            offset=0,
+        )
+        found = {
+            tuple(str(r[f"d{i}"]) for i in range(len(spec.dimensions))): r
+            for r in await self.queries.breakdown(previous)
+        }
+        return [
+            Row(
+                dimensions=row.dimensions,
+                metrics={m: _number(found.get(tuple(row.dimensions), {}).get(m, 0)) for m in spec.metrics},
+            )
+            for row in rows
+        ]
 
     async def _cached(self, site: SiteContext, kind: str, key: Any, type_: type[Any], compute: Any) -> Any:
         if self.cache is None:
