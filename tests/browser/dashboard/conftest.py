@@ -231,3 +231,49 @@ def shots(
                 shot(page, f"{name}-{device}-{scheme}")
             finally:
                 variant.close()
+
+
+# --- traffic --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One event a server sends to ``POST /track`` for a visitor (the tracker's fields)."""
+
+    visitor: str
+    path: str
+    event_type: str = "pageview"
+    goal_name: str | None = None
+
+
+def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[str]:
+    """Send ``hits`` (in batches of 100) and wait until ClickHouse has them; returns their event ids."""
+    events: list[dict[str, Any]] = []
+    for hit in hits:
+        event: dict[str, Any] = {
+            "website_id": site_id,
+            "page_url": f"https://{host}{hit.path}",
+            "event_id": uuid.uuid4().hex,
+            "visitor_id": hit.visitor,
+            "session_id": f"{hit.visitor}-s",
+            "event_type": hit.event_type,
+        }
+        if hit.goal_name is not None:
+            event["goal_name"] = hit.goal_name
+        events.append(event)
+    ids: list[str] = []
+    for start in range(0, len(events), 100):
+        answer = httpx.post(
+            datafast.url + "/track",
+            json=events[start : start + 100],
+            headers={"user-agent": CHROME_MAC},
+            timeout=15,
+        )
+        assert answer.status_code == 202, answer.text
+        assert "dropped" not in answer.json(), answer.text
+        ids += [str(uuid.UUID(hex=i.removeprefix("evt_"))) for i in answer.json()["ids"]]
+    deadline = time.monotonic() + 15
+    while not datafast.spool_is_empty():  # a 202 means spooled; empty means written to ClickHouse
+        assert time.monotonic() < deadline, "the spool was not written within 15 s"
+        time.sleep(0.05)
+    return ids

@@ -39,6 +39,7 @@ __all__ = (
     "Dimension",
     "FilterSpec",
     "FunnelStepSpec",
+    "GoalSpec",
     "QuerySpec",
     "dimension",
 )
@@ -246,6 +247,20 @@ class QuerySpec:
 class FunnelStepSpec:
     kind: Literal["page", "goal"]
     value: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoalSpec:
+    """A goal defined in the site's settings: a pageview of a path (``*`` matches anything) or an
+    event (a tracker goal or a custom event) of that name."""
+
+    kind: Literal["pageview", "event"]
+    value: str
+
+
+def _like_pattern(path_glob: str) -> str:
+    escaped = path_glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
 
 
 @dataclass(slots=True)
@@ -508,6 +523,31 @@ class AnalyticsQueries:
         )
         reached = {int(r["level"]): int(r["visitors"]) for r in await self._rows(sql, params)}
         return [sum(n for level, n in reached.items() if level >= i) for i in range(1, len(steps) + 1)]
+
+    async def defined_goals(self, spec: QuerySpec, goals: Sequence[GoalSpec]) -> list[dict[str, int]]:
+        """Per goal of the settings: converting visitors, completions and revenue of its events."""
+        if not goals:
+            return []
+        params = _Params()
+        where = self._event_where(spec, params)
+        columns = []
+        for i, goal in enumerate(goals):
+            if goal.kind == "pageview":
+                pattern = params.bind(_like_pattern(goal.value), "String")
+                condition = f"event_type = 'pageview' AND pathname LIKE {pattern}"
+            else:
+                name = params.bind(goal.value, "String")
+                condition = f"event_type IN ('goal', 'custom') AND event_name = {name}"
+            columns += [
+                f"uniqExactIf(visitor_id, {condition}) AS c{i}",
+                f"countIf({condition}) AS e{i}",
+                f"sumIf(revenue, {condition}) AS r{i}",
+            ]
+        (row,) = await self._rows(f"SELECT {', '.join(columns)} FROM events WHERE {where}", params)
+        return [
+            {"conversions": int(row[f"c{i}"]), "events": int(row[f"e{i}"]), "revenue": int(row[f"r{i}"])}
+            for i in range(len(goals))
+        ]
 
     async def visitors(self, spec: QuerySpec) -> list[dict[str, Any]]:
         """Visitors with events in the range: first source seen in the range and their totals."""

@@ -35,6 +35,7 @@ from datafast.domain.analytics.queries import (
     Dimension,
     FilterSpec,
     FunnelStepSpec,
+    GoalSpec,
     QuerySpec,
     dimension,
 )
@@ -459,7 +460,10 @@ class StatsService:
         filters: list[Filter],
         limit: int,
         offset: int,
+        defined: Sequence[tuple[str, GoalSpec]] = (),
     ) -> GoalsResponse:
+        """Goals by name: those defined in the settings (``defined``: name and what it matches),
+        then the tracker's goals that no defined goal already counts."""
         rows = await self.query(
             site,
             QueryRequest(
@@ -484,11 +488,51 @@ class StatsService:
         assert rows.rows is not None
         assert everyone.totals is not None
         visitors = everyone.totals["visitors"]
-        for row in rows.rows:
+        result = rows.rows
+        if defined and offset == 0:
+            own = await self._defined_goals(site, date_range, filters, defined)
+            counted = {name for name, _ in defined} | {g.value for _, g in defined if g.kind == "event"}
+            result = own + [row for row in result if row.dimensions[0] not in counted]
+        for row in result:
             row.metrics["conversion_rate"] = row.metrics["conversions"] / visitors if visitors else 0.0
         return GoalsResponse(
-            date_range=rows.date_range, currency=site.currency, rows=rows.rows, has_more=rows.has_more
+            date_range=rows.date_range, currency=site.currency, rows=result, has_more=rows.has_more
         )
+
+    async def _defined_goals(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        defined: Sequence[tuple[str, GoalSpec]],
+    ) -> list[Row]:
+        # A goal filter names goals (the dashboard's goal rows): it picks defined goals by name
+        # instead of filtering their events by the tracker's goal name.
+        wanted = {v for f in filters if f.dimension == "goal" and f.operator == "is" for v in f.values}
+        chosen = [(name, goal) for name, goal in defined if not wanted or name in wanted]
+        others = [f for f in filters if f.dimension != "goal"]
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(others),
+        )
+
+        async def compute() -> list[Row]:
+            counts = await self.queries.defined_goals(spec, [goal for _, goal in chosen])
+            rows = [
+                Row(dimensions=[name], metrics=dict(count))
+                for (name, _), count in zip(chosen, counts, strict=True)
+            ]
+            return sorted(rows, key=lambda row: (-row.metrics["conversions"], row.dimensions[0]))
+
+        result: list[Row] = await self._cached(
+            site, "defined_goals", [chosen, date_range, others], list[Row], compute
+        )
+        return result
 
     async def visitors(
         self,

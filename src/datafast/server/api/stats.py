@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Website
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.funnels import FunnelService, funnel_read
-from datafast.domain.analytics.queries import AnalyticsQueries, dimension
+from datafast.domain.analytics.queries import AnalyticsQueries, GoalSpec, dimension
 from datafast.domain.analytics.schemas import (
     DateRange,
     Filter,
@@ -55,6 +55,7 @@ from datafast.domain.analytics.schemas import (
     VisitorProfile,
 )
 from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.domain.sites.goals import list_goals
 from datafast.errors import InvalidInput, NotFound, TooManyRequests
 from datafast.lib.adapters import Adapters
 from datafast.server.auth import authenticate
@@ -452,12 +453,16 @@ class StatsController(Controller):
         )
 
     @get(
-        "/goals/conversions", summary="Conversions per goal: converting visitors, completions, rate, revenue"
+        "/goals/conversions",
+        summary="Conversions per goal: converting visitors, completions, rate, revenue",
+        description="The goals defined in the site's settings (a pageview of a path, or an event) come "
+        "first, then the tracker's goals that none of them counts.",
     )
     async def goals(
         self,
         website: SiteWebsite,
         stats: Stats,
+        db_session: Db,
         goal_name: Annotated[
             str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
         ] = None,
@@ -471,8 +476,17 @@ class StatsController(Controller):
         parsed = parse_filters(filters)
         if goal_name:
             parsed.append(Filter(dimension="goal", values=[goal_name]))
+        defined = [
+            (
+                goal.name,
+                GoalSpec("pageview", goal.path or "")
+                if goal.kind == "pageview"
+                else GoalSpec("event", goal.event_name or goal.name),
+            )
+            for goal in await list_goals(db_session, website.id)
+        ]
         return await stats.goals(
-            site_context(website), date_range(period, start_date, end_date), parsed, limit, offset
+            site_context(website), date_range(period, start_date, end_date), parsed, limit, offset, defined
         )
 
 
