@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import DataFast
 from tests.helpers import CHROME_MAC
@@ -226,6 +226,8 @@ def shots(
                     errors.watch(page)
                 page.goto(url)
                 ready(page)
+                # Nothing still loading: a placeholder left in a screenshot hides what the screen shows.
+                expect(page.locator(".skeleton")).to_have_count(0, timeout=10_000)
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], f"{name} scrolls sideways at {device} width ({width}px)"
                 shot(page, f"{name}-{device}-{scheme}")
@@ -244,6 +246,8 @@ class Hit:
     path: str
     event_type: str = "pageview"
     goal_name: str | None = None
+    revenue: float | None = None
+    """A goal's value, in the site's currency (major units)."""
 
 
 def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[str]:
@@ -260,6 +264,8 @@ def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[
         }
         if hit.goal_name is not None:
             event["goal_name"] = hit.goal_name
+        if hit.revenue is not None:
+            event["revenue"] = hit.revenue
         events.append(event)
     ids: list[str] = []
     for start in range(0, len(events), 100):

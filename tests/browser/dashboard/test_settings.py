@@ -121,6 +121,7 @@ def test_goals_defined_in_settings_are_counted_in_the_goals_panel(
             Hit("ga", "/pricing"),
             Hit("ga", "/pricing", event_type="signup"),
             Hit("gb", "/pricing/annual"),
+            Hit("gb", "/pricing/annual", event_type="goal", goal_name="checkout", revenue=49.99),
             Hit("gc", "/about"),
             Hit("gc", "/about", event_type="goal", goal_name="newsletter"),
         ]
@@ -132,6 +133,7 @@ def test_goals_defined_in_settings_are_counted_in_the_goals_panel(
             },
             "Signed up": {h.visitor for h in hits if h.event_type == "signup"},
             "newsletter": {h.visitor for h in hits if h.goal_name == "newsletter"},
+            "checkout": {h.visitor for h in hits if h.goal_name == "checkout"},
         }
 
         page.goto(f"{datafast.url}/sites/{site_id}?period=today")
@@ -143,6 +145,10 @@ def test_goals_defined_in_settings_are_counted_in_the_goals_panel(
                 percent(len(who) / visitors)
             )
         expect(panel.get_by_test_id("row")).to_have_count(len(converted))
+        paid = sum(h.revenue or 0 for h in hits if h.goal_name == "checkout")
+        expect(panel.locator('tr[data-value="checkout"] td[data-metric="revenue"]')).to_have_text(
+            f"${paid:,.2f}"
+        )
         shots(
             browser,
             context,
