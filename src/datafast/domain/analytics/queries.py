@@ -537,7 +537,11 @@ class AnalyticsQueries:
                 condition = f"event_type = 'pageview' AND pathname LIKE {pattern}"
             else:
                 name = params.bind(goal.value, "String")
-                condition = f"event_type IN ('goal', 'custom') AND event_name = {name}"
+                # A tracker goal by its goal name (as the goal breakdown and funnels match it),
+                # or a custom event by its event name.
+                condition = (
+                    f"({_CONVERSION} AND goal_name = {name} OR event_type = 'custom' AND event_name = {name})"
+                )
             columns += [
                 f"uniqExactIf(visitor_id, {condition}) AS c{i}",
                 f"countIf({condition}) AS e{i}",
