@@ -113,7 +113,14 @@ def test_goals_defined_in_settings_are_counted_in_the_goals_panel(
         page.get_by_role("button", name="Add goal").click()
         expect(page.get_by_role("alert")).to_contain_text("needs a path starting with /")
         expect(goals).to_have_count(2)
-        shot(page, "settings-goals-desktop-light")
+        shots(
+            browser,
+            context,
+            f"{datafast.url}/sites/{site_id}/settings?tab=goals",
+            "settings-goals",
+            lambda p: expect(p.get_by_test_id("goal")).to_have_count(2),
+            errors,
+        )
 
         # a: reaches pricing and signs up (a custom event); b: an annual plan page; c: about, and a
         # tracker goal nobody defined in settings (it still shows, under its own name).

@@ -90,6 +90,7 @@ def test_a_password_protected_share_link_shows_the_dashboard_read_only_until_rev
         public.get_by_test_id("period").select_option("7d")  # the open dashboard asks again
         expect(public.get_by_role("alert").first).to_contain_text("expired or was revoked")
         public.goto(share_url)
+        expect(public.get_by_role("heading", name="Shared dashboard unavailable")).to_be_visible()
         expect(public.get_by_role("alert")).to_have_text("This share link doesn't exist or was revoked.")
         expect(public.get_by_label(re.compile("Password"))).to_have_count(0)
         shot(public, "share-revoked-desktop-light")
