@@ -156,6 +156,13 @@ def test_goals_defined_in_settings_are_counted_in_the_goals_panel(
         expect(panel.locator('tr[data-value="checkout"] td[data-metric="revenue"]')).to_have_text(
             f"${paid:,.2f}"
         )
+        # Clicking a defined goal filters the dashboard to the visitors who completed it.
+        panel.locator('tr[data-value="Pricing"] button').click()
+        expect(page.get_by_test_id("filter-chip")).to_contain_text("Pricing")
+        expect(page.get_by_test_id("kpi-visitors-value")).to_have_text(str(len(converted["Pricing"])))
+        page.get_by_test_id("filter-chip").get_by_role("button").click()
+        expect(page.get_by_test_id("filter-chip")).to_have_count(0)
+        expect(page.get_by_test_id("kpi-visitors-value")).to_have_text(str(visitors))
         shots(
             browser,
             context,

@@ -34,14 +34,20 @@ async def test_defined_goals_count_their_converting_visitors_and_cover_the_track
         hits = [(who, e) for who, e in events if matches(e)]
         return len({who for who, _ in hits}), len(hits)
 
+    def blog(e: Event) -> bool:
+        return e.event_type == "pageview" and e.pathname.startswith("/blog/")
+
+    def newsletter(e: Event) -> bool:
+        return e.goal_name == "Newsletter Signup"
+
     expected = {
         # "/*o*s" matches /docs but not /pricing ("o" then "s" at the end): * is any characters.
         "Pricing or docs": converted(lambda e: e.event_type == "pageview" and e.pathname == "/docs"),
-        "Blog": converted(lambda e: e.event_type == "pageview" and e.pathname.startswith("/blog/")),
+        "Blog": converted(blog),
         "Signed up": converted(lambda e: e.event_type == "goal" and e.goal_name == "signup"),
         # Not defined in settings: still listed under the tracker's name. "signup" is not listed
         # again: the "Signed up" goal counts it.
-        "Newsletter Signup": converted(lambda e: e.goal_name == "Newsletter Signup"),
+        "Newsletter Signup": converted(newsletter),
     }
     assert all(visitors for visitors, _ in expected.values()), expected  # the traffic has each
     rows = {r["dimensions"][0]: r["metrics"] for r in answer.json()["rows"]}
@@ -52,3 +58,13 @@ async def test_defined_goals_count_their_converting_visitors_and_cover_the_track
     # goal_name= picks one goal, defined or not.
     one = await owner.get(f"{base}/goals/conversions?period=7d&goal_name=Blog")
     assert [r["dimensions"][0] for r in one.json()["rows"]] == ["Blog"]
+
+    # A goal filter (the dashboard's click on a goal row) names a defined goal by its name too,
+    # alone or with a tracker goal.
+    filtered = await owner.get(f"{base}/metrics?period=7d&metrics=visitors&filter=goal==Blog")
+    assert filtered.status_code == 200, filtered.text
+    assert filtered.json()["totals"]["visitors"] == expected["Blog"][0]
+    both = await owner.get(f"{base}/metrics?period=7d&metrics=visitors&filter=goal==Blog|Newsletter Signup")
+    assert both.json()["totals"]["visitors"] == len({who for who, e in events if blog(e) or newsletter(e)})
+    others = await owner.get(f"{base}/metrics?period=7d&metrics=visitors&filter=goal!=Blog")
+    assert others.json()["totals"]["visitors"] == len({who for who, e in events if not blog(e)})

@@ -220,6 +220,9 @@ class FilterSpec:
     dimension: Dimension
     operator: Literal["is", "is_not", "contains", "not_contains"]
     values: tuple[str, ...]
+    goals: tuple[tuple[str, GoalSpec], ...] = ()
+    """For the ``goal`` dimension: the site's defined goals (name, what it matches), so that
+    ``goal is <name>`` of a defined goal matches its pageviews or events, not a tracker goal name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +286,26 @@ def _column_sql(dim: Dimension, params: _Params) -> str:
     return dim.column
 
 
+def _goal_condition(goal: GoalSpec, params: _Params) -> str:
+    """The events that complete a defined goal."""
+    if goal.kind == "pageview":
+        pattern = params.bind(_like_pattern(goal.value), "String")
+        return f"event_type = 'pageview' AND pathname LIKE {pattern}"
+    # A tracker goal by its goal name (as the goal breakdown and funnels match it), or a custom
+    # event by its event name.
+    name = params.bind(goal.value, "String")
+    return f"({_CONVERSION} AND goal_name = {name} OR event_type = 'custom' AND event_name = {name})"
+
+
 def _condition(f: FilterSpec, column: str, params: _Params) -> str:
+    defined = dict(f.goals)
+    if f.dimension.name == "goal" and f.operator in ("is", "is_not") and defined.keys() & set(f.values):
+        parts = [_goal_condition(defined[v], params) for v in f.values if v in defined]
+        rest = [v for v in f.values if v not in defined]
+        if rest:
+            parts.append(f"has({params.bind(rest, 'Array(String)')}, {column})")
+        match = " OR ".join(f"({part})" for part in parts)
+        return f"({match})" if f.operator == "is" else f"NOT ({match})"
     values = params.bind(list(f.values), "Array(String)")
     if f.operator == "is":
         return f"has({values}, {column})"
@@ -532,16 +554,7 @@ class AnalyticsQueries:
         where = self._event_where(spec, params)
         columns = []
         for i, goal in enumerate(goals):
-            if goal.kind == "pageview":
-                pattern = params.bind(_like_pattern(goal.value), "String")
-                condition = f"event_type = 'pageview' AND pathname LIKE {pattern}"
-            else:
-                name = params.bind(goal.value, "String")
-                # A tracker goal by its goal name (as the goal breakdown and funnels match it),
-                # or a custom event by its event name.
-                condition = (
-                    f"({_CONVERSION} AND goal_name = {name} OR event_type = 'custom' AND event_name = {name})"
-                )
+            condition = _goal_condition(goal, params)
             columns += [
                 f"uniqExactIf(visitor_id, {condition}) AS c{i}",
                 f"countIf({condition}) AS e{i}",

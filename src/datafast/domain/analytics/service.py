@@ -101,6 +101,8 @@ class SiteContext:
     id: str
     timezone: str
     currency: str
+    goals: tuple[tuple[str, GoalSpec], ...] = ()
+    """The goals defined in the site's settings: (name, what it matches)."""
 
 
 def _invalid(key: str, message: str) -> InvalidInput:
@@ -217,9 +219,15 @@ class StatsService:
             raise _invalid(key, f"unknown dimension {name!r}")
         return found
 
-    def _filters(self, filters: Sequence[Filter]) -> tuple[FilterSpec, ...]:
+    def _filters(self, filters: Sequence[Filter], site: SiteContext) -> tuple[FilterSpec, ...]:
         return tuple(
-            FilterSpec(self._dimension(f.dimension, "filters"), f.operator, tuple(f.values)) for f in filters
+            FilterSpec(
+                self._dimension(f.dimension, "filters"),
+                f.operator,
+                tuple(f.values),
+                site.goals if f.dimension == "goal" else (),
+            )
+            for f in filters
         )
 
     def _spec(self, site: SiteContext, request: QueryRequest, range_: ResolvedRange) -> QuerySpec:
@@ -256,7 +264,7 @@ class StatsService:
             end=range_.end_utc,
             metrics=metrics,
             dimensions=dims,
-            filters=self._filters(request.filters),
+            filters=self._filters(request.filters, site),
             interval=request.interval,
             order_by=tuple(order),
             limit=request.limit + 1,  # one more to tell whether there is a next page
@@ -353,7 +361,10 @@ class StatsService:
             return await compute()
         # "today" moves: the resolved clock day is part of the key.
         today = self.clock().astimezone(ZoneInfo(site.timezone)).date().isoformat()
-        return await self.cache.get_or_compute(site.id, kind, [site.timezone, today, key], type_, compute)
+        # The defined goals are in the key: a goal filter's meaning changes with them.
+        return await self.cache.get_or_compute(
+            site.id, kind, [site.timezone, today, site.goals, key], type_, compute
+        )
 
     # --- public operations ----------------------------------------------------------------
 
@@ -460,10 +471,10 @@ class StatsService:
         filters: list[Filter],
         limit: int,
         offset: int,
-        defined: Sequence[tuple[str, GoalSpec]] = (),
     ) -> GoalsResponse:
-        """Goals by name: those defined in the settings (``defined``: name and what it matches),
-        then the tracker's goals that no defined goal already counts."""
+        """Goals by name: those defined in the settings (``site.goals``), then the tracker's goals
+        that no defined goal already counts."""
+        defined = site.goals
         rows = await self.query(
             site,
             QueryRequest(
@@ -518,7 +529,7 @@ class StatsService:
             start=range_.start_utc,
             end=range_.end_utc,
             metrics=(),
-            filters=self._filters(others),
+            filters=self._filters(others, site),
         )
 
         async def compute() -> list[Row]:
@@ -549,7 +560,7 @@ class StatsService:
             start=range_.start_utc,
             end=range_.end_utc,
             metrics=(),
-            filters=self._filters(filters),
+            filters=self._filters(filters, site),
             limit=limit + 1,
             offset=offset,
         )
@@ -643,7 +654,7 @@ class StatsService:
             start=range_.start_utc,
             end=range_.end_utc,
             metrics=(),
-            filters=self._filters(filters),
+            filters=self._filters(filters, site),
         )
 
         async def compute() -> FunnelResult:

@@ -149,8 +149,19 @@ def parse_metrics(raw: str | None, default: list[str]) -> list[str]:
     return [m.strip() for m in raw.split(",") if m.strip()][:20]
 
 
-def site_context(website: Website) -> SiteContext:
-    return SiteContext(str(website.id), website.timezone, website.currency)
+async def provide_site_context(website: NamedDependency[Website], db_session: Db) -> SiteContext:
+    """The site as the stats need it, with its defined goals (a goal filter and the goals
+    breakdown match them by what they count)."""
+    goals = tuple(
+        (
+            goal.name,
+            GoalSpec("pageview", goal.path or "")
+            if goal.kind == "pageview"
+            else GoalSpec("event", goal.event_name or goal.name),
+        )
+        for goal in await list_goals(db_session, website.id)
+    )
+    return SiteContext(str(website.id), website.timezone, website.currency, goals)
 
 
 # --- dependencies and guards ----------------------------------------------------------------
@@ -178,8 +189,12 @@ async def stats_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: Ba
         )
 
 
-STATS_DEPENDENCIES = {"stats": Provide(provide_stats, sync_to_thread=False)}
+STATS_DEPENDENCIES = {
+    "stats": Provide(provide_stats, sync_to_thread=False),
+    "site": Provide(provide_site_context),
+}
 Stats: TypeAlias = NamedDependency[StatsService]
+Site: TypeAlias = NamedDependency[SiteContext]
 SiteWebsite: TypeAlias = NamedDependency[Website]
 
 QUERY_EXAMPLE = {
@@ -255,6 +270,7 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         period: PeriodParam = None,
         start_date: StartParam = None,
         end_date: EndParam = None,
@@ -270,7 +286,7 @@ class StatsController(Controller):
         compare: CompareParam = False,
     ) -> MetricsResponse:
         return await stats.metrics(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             parse_metrics(metrics, []) or None,
@@ -282,6 +298,7 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         interval: Annotated[
             Interval, QueryParameter(name="interval", examples=[Example(value="day")])
         ] = "day",
@@ -295,7 +312,7 @@ class StatsController(Controller):
         compare: CompareParam = False,
     ) -> TimeseriesResponse:
         return await stats.timeseries(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             interval,
@@ -308,6 +325,7 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         dimension_: Annotated[
             str,
             QueryParameter(name="dimension", description="Default: source", examples=[Example(value="page")]),
@@ -353,7 +371,7 @@ class StatsController(Controller):
                 )
             )
         return await stats.query(
-            site_context(website),
+            site,
             QueryRequest(
                 metrics=parse_metrics(metrics, default),
                 dimensions=[dimension_],
@@ -379,17 +397,19 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         data: Annotated[
             QueryRequest, Body(examples=[Example(summary="Revenue by source", value=QUERY_EXAMPLE)])
         ],
     ) -> QueryResponse:
-        return await stats.query(site_context(website), data)
+        return await stats.query(site, data)
 
     @get("/visitors", summary="Visitors of the range, most recent first, with their first source and totals")
     async def visitors(
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         period: PeriodParam = None,
         start_date: StartParam = None,
         end_date: EndParam = None,
@@ -398,7 +418,7 @@ class StatsController(Controller):
         offset: OffsetParam = 0,
     ) -> VisitorList:
         return await stats.visitors(
-            site_context(website),
+            site,
             date_range(period, start_date, end_date),
             parse_filters(filters),
             limit,
@@ -413,17 +433,19 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         visitor_id: Annotated[str, PathParameter(examples=[Example(value="v_3f9a1c")])],
     ) -> VisitorProfile:
         if not 0 < len(visitor_id) <= 200:
             raise NotFound("No such visitor on this site")
-        return await stats.visitor(site_context(website), visitor_id)
+        return await stats.visitor(site, visitor_id)
 
     @get("/revenue", summary="Revenue totals and revenue per source (or any dimension)")
     async def revenue(
         self,
         website: SiteWebsite,
         stats: Stats,
+        site: Site,
         by: Annotated[
             str,
             QueryParameter(
@@ -448,9 +470,7 @@ class StatsController(Controller):
         parsed = parse_filters(filters)
         if source:
             parsed.append(Filter(dimension="source", values=[source]))
-        return await stats.revenue(
-            site_context(website), date_range(period, start_date, end_date), parsed, by, limit, offset
-        )
+        return await stats.revenue(site, date_range(period, start_date, end_date), parsed, by, limit, offset)
 
     @get(
         "/goals/conversions",
@@ -462,7 +482,7 @@ class StatsController(Controller):
         self,
         website: SiteWebsite,
         stats: Stats,
-        db_session: Db,
+        site: Site,
         goal_name: Annotated[
             str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
         ] = None,
@@ -476,18 +496,7 @@ class StatsController(Controller):
         parsed = parse_filters(filters)
         if goal_name:
             parsed.append(Filter(dimension="goal", values=[goal_name]))
-        defined = [
-            (
-                goal.name,
-                GoalSpec("pageview", goal.path or "")
-                if goal.kind == "pageview"
-                else GoalSpec("event", goal.event_name or goal.name),
-            )
-            for goal in await list_goals(db_session, website.id)
-        ]
-        return await stats.goals(
-            site_context(website), date_range(period, start_date, end_date), parsed, limit, offset, defined
-        )
+        return await stats.goals(site, date_range(period, start_date, end_date), parsed, limit, offset)
 
 
 class FunnelController(Controller):
@@ -521,6 +530,7 @@ class FunnelController(Controller):
         website: SiteWebsite,
         db_session: Db,
         stats: Stats,
+        site: Site,
         funnel_id: FromPath[uuid.UUID],
         period: PeriodParam = None,
         start_date: StartParam = None,
@@ -529,7 +539,7 @@ class FunnelController(Controller):
     ) -> FunnelResult:
         funnel = funnel_read(await FunnelService(session=db_session).get_for_site(website.id, funnel_id))
         return await stats.funnel(
-            site_context(website), funnel, date_range(period, start_date, end_date), parse_filters(filters)
+            site, funnel, date_range(period, start_date, end_date), parse_filters(filters)
         )
 
     @patch("/{funnel_id:uuid}", summary="Rename a funnel or change its steps or window (admins)")
