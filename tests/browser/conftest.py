@@ -92,7 +92,15 @@ class DataFast:
 
 
 @pytest.fixture(scope="module")
-def datafast(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataFast]:
+def datafast_extra_env() -> dict[str, str]:
+    """More settings for the module's DataFast (a conftest or module overrides it, e.g. mail)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def datafast(
+    chdb_path: Path, tmp_path_factory: pytest.TempPathFactory, datafast_extra_env: dict[str, str]
+) -> Iterator[DataFast]:
     if not (SCRIPT_DIR / "script.js").is_file():
         pytest.fail(f"{SCRIPT_DIR}/script.js is missing: run `make build` first")
     port = free_port()
@@ -106,6 +114,7 @@ def datafast(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "PORT": str(port),
         # The dashboard's sign-up posts from this origin: it must be the app's own.
         "BASE_URL": f"http://127.0.0.1:{port}",
+        **datafast_extra_env,
     }
     # create_asgi() reads its settings from the environment, as under `datafast serve`.
     patch = pytest.MonkeyPatch()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
 
 __all__ = ("MemoryPubSub", "PubSub", "ValkeyPubSub")
 
@@ -71,8 +72,12 @@ class ValkeyPubSub:
         try:
             yield self._messages(pubsub)
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            try:
+                await pubsub.unsubscribe()
+            except (ValkeyError, OSError):
+                pass  # the connection is gone (that is often why we leave): closing it is what matters
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     @staticmethod
     async def _messages(pubsub: object) -> AsyncIterator[bytes]:

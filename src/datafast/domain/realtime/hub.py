@@ -5,6 +5,11 @@ embedded mode, Valkey in scaled mode, so an event accepted by any web process re
 process). The hub splits the arrays into single events, keeps the last ``buffer_size`` of each
 site so that a reconnecting client (``Last-Event-ID``) gets what it missed, and stays subscribed
 for ``linger`` seconds after the last client leaves so that a reconnect misses nothing.
+
+A subscription that drops once it was live (Valkey restarted, the connection killed) is made
+again with a growing delay (up to ``MAX_RESUBSCRIBE_DELAY``), keeping the listeners: their streams
+stay open and carry on with what is published after the resubscription. Only a first subscription
+that never came up fails the listeners (their streams end and the browsers retry).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from datafast.log import get_logger
 __all__ = ("FeedMessage", "Listener", "RealtimeHub")
 
 log = get_logger(__name__)
+
+FIRST_RESUBSCRIBE_DELAY = 0.1
+MAX_RESUBSCRIBE_DELAY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,10 @@ class RealtimeHub:
         feed.idle_since = None
         self._start_reaper()
         try:
-            await asyncio.wait_for(feed.ready.wait(), timeout=10)
+            try:
+                await asyncio.wait_for(feed.ready.wait(), timeout=10)
+            except TimeoutError:
+                raise ConnectionError("realtime subscription not ready after 10 s") from None
             if feed.failed is not None:
                 raise ConnectionError(f"realtime subscription failed: {feed.failed!r}")
             if last_event_id:
@@ -96,17 +107,35 @@ class RealtimeHub:
                 feed.idle_since = asyncio.get_running_loop().time()
 
     async def _follow(self, website_id: str, feed: _SiteFeed) -> None:
-        try:
-            async with self._pubsub.subscribe(f"site:{website_id}") as messages:
-                feed.ready.set()
-                async for raw in messages:
-                    self._fan_out(feed, raw)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("realtime subscription ended", website_id=website_id, error=repr(exc))
-            feed.failed = exc
-            feed.ready.set()
+        live_once = False
+        delay = FIRST_RESUBSCRIBE_DELAY
+        while True:
+            try:
+                async with self._pubsub.subscribe(f"site:{website_id}") as messages:
+                    live_once = True
+                    delay = FIRST_RESUBSCRIBE_DELAY
+                    feed.ready.set()
+                    async for raw in messages:
+                        self._fan_out(feed, raw)
+                raise ConnectionError("the subscription's message stream ended")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not live_once:
+                    log.warning("realtime subscription failed", website_id=website_id, error=repr(exc))
+                    feed.failed = exc
+                    feed.ready.set()
+                    return
+                # New listeners wait for the resubscription instead of being told they are live.
+                feed.ready.clear()
+                log.warning(
+                    "realtime subscription lost; subscribing again",
+                    website_id=website_id,
+                    error=repr(exc),
+                    retry_in=delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RESUBSCRIBE_DELAY)
 
     @staticmethod
     def _fan_out(feed: _SiteFeed, raw: bytes) -> None:
