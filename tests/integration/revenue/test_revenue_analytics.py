@@ -397,3 +397,15 @@ async def test_bad_attribution_parameters_are_refused_with_a_problem(shop: Shop)
         f"/api/v1/sites/{shop.id}/breakdown", params={"dimension": "source", "attribution": "nope"}
     )
     assert response.status_code == 400, response.text
+
+
+async def test_the_previous_period_counts_its_own_money(
+    world: tuple[Shop, Truth, Stripe, dict[str, Any]],
+) -> None:
+    shop, _, _, _ = world
+    for path, params in (
+        ("metrics", {"period": "today", "compare": "true"}),
+        ("timeseries", {"period": "today", "compare": "true", "interval": "hour", "metrics": "visitors,revenue"}),
+    ):
+        response = await shop.owner.get(f"/api/v1/sites/{shop.id}/{path}", params=params)
+        assert response.status_code == 200, response.text
