@@ -352,13 +352,16 @@ class AnalyticsQueries:
         attributed: bool = False,
         event_filters: bool = True,
     ) -> str:
-        """Visits started in the range (``attributed``: the visits money is credited to, whenever they
-        started), matching the filters, one collapsed row each, ``columns`` from their latest version.
-        An event filter keeps the visits with a matching event (in the range, for visits of the range)."""
+        """Visits started in the range (``attributed``: every visit money can be credited to, from
+        the lookback before the earliest anchor; joined to ``attributed`` after), matching the filters,
+        one collapsed row each, ``columns`` from their latest version. An event filter keeps the
+        visits with a matching event (in the range, for visits of the range)."""
         site = params.bind(spec.website_id, "UUID")
         if attributed:
-            within = "session_id IN (SELECT session_id FROM attributed)"
-            conditions = [f"website_id = {site}", within]
+            # Bounds, not the credited ids themselves: reading the CTE again would run it again.
+            within = f"timestamp >= {conversions.VISITS_FROM}"
+            started = f"started_at >= {conversions.VISITS_FROM} AND started_at < {conversions.VISITS_TO}"
+            conditions = [f"website_id = {site}", started]
         else:
             start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
             end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
@@ -429,7 +432,7 @@ class AnalyticsQueries:
         the event filters: money credited to a visit counts for every page, goal or prop value in it."""
         site = params.bind(spec.website_id, "UUID")
         columns = [f"{_column_sql(d, params)} AS e{i}" for i, d in enumerate(spec.dimensions)]
-        conditions = [f"website_id = {site}", "session_id IN (SELECT session_id FROM attributed)"]
+        conditions = [f"website_id = {site}", f"timestamp >= {conversions.VISITS_FROM}"]
         conditions += _scope_conditions(spec.filters, "event", params)
         conditions += [f"{d.column} != ''" for d in spec.dimensions if d.name == "goal"]
         where = " AND ".join(conditions)

@@ -36,6 +36,8 @@ __all__ = (
     "DEFAULT_MODEL",
     "MODELS",
     "MONEY",
+    "VISITS_FROM",
+    "VISITS_TO",
     "MoneyWindow",
     "attributed",
     "money_columns",
@@ -109,6 +111,16 @@ CONVERSIONS = """conversions AS (
 )"""
 """Columns: key, kind (payment | refund), is_renewal, visitor_id, paid_at, anchor_at, amount."""
 
+VISITS_FROM = """(least({cv_from:DateTime64(3, 'UTC')}, ifNull((
+        SELECT minOrNull(anchor_at) FROM payments
+        WHERE website_id = {cv_site:UUID}
+          AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+    ), {cv_from:DateTime64(3, 'UTC')})) - toIntervalDay({cv_lookback:UInt32}))"""
+"""The earliest start a credited visit can have: renewals and refunds reach back to their first
+payment. A bound to read fewer visits (tracker revenue is anchored in the range itself)."""
+VISITS_TO = "({cv_to:DateTime64(3, 'UTC')} + toIntervalSecond({cv_skew:UInt32}))"
+"""The latest start a credited visit can have."""
+
 _ATTRIBUTED = """attributed AS (
     SELECT c.key AS key, {model} AS session_id
     FROM conversions AS c
@@ -116,9 +128,7 @@ _ATTRIBUTED = """attributed AS (
         SELECT visitor_id, session_id AS visit, started_at AS at, channel
         FROM sessions FINAL
         WHERE website_id = {{cv_site:UUID}} AND sign = 1
-          AND started_at < {{cv_to:DateTime64(3, 'UTC')}} + toIntervalSecond({{cv_skew:UInt32}})
-          -- only the days some conversion's window can reach (renewals and refunds reach back)
-          AND started_at >= (SELECT min(anchor_at) FROM conversions) - toIntervalDay({{cv_lookback:UInt32}})
+          AND started_at < {visits_to} AND started_at >= {visits_from}
     ) AS s ON s.visitor_id = c.visitor_id
     WHERE c.visitor_id != ''
       AND s.at <= c.anchor_at + toIntervalSecond({{cv_skew:UInt32}})
@@ -129,7 +139,7 @@ _ATTRIBUTED = """attributed AS (
 
 def attributed(model: str) -> str:
     """The ``attributed`` CTE (after ``conversions``): ``key`` → the ``session_id`` credited by ``model``."""
-    return _ATTRIBUTED.format(model=MODELS[model])
+    return _ATTRIBUTED.format(model=MODELS[model], visits_from=VISITS_FROM, visits_to=VISITS_TO)
 
 
 MONEY: Mapping[str, str] = {
