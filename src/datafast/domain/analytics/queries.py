@@ -19,6 +19,11 @@ the events of visits that match (visit attributes — source, entry page, countr
 the visit, never of the individual event). The aggregate and the time series read event
 metrics from ``events`` and visit metrics (visits, bounce rate, visit duration, views per
 visit) from ``sessions``; see :mod:`datafast.domain.analytics.service`.
+
+Money metrics (revenue, purchases, refunds…) read the conversions and their credited visits,
+whose SQL (the double-count rule, the attribution models) lives in
+:mod:`datafast.domain.revenue.conversions`, shared with the attribution report; here they are
+joined to the traffic side of the same groups (see "money" below).
 """
 
 from __future__ import annotations

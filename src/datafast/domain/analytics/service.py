@@ -2,16 +2,21 @@
 
 Metric definitions (README "Stats API" has the user-facing version):
 
-- Totals and time series: ``visitors``, ``pageviews``, ``events``, ``conversions`` (visitors
-  with a goal or purchase), ``revenue`` (minor units), ``purchases`` and the ratios built on
-  them count *events in the range*; ``visits``, ``bounce_rate``, ``visit_duration`` and
-  ``views_per_visit`` count *visits that started in the range* (a visit is counted once, in
-  the bucket where it started).
+- Totals and time series: ``visitors``, ``pageviews`` and ``events`` count *events in the
+  range*; ``visits``, ``bounce_rate``, ``visit_duration`` and ``views_per_visit`` count *visits
+  that started in the range* (a visit is counted once, in the bucket where it started).
+- Money metrics (``revenue``, ``new_revenue``, ``renewal_revenue``, ``refunds``, ``purchases``,
+  ``average_order_value``, ``revenue_per_visitor``, ``conversions``, ``conversion_rate``) count
+  *money received in the range*, by payment time: the conversions of
+  :mod:`datafast.domain.revenue.conversions` (payments net of refunds, plus tracker revenue no
+  payment carries). ``conversions``: visitors with a goal or purchase event, or a payment.
 - Breakdowns by a visit attribute (source, UTM, entry/exit page, geography, device…) count
-  the visits that started in the range: visitors are their distinct visitors, conversions
-  their visitors with a goal or purchase in one of them, revenue their payments.
+  the visits that started in the range; their money is the money credited to a visit of that
+  value under the request's attribution model (the numbers of ``/revenue/attribution``).
 - Breakdowns by an event attribute (page, hostname, goal, prop) count the events in the range;
-  visits there are the distinct visits among those events.
+  visits there are the distinct visits among those events; money counts for every value among
+  the events of its credited visit.
+- Under a filter, money counts when its credited visit matches.
 
 Date ranges are calendar days in the site's timezone, turned into UTC instants with the
 timezone's rules for each day, so days of 23 or 25 hours (DST) are exact.
