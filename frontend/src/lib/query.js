@@ -45,6 +45,7 @@ export function readState(search) {
     end: p.get("end_date") || "",
     compare: p.get("compare") !== "off",
     filters: p.getAll("filter"),
+    model: p.get("model") || "last_non_direct",
   };
 }
 
@@ -69,6 +70,8 @@ export function statsQuery(state, extra = {}) {
     q.set("period", state.period);
   }
   for (const f of state.filters) q.append("filter", f);
+  // Which visit a payment is credited to (revenue under a filter, revenue by source…).
+  if (state.model && state.model !== "last_non_direct") q.set("attribution", state.model);
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) q.set(k, v);
   return q.toString();
 }

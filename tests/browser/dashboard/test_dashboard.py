@@ -57,11 +57,15 @@ VISITS = [
 ]
 
 
-def expected(visits: list[PlannedVisit]) -> dict[str, str]:
-    """What the KPI cards must say for these visits (one visitor, one visit each)."""
+def expected(visits: list[PlannedVisit], payments: dict[int, int] | None = None) -> dict[str, str]:
+    """What the KPI cards must say for these visits (one visitor, one visit each) and the provider
+    payments of some of their visitors (cents, by index in ``visits``). Revenue is money received:
+    the payments, plus the goal values no payment reports (these goals carry no transaction id);
+    a visitor who paid has converted."""
+    payments = payments or {}
     count = len(visits)
-    revenue = sum(round((v.goal_revenue or 0) * 100) for v in visits)
-    converted = sum(v.goal_revenue is not None for v in visits)
+    revenue = sum(round((v.goal_revenue or 0) * 100) for v in visits) + sum(payments.values())
+    converted = sum(v.goal_revenue is not None or i in payments for i, v in enumerate(visits))
     bounces = sum(v.events == 1 for v in visits)
     return {
         "visitors": str(count),
@@ -87,8 +91,8 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def expect_kpis(page: Page, visits: list[PlannedVisit]) -> None:
-    for name, value in expected(visits).items():
+def expect_kpis(page: Page, visits: list[PlannedVisit], payments: dict[int, int] | None = None) -> None:
+    for name, value in expected(visits, payments).items():
         expect(page.get_by_test_id(f"kpi-{name}-value")).to_have_text(value, timeout=10_000)
 
 
@@ -299,6 +303,9 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         401,
     )
     page.goto(today_url)
+    # The KPI cards count the payment (A's) with C's goal value: 129.00 + 49.99.
+    expect(page.get_by_test_id("kpi-revenue-value")).to_have_text(money(paid + 4999))
+    expect_kpis(page, today, {0: paid})
     attribution = page.get_by_test_id("panel-attribution")
     for model in ("last", "first", "last_non_direct"):
         page.get_by_test_id("attribution-model").select_option(model)
@@ -311,13 +318,17 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
             money(round(VISITS[2].goal_revenue * 100))
         )
         expect(attribution.get_by_test_id("row")).to_have_count(2)
+        # The Sources panel credits the money under the same model.
+        expect(sources.locator('tr[data-value="newsletter"] td[data-metric="revenue"]')).to_have_text(
+            money(paid)
+        )
     expect(page).to_have_url(re.compile(r"model=last_non_direct"))
     page.get_by_test_id("attribution-model").select_option("last")
 
     # --- dark mode, and the phone layout in both themes
     page.get_by_label("Colour theme").select_option("dark")
     expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    expect_kpis(page, today)
+    expect_kpis(page, today, {0: paid})
     shot(page, "dashboard-desktop-dark")
     page.get_by_label("Colour theme").select_option("auto")
     dashboard_url = page.url
@@ -333,7 +344,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         try:
             small = phone.new_page()
             small.goto(dashboard_url)
-            expect_kpis(small, today)
+            expect_kpis(small, today, {0: paid})
             width = small.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"the page scrolls sideways at phone width ({width}px)"
             shot(small, f"dashboard-phone-{scheme}")
@@ -396,7 +407,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         public = outsider.new_page()
         public.goto(share_url + "?period=today")
         expect(public.get_by_test_id("read-only")).to_be_visible()
-        expect_kpis(public, with_live)
+        expect_kpis(public, with_live, {0: paid})
         expect(public.get_by_test_id("panel-sources").locator('tr[data-value="realtime"]')).to_be_visible()
         expect(public.get_by_role("link", name="Settings")).to_have_count(0)
         expect(public.get_by_role("button", name="Export CSV")).to_have_count(0)

@@ -322,6 +322,10 @@ def _event_metrics(pairs: Sequence[tuple[Visit, Event]]) -> dict[str, float]:
         "revenue_per_visitor": _div(revenue, len(visitors)),
         "purchases": purchases,
         "average_order_value": _div(revenue, purchases),
+        # No payments, renewals or refunds here: tracker purchases are all the money.
+        "new_revenue": revenue,
+        "renewal_revenue": 0,
+        "refunds": 0,
     }
 
 

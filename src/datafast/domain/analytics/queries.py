@@ -19,6 +19,11 @@ the events of visits that match (visit attributes — source, entry page, countr
 the visit, never of the individual event). The aggregate and the time series read event
 metrics from ``events`` and visit metrics (visits, bounce rate, visit duration, views per
 visit) from ``sessions``; see :mod:`datafast.domain.analytics.service`.
+
+Money metrics (revenue, purchases, refunds…) read the conversions and their credited visits,
+whose SQL (the double-count rule, the attribution models) lives in
+:mod:`datafast.domain.revenue.conversions`, shared with the attribution report; here they are
+joined to the traffic side of the same groups (see "money" below).
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from datafast.domain.revenue import conversions
+from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS, DEFAULT_MODEL, MoneyWindow
 from datafast.lib.eventstore import EventStore
 
 __all__ = (
     "DIMENSIONS",
     "EVENT_METRICS",
     "METRICS",
+    "MONEY_METRICS",
     "SESSION_METRICS",
     "AnalyticsQueries",
     "Dimension",
@@ -120,36 +128,16 @@ _SESSION_SQL = {
     "views_per_visit": "if(count() = 0, 0, sum(s_pageviews) / count())",
     "bounce_rate": "if(count() = 0, 0, sum(s_bounce) / count())",
     "visit_duration": "if(count() = 0, 0, sum(s_duration) / count())",
-    "conversions": _uniq("s_visitor", "s_goals > 0"),
-    "conversion_rate": f"if(count() = 0, 0, {_uniq('s_visitor', 's_goals > 0')} / {_VISITORS})",
-    "revenue": "sum(s_revenue)",
-    "revenue_per_visitor": f"if(count() = 0, 0, sum(s_revenue) / {_VISITORS})",
 }
 _CONVERSION = "event_type IN ('goal', 'purchase')"
 _E_VISITORS, _E_VISITS = _uniq("visitor_id"), _uniq("session_id")
-
-
-def _event_sql(conversion: str) -> dict[str, str]:
-    return {
-        "visitors": _E_VISITORS,
-        "visits": _E_VISITS,
-        "pageviews": "countIf(event_type = 'pageview')",
-        "events": "count()",
-        "views_per_visit": f"if({_E_VISITS} = 0, 0, countIf(event_type = 'pageview') / {_E_VISITS})",
-        "conversions": _uniq("visitor_id", conversion),
-        "conversion_rate": f"if({_E_VISITORS} = 0, 0, {_uniq('visitor_id', conversion)} / {_E_VISITORS})",
-        "revenue": "sum(revenue)",
-        "revenue_per_visitor": f"if({_E_VISITORS} = 0, 0, sum(revenue) / {_E_VISITORS})",
-        "purchases": "countIf(event_type = 'purchase')",
-        "average_order_value": (
-            "if(countIf(event_type = 'purchase') = 0, 0, sum(revenue) / countIf(event_type = 'purchase'))"
-        ),
-    }
-
-
-_EVENT_SQL = _event_sql(_CONVERSION)
-_GOAL_ROW_SQL = _event_sql("1")
-"""In a goal breakdown every event of a row completes that goal (a pageview goal's pageviews too)."""
+_EVENT_SQL = {
+    "visitors": _E_VISITORS,
+    "visits": _E_VISITS,
+    "pageviews": "countIf(event_type = 'pageview')",
+    "events": "count()",
+    "views_per_visit": f"if({_E_VISITS} = 0, 0, countIf(event_type = 'pageview') / {_E_VISITS})",
+}
 METRICS: tuple[str, ...] = (
     "visitors",
     "visits",
@@ -164,11 +152,36 @@ METRICS: tuple[str, ...] = (
     "revenue_per_visitor",
     "purchases",
     "average_order_value",
+    "new_revenue",
+    "renewal_revenue",
+    "refunds",
 )
-SESSION_METRICS = frozenset(_SESSION_SQL)
-EVENT_METRICS = frozenset(_EVENT_SQL)
+# Money metrics over one row of the money side (``r_<name>``, see revenue.conversions.MONEY) joined
+# to the traffic side of the same group: its visitors and its visitors with a goal or purchase.
+_CONVERTED = "length(arrayDistinct(arrayConcat(x_converted, r_payers)))"
+_MONEY_SQL = {
+    "revenue": "r_revenue",
+    "new_revenue": "r_new_revenue",
+    "renewal_revenue": "r_renewal_revenue",
+    "refunds": "r_refunds",
+    "purchases": "r_payments",
+    "average_order_value": "if(r_payments = 0, 0, r_gross / r_payments)",
+    "revenue_per_visitor": "if(x_visitors = 0, 0, r_revenue / x_visitors)",
+    "conversions": _CONVERTED,
+    "conversion_rate": f"if(x_visitors = 0, 0, {_CONVERTED} / x_visitors)",
+}
+_TRAFFIC = {
+    "session": f"{_VISITORS} AS x_visitors, groupUniqArrayIf(s_visitor, s_goals > 0) AS x_converted",
+    "event": f"{_E_VISITORS} AS x_visitors, groupUniqArrayIf(visitor_id, {_CONVERSION}) AS x_converted",
+    # In a goal breakdown every event of a row completes that goal (a pageview goal's pageviews too).
+    "goal": f"{_E_VISITORS} AS x_visitors, groupUniqArray(visitor_id) AS x_converted",
+}
+MONEY_METRICS = frozenset(_MONEY_SQL)
+SESSION_METRICS = frozenset(_SESSION_SQL) | MONEY_METRICS
+EVENT_METRICS = frozenset(_EVENT_SQL) | MONEY_METRICS
 VISIT_METRICS = frozenset({"visits", "bounce_rate", "visit_duration", "views_per_visit"})
-"""In the aggregate and the time series, these come from ``sessions``; the others from ``events``."""
+"""In the aggregate and the time series, these come from ``sessions``; money metrics from the
+conversions (:mod:`datafast.domain.revenue.conversions`); the others from ``events``."""
 
 # The same metrics over the rollups (migrations/clickhouse/0005_rollups_daily.py).
 _R_VISITORS, _R_CONVERTED = _merge("visitors"), _merge("converted")
@@ -180,10 +193,6 @@ _SESSION_ROLLUP_SQL = {
     "views_per_visit": "if(sum(visits) = 0, 0, sum(pageviews) / sum(visits))",
     "bounce_rate": "if(sum(visits) = 0, 0, sum(bounces) / sum(visits))",
     "visit_duration": "if(sum(visits) = 0, 0, sum(duration) / sum(visits))",
-    "conversions": _R_CONVERTED,
-    "conversion_rate": f"if({_R_VISITORS} = 0, 0, {_R_CONVERTED} / {_R_VISITORS})",
-    "revenue": "sum(revenue)",
-    "revenue_per_visitor": f"if({_R_VISITORS} = 0, 0, sum(revenue) / {_R_VISITORS})",
 }
 _R_SESSIONS = _merge("sessions")
 _EVENT_ROLLUP_SQL = {
@@ -192,12 +201,6 @@ _EVENT_ROLLUP_SQL = {
     "pageviews": "sum(pageviews)",
     "events": "sum(events)",
     "views_per_visit": f"if({_R_SESSIONS} = 0, 0, sum(pageviews) / {_R_SESSIONS})",
-    "conversions": _R_CONVERTED,
-    "conversion_rate": f"if({_R_VISITORS} = 0, 0, {_R_CONVERTED} / {_R_VISITORS})",
-    "revenue": "sum(revenue)",
-    "revenue_per_visitor": f"if({_R_VISITORS} = 0, 0, sum(revenue) / {_R_VISITORS})",
-    "purchases": "sum(purchases)",
-    "average_order_value": "if(sum(purchases) = 0, 0, sum(revenue) / sum(purchases))",
 }
 _ROLLUP_COLUMNS = (
     *("visits", "pageviews", "events", "bounces", "duration", "revenue", "purchases"),
@@ -212,7 +215,7 @@ _ROLLED_UP = {
 _SUMMED_ONLY = frozenset({"exit_page"})
 """Rolled up for the summed metrics only: a visit's exit page changes, so its visitor states do not hold."""
 _SUMMED_METRICS = frozenset(
-    {"visits", "pageviews", "events", "views_per_visit", "bounce_rate", "visit_duration", "revenue"}
+    {"visits", "pageviews", "events", "views_per_visit", "bounce_rate", "visit_duration"}
 )
 
 
@@ -280,6 +283,10 @@ class QuerySpec:
     limit: int = 100
     offset: int = 0
     goals: tuple[GoalDefinition, ...] = ()
+    currency: str = ""
+    """The site's currency: tracker revenue in another one is not money received."""
+    attribution: str = DEFAULT_MODEL
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
 
     @property
     def scope(self) -> Scope:
@@ -445,19 +452,36 @@ class AnalyticsQueries:
             )
         return " AND ".join(conditions)
 
-    def _visits_subquery(self, spec: QuerySpec, params: _Params, columns: Sequence[str]) -> str:
-        """Visits started in the range, one collapsed row each, ``columns`` from their latest version."""
+    def _visits_subquery(
+        self,
+        spec: QuerySpec,
+        params: _Params,
+        columns: Sequence[str],
+        *,
+        attributed: bool = False,
+        event_filters: bool = True,
+    ) -> str:
+        """Visits started in the range (``attributed``: every visit money can be credited to, from
+        the lookback before the earliest anchor; joined to ``attributed`` after), matching the filters,
+        one collapsed row each, ``columns`` from their latest version. An event filter keeps the
+        visits with a matching event (in the range, for visits of the range)."""
         site = params.bind(spec.website_id, "UUID")
-        start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
-        end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
-        conditions = [f"website_id = {site}", f"started_at >= {start}", f"started_at < {end}"]
+        if attributed:
+            # Bounds, not the credited ids themselves: reading the CTE again would run it again.
+            within = f"timestamp >= {conversions.VISITS_FROM}"
+            started = f"started_at >= {conversions.VISITS_FROM} AND started_at < {conversions.VISITS_TO}"
+            conditions = [f"website_id = {site}", started]
+        else:
+            start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
+            end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
+            within = f"timestamp >= {start} AND timestamp < {end}"
+            conditions = [f"website_id = {site}", f"started_at >= {start}", f"started_at < {end}"]
         conditions += _scope_conditions(spec, "session", params)
-        event_conditions = _scope_conditions(spec, "event", params)
+        event_conditions = _scope_conditions(spec, "event", params) if event_filters else []
         if event_conditions:
             conditions.append(
                 "session_id IN (SELECT session_id FROM events"
-                f" WHERE website_id = {site} AND timestamp >= {start} AND timestamp < {end}"
-                f" AND {' AND '.join(event_conditions)})"
+                f" WHERE website_id = {site} AND {within} AND {' AND '.join(event_conditions)})"
             )
         latest = "".join(f", argMax({c}, version) AS s_{c}" for c in columns)
         # s_-prefixed names: an alias equal to a column would be substituted inside aggregates.
@@ -470,6 +494,134 @@ class AnalyticsQueries:
             f" FROM sessions WHERE {' AND '.join(conditions)}"
             " GROUP BY session_id HAVING sum(sign) > 0"
         )
+
+    # --- money ----------------------------------------------------------------------------
+    # Money metrics join two sides grouped by the same keys (none, a time bucket, dimension
+    # values): the traffic (t: visitors and converted visitors of events or visits, like every
+    # other metric) and the money (m: conversions, see revenue.conversions). A FULL JOIN keeps
+    # values with only one side; keys are Nullable so that money credited to no visit (unknown
+    # source) stays a row of its own, with NULL values.
+
+    def _with_money(self, spec: QuerySpec, params: _Params) -> str:
+        window = MoneyWindow(
+            spec.website_id, spec.currency, spec.start, spec.end, spec.attribution, spec.lookback_days
+        )
+        params.values.update(conversions.parameters(window))
+        return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution)} "
+
+    def _money(self, spec: QuerySpec, params: _Params, keys: Sequence[str], *, credited: bool) -> str:
+        """Money grouped by ``keys`` (SQL over ``c`` conversions, ``v`` their credited visits, ``e``).
+
+        ``credited`` (or any filter): only money credited to a visit matching the filters."""
+        joins = ""
+        if credited or spec.filters:
+            visits = self._visits_subquery(
+                spec,
+                params,
+                sorted({d.column for d in spec.dimensions if d.scope == "session"}),
+                attributed=True,
+                event_filters=spec.scope == "session",
+            )
+            # No filter and a visit breakdown: money credited to no visit stays (LEFT, NULL keys).
+            join = "LEFT" if not spec.filters and spec.scope == "session" else "INNER"
+            joins = (
+                f" {join} JOIN attributed AS a ON a.key = c.key"
+                f" {join} JOIN ({visits}) AS v ON v.session_id = a.session_id"
+            )
+        if spec.scope == "event" and spec.dimensions:
+            events = self._credited_events(spec, params)
+            joins += f" INNER JOIN ({events}) AS e ON e.session_id = a.session_id"
+        select = [*(f"CAST({k} AS Nullable(String)) AS k{i}" for i, k in enumerate(keys))]
+        select.append(conversions.money_columns())
+        group = f" GROUP BY {', '.join(f'k{i}' for i in range(len(keys)))}" if keys else ""
+        return f"SELECT {', '.join(select)} FROM conversions AS c{joins}{group}"
+
+    def _credited_events(self, spec: QuerySpec, params: _Params) -> str:
+        """Each credited visit's distinct values of the event dimensions, among its events matching
+        the event filters: money credited to a visit counts for every page, goal or prop value in it."""
+        site = params.bind(spec.website_id, "UUID")
+        columns = [f"{_column_sql(d, params, spec.goals)} AS e{i}" for i, d in enumerate(spec.dimensions)]
+        conditions = [f"website_id = {site}", f"timestamp >= {conversions.VISITS_FROM}"]
+        conditions += _scope_conditions(spec, "event", params)
+        where = " AND ".join(conditions)
+        return f"SELECT DISTINCT session_id, {', '.join(columns)} FROM events WHERE {where}"
+
+    @staticmethod
+    def _joined(traffic: str, money: str, keys: int, outputs: Sequence[str]) -> str:
+        """The traffic and money sides (each grouped by ``k0…``) side by side, one row per key."""
+        if not keys:
+            return f"SELECT {', '.join(outputs)} FROM ({traffic}) AS t CROSS JOIN ({money}) AS m"
+        on = " AND ".join(f"t.k{i} = m.k{i}" for i in range(keys))
+        select = [f"coalesce(t.k{i}, m.k{i}) AS k{i}" for i in range(keys)] + list(outputs)
+        return f"SELECT {', '.join(select)} FROM ({traffic}) AS t FULL OUTER JOIN ({money}) AS m ON {on}"
+
+    async def aggregate_money(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
+        params = _Params()
+        head = self._with_money(spec, params)
+        traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
+        money = self._money(spec, params, [], credited=False)
+        sql = head + self._joined(traffic, money, 0, [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics])
+        return (await self._rows(sql, params))[0]
+
+    async def timeseries_money(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
+        """Money by the local bucket of its payment time; traffic by the bucket of its events."""
+        assert spec.interval is not None
+        params = _Params()
+        head = self._with_money(spec, params)
+        tz = params.bind(spec.timezone, "String")
+        bucket = _BUCKETS[spec.interval]
+        key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
+        where = self._event_where(spec, params)
+        traffic = f"SELECT {key}, {_TRAFFIC['event']} FROM events WHERE {where} GROUP BY k0"
+        money = self._money(spec, params, [bucket.format(ts="c.paid_at", tz=tz)], credited=False)
+        outputs = [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics]
+        sql = head + self._joined(traffic, money, 1, outputs)
+        return [{"bucket": row.pop("k0"), **row} for row in await self._rows(sql, params)]
+
+    async def _money_breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
+        """A breakdown with money metrics: each conversion counts for the values of the visit it is
+        credited to under ``spec.attribution`` (event dimensions: every value among that visit's events)."""
+        params = _Params()
+        head = self._with_money(spec, params)
+        n = len(spec.dimensions)
+        traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
+        if spec.scope == "session":
+            inner = self._visits_subquery(spec, params, sorted({d.column for d in spec.dimensions}))
+            keys = [f"CAST(s_{d.column} AS Nullable(String)) AS k{i}" for i, d in enumerate(spec.dimensions)]
+            traffic_sql = [f"{_SESSION_SQL[m]} AS t_{m}" for m in traffic_metrics]
+            traffic = f"SELECT {', '.join([*keys, *traffic_sql, _TRAFFIC['session']])} FROM ({inner})"
+            # Money credited to no visit (LEFT JOIN: an empty session_id) keeps NULL values.
+            credited = [f"if(v.session_id = '', NULL, v.s_{d.column})" for d in spec.dimensions]
+            money = self._money(spec, params, credited, credited=True)
+            having = ""
+        else:
+            keys = [
+                f"CAST({_column_sql(d, params, spec.goals)} AS Nullable(String)) AS k{i}"
+                for i, d in enumerate(spec.dimensions)
+            ]
+            traffic_sql = [f"{_EVENT_SQL[m]} AS t_{m}" for m in traffic_metrics]
+            where = self._event_where(spec, params)
+            goal_rows = any(d.name == "goal" for d in spec.dimensions)
+            columns = ", ".join([*keys, *traffic_sql, _TRAFFIC["goal" if goal_rows else "event"]])
+            traffic = f"SELECT {columns} FROM events WHERE {where}"
+            money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
+            # A goal breakdown lists goals, not the events without one.
+            goals = [f"k{i} != ''" for i, d in enumerate(spec.dimensions) if d.name == "goal"]
+            having = f" HAVING {' AND '.join(goals)}" if goals else ""
+        traffic += f" GROUP BY {', '.join(f'k{i}' for i in range(n))}{having}"
+        outputs = [
+            f"{_MONEY_SQL[m]} AS m_{m}" if m in MONEY_METRICS else f"t_{m} AS m_{m}" for m in spec.metrics
+        ]
+        joined = self._joined(traffic, money, n, outputs)
+        dims = [f"k{i}" for i in range(n)]
+        limit = params.bind(spec.limit, "UInt32")
+        offset = params.bind(spec.offset, "UInt32")
+        sql = (
+            f"{head}SELECT {', '.join(f'k{i} AS d{i}' for i in range(n))}, * EXCEPT ({', '.join(dims)})"
+            f" FROM ({joined}) ORDER BY {self._order(spec, [f'd{i}' for i in range(n)])}"
+            f" LIMIT {limit} OFFSET {offset}"
+        )
+        return await self._rows(sql, params)
 
     @staticmethod
     def _order(spec: QuerySpec, dims: Sequence[str]) -> str:
@@ -485,6 +637,8 @@ class AnalyticsQueries:
 
     async def breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
         """Metrics grouped by ``spec.dimensions`` (output keys ``d0, d1…`` then metric names)."""
+        if MONEY_METRICS & set(spec.metrics):
+            return await self._money_breakdown(spec)
         params = _Params()
         dims = [f"d{i}" for i in range(len(spec.dimensions))]
         rollup = self._rollup(spec, spec.scope, spec.metrics)
@@ -506,8 +660,7 @@ class AnalyticsQueries:
             where = ""
         else:
             select = [f"{_column_sql(d, params, spec.goals)} AS d{i}" for i, d in enumerate(spec.dimensions)]
-            metric_sql = _GOAL_ROW_SQL if any(d.name == "goal" for d in spec.dimensions) else _EVENT_SQL
-            select += [f"{metric_sql[m]} AS m_{m}" for m in spec.metrics]
+            select += [f"{_EVENT_SQL[m]} AS m_{m}" for m in spec.metrics]
             source = "events"
             where = " WHERE " + self._event_where(spec, params)
             # A goal breakdown lists goals, not the events without one.

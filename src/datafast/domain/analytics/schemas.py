@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 __all__ = (
+    "Attribution",
     "Bucket",
     "DateRange",
     "Filter",
@@ -38,6 +39,7 @@ Operator = Literal["is", "is_not", "contains", "not_contains"]
 Interval = Literal["hour", "day", "week", "month"]
 Period = Literal["today", "yesterday", "7d", "30d", "90d", "month", "last_month", "12mo"]
 Number = int | float
+Attribution = Literal["first", "last", "last_non_direct"]
 
 
 class Filter(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +81,21 @@ class QueryRequest(msgspec.Struct, forbid_unknown_fields=True):
     order_by: Annotated[list[OrderBy], msgspec.Meta(max_length=5)] = msgspec.field(default_factory=list)
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
     offset: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 0
+    attribution: Annotated[
+        Attribution,
+        msgspec.Meta(
+            description="Which visit a payment is credited to in a breakdown, or under a filter: the "
+            "first or last visit of the lookback window, or the last one that was not direct "
+            "(the default). The same models as /revenue/attribution.",
+            examples=["last_non_direct"],
+        ),
+    ] = "last_non_direct"
+    lookback_days: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1, le=365, description="How far back before a payment its visits count", examples=[30]
+        ),
+    ] = 30
 
 
 class ResolvedRange(msgspec.Struct):
@@ -91,7 +108,8 @@ class ResolvedRange(msgspec.Struct):
 
 
 class Row(msgspec.Struct):
-    dimensions: list[str]
+    dimensions: list[str | None]
+    """``null``: money credited to no visit (no visitor linked, or no visit in the lookback window)."""
     metrics: dict[str, Number]
 
 

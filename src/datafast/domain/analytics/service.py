@@ -2,16 +2,21 @@
 
 Metric definitions (README "Stats API" has the user-facing version):
 
-- Totals and time series: ``visitors``, ``pageviews``, ``events``, ``conversions`` (visitors
-  with a goal or purchase), ``revenue`` (minor units), ``purchases`` and the ratios built on
-  them count *events in the range*; ``visits``, ``bounce_rate``, ``visit_duration`` and
-  ``views_per_visit`` count *visits that started in the range* (a visit is counted once, in
-  the bucket where it started).
+- Totals and time series: ``visitors``, ``pageviews`` and ``events`` count *events in the
+  range*; ``visits``, ``bounce_rate``, ``visit_duration`` and ``views_per_visit`` count *visits
+  that started in the range* (a visit is counted once, in the bucket where it started).
+- Money metrics (``revenue``, ``new_revenue``, ``renewal_revenue``, ``refunds``, ``purchases``,
+  ``average_order_value``, ``revenue_per_visitor``, ``conversions``, ``conversion_rate``) count
+  *money received in the range*, by payment time: the conversions of
+  :mod:`datafast.domain.revenue.conversions` (payments net of refunds, plus tracker revenue no
+  payment carries). ``conversions``: visitors with a goal or purchase event, or a payment.
 - Breakdowns by a visit attribute (source, UTM, entry/exit page, geography, device…) count
-  the visits that started in the range: visitors are their distinct visitors, conversions
-  their visitors with a goal or purchase in one of them, revenue their payments.
+  the visits that started in the range; their money is the money credited to a visit of that
+  value under the request's attribution model (the numbers of ``/revenue/attribution``).
 - Breakdowns by an event attribute (page, hostname, goal, prop) count the events in the range;
-  visits there are the distinct visits among those events.
+  visits there are the distinct visits among those events; money counts for every value among
+  the events of its credited visit.
+- Under a filter, money counts when its credited visit matches.
 
 Date ranges are calendar days in the site's timezone, turned into UTC instants with the
 timezone's rules for each day, so days of 23 or 25 hours (DST) are exact.
@@ -29,6 +34,7 @@ from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.queries import (
     EVENT_METRICS,
     METRICS,
+    MONEY_METRICS,
     SESSION_METRICS,
     VISIT_METRICS,
     AnalyticsQueries,
@@ -40,6 +46,7 @@ from datafast.domain.analytics.queries import (
     dimension,
 )
 from datafast.domain.analytics.schemas import (
+    Attribution,
     Bucket,
     Comparison,
     DateRange,
@@ -64,6 +71,7 @@ from datafast.domain.analytics.schemas import (
     VisitorSession,
     VisitorSummary,
 )
+from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS
 from datafast.errors import InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
@@ -79,6 +87,9 @@ REVENUE_METRICS = [
     "visitors",
     "conversions",
     "revenue_per_visitor",
+    "new_revenue",
+    "renewal_revenue",
+    "refunds",
 ]
 DEFAULT_TOTALS = [
     "visitors",
@@ -94,6 +105,9 @@ DEFAULT_TOTALS = [
     "revenue_per_visitor",
     "purchases",
     "average_order_value",
+    "new_revenue",
+    "renewal_revenue",
+    "refunds",
 ]
 
 
@@ -185,6 +199,11 @@ def bucket_labels(range_: ResolvedRange, interval: Interval) -> list[str]:
     return list(dict.fromkeys(labels))
 
 
+def _value(value: Any) -> str | None:
+    """A dimension value; None for money credited to no visit."""
+    return None if value is None else str(value)
+
+
 def _number(value: Any) -> int | float:
     return value if isinstance(value, int) else float(value)
 
@@ -265,6 +284,9 @@ class StatsService:
             limit=request.limit + 1,  # one more to tell whether there is a next page
             offset=request.offset,
             goals=site.goals,
+            currency=site.currency.upper(),
+            attribution=request.attribution,
+            lookback_days=request.lookback_days,
         )
 
     @staticmethod
@@ -279,24 +301,32 @@ class StatsService:
 
     # --- computing ------------------------------------------------------------------------
 
+    @staticmethod
+    def _sources(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """(event metrics, visit metrics, money metrics): which table answers each total."""
+        money = [m for m in metrics if m in MONEY_METRICS]
+        visits = [m for m in metrics if m in VISIT_METRICS]
+        return [m for m in metrics if m not in money and m not in visits], visits, money
+
     async def _totals(self, spec: QuerySpec) -> dict[str, int | float]:
-        event_metrics = [m for m in spec.metrics if m not in VISIT_METRICS]
-        visit_metrics = [m for m in spec.metrics if m in VISIT_METRICS]
+        event_metrics, visit_metrics, money_metrics = self._sources(spec.metrics)
         values: dict[str, Any] = {}
         if event_metrics:
             values |= await self.queries.aggregate_events(spec, event_metrics)
         if visit_metrics:
             values |= await self.queries.aggregate_visits(spec, visit_metrics)
+        if money_metrics:
+            values |= await self.queries.aggregate_money(spec, money_metrics)
         return {m: _number(values[m]) for m in spec.metrics}
 
     async def _timeseries(self, spec: QuerySpec, range_: ResolvedRange) -> list[Bucket]:
         assert spec.interval is not None
-        event_metrics = [m for m in spec.metrics if m not in VISIT_METRICS]
-        visit_metrics = [m for m in spec.metrics if m in VISIT_METRICS]
+        event_metrics, visit_metrics, money_metrics = self._sources(spec.metrics)
         found: dict[str, dict[str, Any]] = {}
         for rows in (
             await self.queries.timeseries_events(spec, event_metrics) if event_metrics else [],
             await self.queries.timeseries_visits(spec, visit_metrics) if visit_metrics else [],
+            await self.queries.timeseries_money(spec, money_metrics) if money_metrics else [],
         ):
             for row in rows:
                 found.setdefault(row.pop("bucket"), {}).update(row)
@@ -322,7 +352,7 @@ class StatsService:
             response.has_more = len(rows) > request.limit
             response.rows = [
                 Row(
-                    dimensions=[str(row[f"d{i}"]) for i in range(len(spec.dimensions))],
+                    dimensions=[_value(row[f"d{i}"]) for i in range(len(spec.dimensions))],
                     metrics={m: _number(row[m]) for m in spec.metrics},
                 )
                 for row in rows[: request.limit]
@@ -333,15 +363,14 @@ class StatsService:
                 response.timeseries = await self._timeseries(spec, range_)
         if request.compare == "previous_period":
             before = previous_period(range_)
-            totals_spec = QuerySpec(
-                website_id=site.id,
-                timezone=site.timezone,
+            totals_spec = replace(
+                spec,
                 start=before.start_utc,
                 end=before.end_utc,
-                metrics=spec.metrics,
-                filters=spec.filters,
-                interval=spec.interval,
-                goals=spec.goals,
+                dimensions=(),
+                order_by=(),
+                limit=100,
+                offset=0,
             )
             if spec.dimensions:
                 allowed = SESSION_METRICS if spec.scope == "session" else EVENT_METRICS
@@ -355,22 +384,24 @@ class StatsService:
         return response
 
     async def _previous_rows(self, spec: QuerySpec, before: ResolvedRange, rows: list[Row]) -> list[Row]:
-        """The breakdown's rows over the previous period: only their values are asked for."""
-        keep = tuple(
-            FilterSpec(d, "is", tuple(dict.fromkeys(row.dimensions[i] for row in rows)))
-            for i, d in enumerate(spec.dimensions)
-        )
+        """The breakdown's rows over the previous period: only their values are asked for (all
+        values of a dimension whose rows include money credited to no visit, a null value)."""
+        keep = []
+        for i, d in enumerate(spec.dimensions):
+            values = list(dict.fromkeys(row.dimensions[i] for row in rows))
+            if None not in values:
+                keep.append(FilterSpec(d, "is", tuple(v for v in values if v is not None)))
         previous = replace(
             spec,
             start=before.start_utc,
             end=before.end_utc,
-            filters=spec.filters + keep,
+            filters=spec.filters + tuple(keep),
             order_by=(),
             limit=MAX_COMPARED_ROWS,
             offset=0,
         )
         found = {
-            tuple(str(r[f"d{i}"]) for i in range(len(spec.dimensions))): r
+            tuple(_value(r[f"d{i}"]) for i in range(len(spec.dimensions))): r
             for r in await self.queries.breakdown(previous)
         }
         return [
@@ -405,12 +436,16 @@ class StatsService:
         filters: list[Filter],
         metrics: list[str] | None = None,
         compare: bool = False,
+        attribution: Attribution = "last_non_direct",
+        lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     ) -> MetricsResponse:
         request = QueryRequest(
             metrics=metrics or DEFAULT_TOTALS,
             filters=filters,
             date_range=date_range,
             compare="previous_period" if compare else None,
+            attribution=attribution,
+            lookback_days=lookback_days,
         )
         result = await self.query(site, request)
         assert result.totals is not None
@@ -431,6 +466,8 @@ class StatsService:
         interval: Interval,
         metrics: list[str],
         compare: bool = False,
+        attribution: Attribution = "last_non_direct",
+        lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     ) -> TimeseriesResponse:
         request = QueryRequest(
             metrics=metrics,
@@ -438,6 +475,8 @@ class StatsService:
             date_range=date_range,
             interval=interval,
             compare="previous_period" if compare else None,
+            attribution=attribution,
+            lookback_days=lookback_days,
         )
         result = await self.query(site, request)
         assert result.timeseries is not None
@@ -457,24 +496,32 @@ class StatsService:
         by: str,
         limit: int,
         offset: int,
+        attribution: Attribution = "last_non_direct",
+        lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     ) -> RevenueResponse:
-        dim = self._dimension(by, "by")
+        self._dimension(by, "by")
         totals = await self.query(
-            site, QueryRequest(metrics=REVENUE_METRICS, filters=filters, date_range=date_range)
+            site,
+            QueryRequest(
+                metrics=REVENUE_METRICS,
+                filters=filters,
+                date_range=date_range,
+                attribution=attribution,
+                lookback_days=lookback_days,
+            ),
         )
-        metrics = [
-            m for m in REVENUE_METRICS if m in (SESSION_METRICS if dim.scope == "session" else EVENT_METRICS)
-        ]
         rows = await self.query(
             site,
             QueryRequest(
-                metrics=metrics,
+                metrics=REVENUE_METRICS,
                 dimensions=[by],
                 filters=filters,
                 date_range=date_range,
                 order_by=[OrderBy(field="revenue")],
                 limit=limit,
                 offset=offset,
+                attribution=attribution,
+                lookback_days=lookback_days,
             ),
         )
         assert totals.totals is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -70,10 +71,22 @@ class Outcome:
 
 
 class PaymentService:
-    def __init__(self, store: PaymentStore, pubsub: PubSub | None = None) -> None:
+    def __init__(
+        self,
+        store: PaymentStore,
+        pubsub: PubSub | None = None,
+        on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.pubsub = pubsub
         """Where new payments and refunds are announced (the dashboard's live feed), when given."""
+        self.on_written = on_written
+        """Called with the site ids whose payments changed (drops their cached Stats API results)."""
+
+    async def _written(self, rows: list[PaymentRow]) -> None:
+        await self.store.insert(rows)
+        if rows and self.on_written is not None:
+            await self.on_written({row.website_id for row in rows})
 
     async def record(
         self, site: uuid.UUID, site_currency: str, provider: str, items: list[Incoming]
@@ -93,7 +106,7 @@ class PaymentService:
                 rows.append(row)
                 if outcome.stored > stored:  # new money, not a newer version of a stored row
                     new.append(row)
-        await self.store.insert(rows)
+        await self._written(rows)
         if self.pubsub is not None and new:
             await self.pubsub.publish(f"site:{site}", _realtime.encode([_announce(row) for row in new]))
         return outcome
@@ -243,7 +256,7 @@ class PaymentService:
                 rows.append(
                     replace(row, amount_site=amount_site, rate_source="table", version=time.time_ns())
                 )
-        await self.store.insert(rows)
+        await self._written(rows)
         return len(rows)
 
     async def _convert(self, item: Incoming, site_currency: str) -> tuple[int, str]:

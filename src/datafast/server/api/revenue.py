@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, Role, Website
 from datafast.domain.accounts.access import Principal, site_access
+from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.revenue import connections
 from datafast.domain.revenue.api_payments import record_api_payment
 from datafast.domain.revenue.attribution import DIMENSIONS, MODELS, AttributionQuery, attribution_report
@@ -36,7 +37,6 @@ from datafast.domain.revenue.webhooks import receive_webhook
 from datafast.errors import InvalidInput
 from datafast.lib.adapters import Adapters
 from datafast.lib.eventstore import EventStore
-from datafast.lib.pubsub import PubSub
 from datafast.server.auth import requires_principal
 from datafast.settings import Settings
 
@@ -46,8 +46,10 @@ Db: TypeAlias = NamedDependency[AsyncSession]
 ADMIN = {"site_role": Role.ADMIN}
 
 
-def _payments(event_store: EventStore, pubsub: PubSub | None = None) -> PaymentService:
-    return PaymentService(PaymentStore(event_store), pubsub)
+def _payments(adapters: Adapters) -> PaymentService:
+    """Payments are announced live and drop the site's cached Stats API results, like tracked events."""
+    cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
+    return PaymentService(PaymentStore(adapters.event_store), adapters.pubsub, on_written=cache.invalidate)
 
 
 def _read(connection: PaymentConnection, settings: Settings) -> ConnectionRead:
@@ -75,7 +77,6 @@ class WebhookController(Controller):
         connection_id: FromPath[uuid.UUID],
         request: Request[Any, Any, Any],
         db_session: Db,
-        event_store: NamedDependency[EventStore],
         settings: NamedDependency[Settings],
         adapters: NamedDependency[Adapters],
     ) -> WebhookReceived:
@@ -83,7 +84,7 @@ class WebhookController(Controller):
         headers = {k.lower(): v for k, v in request.headers.items()}
         return await receive_webhook(
             db_session,
-            _payments(event_store, adapters.pubsub),
+            _payments(adapters),
             SecretBox(settings.secret_key),
             provider,
             connection_id,
@@ -183,11 +184,10 @@ class PaymentsController(Controller):
         data: JSONBody[PaymentCreate],
         principal: NamedDependency[Principal],
         db_session: Db,
-        event_store: NamedDependency[EventStore],
         adapters: NamedDependency[Adapters],
     ) -> Response[PaymentRecorded]:
         website = await site_access(db_session, principal, data.website_id, write=True)
-        recorded = await record_api_payment(_payments(event_store, adapters.pubsub), website, data)
+        recorded = await record_api_payment(_payments(adapters), website, data)
         return Response(recorded, status_code=HTTP_200_OK if recorded.duplicate else HTTP_201_CREATED)
 
 

@@ -35,6 +35,7 @@ from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.funnels import FunnelService, funnel_read
 from datafast.domain.analytics.queries import AnalyticsQueries, GoalDefinition, dimension
 from datafast.domain.analytics.schemas import (
+    Attribution,
     DateRange,
     Filter,
     FunnelCreate,
@@ -108,6 +109,26 @@ LimitParam = Annotated[int, QueryParameter(name="limit", ge=1, le=1000, descript
 OffsetParam = Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000, description="Rows to skip")]
 CompareParam = Annotated[
     bool, QueryParameter(name="compare", description="Also answer the previous period of the same length")
+]
+AttributionParam = Annotated[
+    Attribution,
+    QueryParameter(
+        name="attribution",
+        description="Which visit a payment is credited to, for revenue metrics in a breakdown or under a "
+        "filter: `first`, `last` or `last_non_direct` (default) visit of the lookback window — the same "
+        "models as /revenue/attribution.",
+        examples=[Example(value="last_non_direct")],
+    ),
+]
+LookbackParam = Annotated[
+    int,
+    QueryParameter(
+        name="lookback_days",
+        ge=1,
+        le=365,
+        description="How many days before a payment its visits count (default 30)",
+        examples=[Example(value=30)],
+    ),
 ]
 
 _FILTER = re.compile(r"^(?P<dimension>[^=!~]+?)(?P<op>==|!=|=~|!~)(?P<values>.*)$", re.DOTALL)
@@ -200,6 +221,8 @@ QUERY_EXAMPLE = {
     "date_range": {"start": "2026-10-01", "end": "2026-10-31"},
     "order_by": [{"field": "revenue", "direction": "desc"}],
     "limit": 10,
+    "attribution": "last_non_direct",
+    "lookback_days": 30,
 }
 QUERY_RESPONSE_EXAMPLE = {
     "date_range": {
@@ -221,6 +244,7 @@ QUERY_RESPONSE_EXAMPLE = {
             "dimensions": ["Hacker News"],
             "metrics": {"visitors": 811, "revenue": 98000, "conversion_rate": 0.012},
         },
+        {"dimensions": [None], "metrics": {"visitors": 0, "revenue": 12500, "conversion_rate": 0.0}},
     ],
     "has_more": False,
 }
@@ -237,6 +261,11 @@ METRICS_RESPONSE_EXAMPLE = {
         "conversion_rate": 0.027,
         "revenue": 612000,
         "revenue_per_visitor": 119.5,
+        "purchases": 152,
+        "average_order_value": 4210.5,
+        "new_revenue": 498000,
+        "renewal_revenue": 114000,
+        "refunds": 28000,
     },
     "current_visitors": 7,
 }
@@ -259,7 +288,9 @@ class StatsController(Controller):
         summary="Totals of every metric for a date range",
         description="Visitors, visits, pageviews, views per visit, bounce rate, visit duration, events, "
         "conversions, conversion rate, revenue (minor units of `currency`), revenue per visitor, purchases, "
-        "average order value; plus the visitors of the last 5 minutes.",
+        "average order value, new and renewal revenue, refunds; plus the visitors of the last 5 minutes. "
+        "Revenue is money received: provider payments net of refunds, plus tracker revenue events whose "
+        "transaction id no payment carries (README, Revenue).",
         responses={200: ResponseSpec(MetricsResponse, examples=[Example(value=METRICS_RESPONSE_EXAMPLE)])},
     )
     async def metrics(
@@ -279,6 +310,8 @@ class StatsController(Controller):
             ),
         ] = None,
         compare: CompareParam = False,
+        attribution: AttributionParam = "last_non_direct",
+        lookback_days: LookbackParam = 30,
     ) -> MetricsResponse:
         return await stats.metrics(
             site,
@@ -286,6 +319,8 @@ class StatsController(Controller):
             parse_filters(filters),
             parse_metrics(metrics, []) or None,
             compare,
+            attribution,
+            lookback_days,
         )
 
     @get("/timeseries", summary="Metrics per hour, day, week or month (empty buckets filled with 0)")
@@ -304,6 +339,8 @@ class StatsController(Controller):
             str | None, QueryParameter(name="metrics", examples=[Example(value="visitors,visits,revenue")])
         ] = None,
         compare: CompareParam = False,
+        attribution: AttributionParam = "last_non_direct",
+        lookback_days: LookbackParam = 30,
     ) -> TimeseriesResponse:
         return await stats.timeseries(
             site,
@@ -312,6 +349,8 @@ class StatsController(Controller):
             interval,
             parse_metrics(metrics, ["visitors", "visits", "pageviews", "revenue"]),
             compare,
+            attribution,
+            lookback_days,
         )
 
     @get("/breakdown", summary="Metrics per value of one dimension (top sources, pages, countries…)")
@@ -347,6 +386,8 @@ class StatsController(Controller):
         ] = None,
         limit: LimitParam = 100,
         offset: OffsetParam = 0,
+        attribution: AttributionParam = "last_non_direct",
+        lookback_days: LookbackParam = 30,
     ) -> QueryResponse:
         found = dimension(dimension_)
         default = (
@@ -373,6 +414,8 @@ class StatsController(Controller):
                 order_by=order,
                 limit=limit,
                 offset=offset,
+                attribution=attribution,
+                lookback_days=lookback_days,
             ),
         )
 
@@ -455,11 +498,22 @@ class StatsController(Controller):
         filters: FilterParam = None,
         limit: LimitParam = 100,
         offset: OffsetParam = 0,
+        attribution: AttributionParam = "last_non_direct",
+        lookback_days: LookbackParam = 30,
     ) -> RevenueResponse:
         parsed = parse_filters(filters)
         if source:
             parsed.append(Filter(dimension="source", values=[source]))
-        return await stats.revenue(site, date_range(period, start_date, end_date), parsed, by, limit, offset)
+        return await stats.revenue(
+            site,
+            date_range(period, start_date, end_date),
+            parsed,
+            by,
+            limit,
+            offset,
+            attribution,
+            lookback_days,
+        )
 
     @get(
         "/goals/conversions", summary="Conversions per goal: converting visitors, completions, rate, revenue"

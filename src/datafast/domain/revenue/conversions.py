@@ -1,0 +1,160 @@
+"""The money analytics count, and the visit each amount is attributed to: the one place for both rules.
+
+Used by the attribution report (:mod:`datafast.domain.revenue.attribution`) and by the Stats API
+(:mod:`datafast.domain.analytics.queries`), so the two always agree.
+
+**Conversions** (the ``conversions`` CTE): every stored payment and refund (``payments``, by its
+own timestamp, ``amount_site`` in the site's currency, refunds negative), plus every tracker event
+with a revenue value (a ``purchase``, a goal with a value) whose ``props.transaction_id`` no stored
+payment carries. That is the double-count rule: a sale reported both by the tracker and by a
+provider counts once, as the provider's payment, when the tracker event carries the provider's
+transaction id (order id, checkout session, payment intent, or ``POST /api/v1/payments``
+transaction_id); a tracker event without one always counts. Tracker revenue in another currency
+than the site's is left out (it has no rate of its own). Tracker revenue counts as a payment.
+
+**Attribution** (the ``attributed`` CTE): a conversion's touches are its visitor's visits that
+started within ``lookback_days`` before its ``anchor_at`` (the payment time; a renewal's first
+payment; a refund's original payment). First touch takes the earliest, last touch the latest, last
+non-direct the latest whose channel is not direct (the latest visit when all are direct). Money
+with no visitor, or no visit in the window, has no row there (unknown source).
+
+Values are bound server-side as ``{cv_*}`` parameters (:func:`parameters`); only the fixed
+expressions below are written into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = (
+    "CLOCK_SKEW",
+    "CONVERSIONS",
+    "DEFAULT_LOOKBACK_DAYS",
+    "DEFAULT_MODEL",
+    "MODELS",
+    "MONEY",
+    "VISITS_FROM",
+    "VISITS_TO",
+    "MoneyWindow",
+    "attributed",
+    "money_columns",
+    "parameters",
+)
+
+DEFAULT_MODEL = "last_non_direct"
+"""What most revenue tools default to: a final direct visit (typing the address to pay) does not
+take the credit from the campaign that brought the customer."""
+DEFAULT_LOOKBACK_DAYS = 30
+CLOCK_SKEW = 60
+"""Seconds a visit may start after the payment and still count: the provider's clock and the
+visitor's are not the same, and provider timestamps are often whole seconds."""
+
+# Over the touches (``visit``, ``at``, ``channel``); ties on the start time go to the larger id.
+MODELS: Mapping[str, str] = {
+    "first": "argMin(visit, (at, visit))",
+    "last": "argMax(visit, (at, visit))",
+    "last_non_direct": (
+        "if(countIf(channel != 'direct') > 0, argMaxIf(visit, (at, visit), channel != 'direct'),"
+        " argMax(visit, (at, visit)))"
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyWindow:
+    """Which money: a site's conversions in ``[start, end)``, attributed with ``model``."""
+
+    website_id: str
+    currency: str
+    start: datetime
+    end: datetime
+    model: str = DEFAULT_MODEL
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
+
+
+def _utc(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def parameters(window: MoneyWindow) -> dict[str, Any]:
+    """The values the CTEs below bind."""
+    return {
+        "cv_site": window.website_id,
+        "cv_currency": window.currency.upper(),
+        "cv_from": _utc(window.start),
+        "cv_to": _utc(window.end),
+        "cv_lookback": window.lookback_days,
+        "cv_skew": CLOCK_SKEW,
+    }
+
+
+CONVERSIONS = """conversions AS (
+    SELECT payment_key AS key, kind, is_renewal, visitor_id, timestamp AS paid_at, anchor_at,
+           amount_site AS amount
+    FROM payments FINAL
+    WHERE website_id = {cv_site:UUID}
+      AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+    UNION ALL
+    SELECT concat('event:', toString(event_id)), 'payment', 0, visitor_id, timestamp, timestamp, revenue
+    FROM events
+    WHERE website_id = {cv_site:UUID}
+      AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+      AND revenue > 0 AND upper(currency) = {cv_currency:String}
+      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
+          SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
+          FROM payments FINAL WHERE website_id = {cv_site:UUID}))
+)"""
+"""Columns: key, kind (payment | refund), is_renewal, visitor_id, paid_at, anchor_at, amount."""
+
+VISITS_FROM = """(least({cv_from:DateTime64(3, 'UTC')}, ifNull((
+        SELECT minOrNull(anchor_at) FROM payments
+        WHERE website_id = {cv_site:UUID}
+          AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+    ), {cv_from:DateTime64(3, 'UTC')})) - toIntervalDay({cv_lookback:UInt32}))"""
+"""The earliest start a credited visit can have: renewals and refunds reach back to their first
+payment. A bound to read fewer visits (tracker revenue is anchored in the range itself)."""
+VISITS_TO = "({cv_to:DateTime64(3, 'UTC')} + toIntervalSecond({cv_skew:UInt32}))"
+"""The latest start a credited visit can have."""
+
+_ATTRIBUTED = """attributed AS (
+    SELECT c.key AS key, {model} AS session_id
+    FROM conversions AS c
+    INNER JOIN (
+        SELECT visitor_id, session_id AS visit, started_at AS at, channel
+        FROM sessions FINAL
+        WHERE website_id = {{cv_site:UUID}} AND sign = 1
+          AND started_at < {visits_to} AND started_at >= {visits_from}
+    ) AS s ON s.visitor_id = c.visitor_id
+    WHERE c.visitor_id != ''
+      AND s.at <= c.anchor_at + toIntervalSecond({{cv_skew:UInt32}})
+      AND s.at >= c.anchor_at - toIntervalDay({{cv_lookback:UInt32}})
+    GROUP BY c.key
+)"""
+
+
+def attributed(model: str) -> str:
+    """The ``attributed`` CTE (after ``conversions``): ``key`` → the ``session_id`` credited by ``model``."""
+    return _ATTRIBUTED.format(model=MODELS[model], visits_from=VISITS_FROM, visits_to=VISITS_TO)
+
+
+MONEY: Mapping[str, str] = {
+    "revenue": "sum(c.amount)",
+    "new_revenue": "sumIf(c.amount, c.is_renewal = 0)",
+    "renewal_revenue": "sumIf(c.amount, c.is_renewal = 1)",
+    "refunds": "-sumIf(c.amount, c.kind = 'refund')",
+    "payments": "countIf(c.kind = 'payment')",
+    "gross": "sumIf(c.amount, c.kind = 'payment')",
+    "payers": "groupUniqArrayIf(c.visitor_id, c.kind = 'payment' AND c.visitor_id != '')",
+}
+"""Aggregates over conversions (aliased ``c``): net revenue, new and renewal parts, refunds (positive),
+payments (tracker revenue events included), gross (payments before refunds), the paying visitors."""
+
+
+def money_columns(prefix: str = "r_") -> str:
+    """``MONEY`` as a select list, each named ``<prefix><name>``."""
+    return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in MONEY.items())
