@@ -158,7 +158,10 @@ METRICS: tuple[str, ...] = (
 )
 # Money metrics over one row of the money side (``r_<name>``, see revenue.conversions.MONEY) joined
 # to the traffic side of the same group: its visitors and its visitors with a goal or purchase.
-_CONVERTED = "length(arrayDistinct(arrayConcat(x_converted, r_payers)))"
+# Converted visitors (visitors with a goal or purchase event, or a payment): the traffic side's
+# HyperLogLog state of converted visitors merged with one of the paying visitors (same hashes).
+_PAYERS = "arrayReduce('uniqCombined64State(15)', arrayMap(v -> cityHash64(v), r_payers))"
+_CONVERTED = f"arrayReduce('uniqCombined64Merge(15)', [x_converted, {_PAYERS}])"
 _MONEY_SQL = {
     "revenue": "r_revenue",
     "new_revenue": "r_new_revenue",
@@ -170,11 +173,22 @@ _MONEY_SQL = {
     "conversions": _CONVERTED,
     "conversion_rate": f"if(x_visitors = 0, 0, {_CONVERTED} / x_visitors)",
 }
+
+
+def _converted_state(expression: str, condition: str) -> str:
+    return f"uniqCombined64StateIf(15)(cityHash64({expression}), {condition}) AS x_converted"
+
+
 _TRAFFIC = {
-    "session": f"{_VISITORS} AS x_visitors, groupUniqArrayIf(s_visitor, s_goals > 0) AS x_converted",
-    "event": f"{_E_VISITORS} AS x_visitors, groupUniqArrayIf(visitor_id, {_CONVERSION}) AS x_converted",
+    "session": f"{_VISITORS} AS x_visitors, {_converted_state('s_visitor', 's_goals > 0')}",
+    "event": f"{_E_VISITORS} AS x_visitors, {_converted_state('visitor_id', _CONVERSION)}",
     # In a goal breakdown every event of a row completes that goal (a pageview goal's pageviews too).
-    "goal": f"{_E_VISITORS} AS x_visitors, groupUniqArray(visitor_id) AS x_converted",
+    "goal": f"{_E_VISITORS} AS x_visitors, {_converted_state('visitor_id', '1')}",
+    # Over the rollups (their states are the same HyperLogLog of the same hashes).
+    "rollup": (
+        "uniqCombined64Merge(15)(visitors) AS x_visitors,"
+        " uniqCombined64MergeState(15)(converted) AS x_converted"
+    ),
 }
 MONEY_METRICS = frozenset(_MONEY_SQL)
 SESSION_METRICS = frozenset(_SESSION_SQL) | MONEY_METRICS
@@ -558,7 +572,12 @@ class AnalyticsQueries:
     async def aggregate_money(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         head = self._with_money(spec, params)
-        traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
+        rollup = self._rollup(spec, "event", ["visitors", "conversions"])
+        if rollup is not None:
+            source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
+            traffic = f"SELECT {_TRAFFIC['rollup']} FROM {source}"
+        else:
+            traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
         money = self._money(spec, params, [], credited=False)
         sql = head + self._joined(traffic, money, 0, [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics])
         return (await self._rows(sql, params))[0]
@@ -570,9 +589,15 @@ class AnalyticsQueries:
         head = self._with_money(spec, params)
         tz = params.bind(spec.timezone, "String")
         bucket = _BUCKETS[spec.interval]
-        key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
-        where = self._event_where(spec, params)
-        traffic = f"SELECT {key}, {_TRAFFIC['event']} FROM events WHERE {where} GROUP BY k0"
+        rollup = self._rollup(spec, "event", ["visitors", "conversions"])
+        if rollup is not None:
+            key = f"CAST({bucket.format(ts='hour', tz=tz)} AS Nullable(String)) AS k0"
+            source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
+            traffic = f"SELECT {key}, {_TRAFFIC['rollup']} FROM {source} GROUP BY k0"
+        else:
+            key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
+            where = self._event_where(spec, params)
+            traffic = f"SELECT {key}, {_TRAFFIC['event']} FROM events WHERE {where} GROUP BY k0"
         money = self._money(spec, params, [bucket.format(ts="c.paid_at", tz=tz)], credited=False)
         outputs = [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics]
         sql = head + self._joined(traffic, money, 1, outputs)
@@ -585,7 +610,26 @@ class AnalyticsQueries:
         head = self._with_money(spec, params)
         n = len(spec.dimensions)
         traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
-        if spec.scope == "session":
+        rollup = self._rollup(spec, spec.scope, [*traffic_metrics, "visitors", "conversions"])
+        if rollup is not None:
+            metric_sql = _SESSION_ROLLUP_SQL if spec.scope == "session" else _EVENT_ROLLUP_SQL
+            select = [
+                "CAST(value AS Nullable(String)) AS k0",
+                *(f"{metric_sql[m]} AS t_{m}" for m in traffic_metrics),
+                _TRAFFIC["rollup"],
+            ]
+            # A value whose visits were all cancelled is not a row; a goal breakdown lists goals.
+            kept = ["sum(visits) > 0"] if spec.scope == "session" else []
+            kept += ["k0 != ''"] if spec.dimensions[0].name == "goal" else []
+            source = self._rollup_source(spec, rollup, params, " ".join([*select, *kept]))
+            traffic = f"SELECT {', '.join(select)} FROM {source}"
+            having = f" HAVING {' AND '.join(kept)}" if kept else ""
+            if spec.scope == "session":
+                credited = [f"if(v.session_id = '', NULL, v.s_{d.column})" for d in spec.dimensions]
+                money = self._money(spec, params, credited, credited=True)
+            else:
+                money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
+        elif spec.scope == "session":
             inner = self._visits_subquery(spec, params, sorted({d.column for d in spec.dimensions}))
             keys = [f"CAST(s_{d.column} AS Nullable(String)) AS k{i}" for i, d in enumerate(spec.dimensions)]
             traffic_sql = [f"{_SESSION_SQL[m]} AS t_{m}" for m in traffic_metrics]
