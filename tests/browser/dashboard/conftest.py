@@ -192,6 +192,8 @@ def errors() -> Iterator[Errors]:
 
 
 def shot(page: Page, name: str) -> None:
+    """A full-page screenshot once every panel has loaded (no loading placeholder left)."""
+    expect(page.locator(".skeleton")).to_have_count(0, timeout=15_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 

@@ -14,19 +14,18 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import DataFast, LocalSite, Stored, Visit, open_visit, page_html, queue_of
+from tests.browser.dashboard.conftest import shot
 from tests.helpers import CHROME_MAC
 from tests.integration.revenue.standins import Stripe
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "_artifacts" / "screenshots"
 PASSWORD = "correct-horse-9"
 BRITAIN = "81.2.69.160"  # in the bundled country table: GB
 GERMANY = "85.214.0.1"  # DE
@@ -84,11 +83,6 @@ def percent(fraction: float) -> str:
 
 def money(cents: float) -> str:
     return f"${cents / 100:,.2f}"
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def expect_kpis(page: Page, visits: list[PlannedVisit], payments: dict[int, int] | None = None) -> None:

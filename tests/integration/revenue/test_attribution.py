@@ -170,4 +170,6 @@ async def test_attribution_refuses_bad_parameters(shop: Shop) -> None:
         response = await shop.owner.get(base, params=params)
         assert response.status_code == 400, (params, response.text)
     since = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-    assert (await shop.owner.get(base, params={"from": since})).status_code == 200
+    default = await shop.owner.get(base, params={"from": since})
+    assert default.status_code == 200
+    assert default.json()["model"] == "last_non_direct"  # the Stats API's default too

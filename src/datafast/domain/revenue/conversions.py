@@ -102,9 +102,11 @@ CONVERSIONS = """conversions AS (
     UNION ALL
     SELECT concat('event:', toString(event_id)), 'payment', 0, visitor_id, timestamp, timestamp, revenue
     FROM events
-    WHERE website_id = {cv_site:UUID}
+    -- PREWHERE: the other columns (props above all) are read only where there is revenue
+    PREWHERE website_id = {cv_site:UUID}
       AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
-      AND revenue > 0 AND upper(currency) = {cv_currency:String}
+      AND revenue > 0
+    WHERE upper(currency) = {cv_currency:String}
       AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
           SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
           FROM payments FINAL WHERE website_id = {cv_site:UUID}))
@@ -125,10 +127,14 @@ _ATTRIBUTED = """attributed AS (
     SELECT c.key AS key, {model} AS session_id
     FROM conversions AS c
     INNER JOIN (
-        SELECT visitor_id, session_id AS visit, started_at AS at, channel
-        FROM sessions FINAL
-        WHERE website_id = {{cv_site:UUID}} AND sign = 1
+        -- The visits of converting visitors only, each at its latest version.
+        SELECT visitor_id, session_id AS visit, argMax(started_at, version) AS at,
+               argMax(channel, version) AS channel
+        FROM sessions
+        WHERE website_id = {{cv_site:UUID}}
+          AND visitor_id IN (SELECT visitor_id FROM conversions WHERE visitor_id != '')
           AND started_at < {visits_to} AND started_at >= {visits_from}
+        GROUP BY visitor_id, session_id HAVING sum(sign) > 0
     ) AS s ON s.visitor_id = c.visitor_id
     WHERE c.visitor_id != ''
       AND s.at <= c.anchor_at + toIntervalSecond({{cv_skew:UInt32}})

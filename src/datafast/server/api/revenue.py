@@ -22,6 +22,7 @@ from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.revenue import connections
 from datafast.domain.revenue.api_payments import record_api_payment
 from datafast.domain.revenue.attribution import DIMENSIONS, MODELS, AttributionQuery, attribution_report
+from datafast.domain.revenue.conversions import DEFAULT_MODEL
 from datafast.domain.revenue.schemas import (
     AttributionReport,
     ConnectionCreate,
@@ -141,7 +142,9 @@ class RevenueController(Controller):
         self,
         website: NamedDependency[Website],
         event_store: NamedDependency[EventStore],
-        model: Annotated[str, QueryParameter(description="first | last | last_non_direct")] = "last",
+        model: Annotated[
+            str, QueryParameter(description="first | last | last_non_direct (default, as in the Stats API)")
+        ] = DEFAULT_MODEL,
         dimension: Annotated[
             str, QueryParameter(description="a sessions dimension, e.g. utm_source")
         ] = "source",
