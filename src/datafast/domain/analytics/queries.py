@@ -371,6 +371,10 @@ def _condition(f: FilterSpec, params: _Params, goals: Sequence[GoalDefinition]) 
     return match if f.operator == "contains" else f"NOT {match}"
 
 
+def _page(spec: QuerySpec, params: _Params) -> str:
+    return f"LIMIT {params.bind(spec.limit, 'UInt32')} OFFSET {params.bind(spec.offset, 'UInt32')}"
+
+
 def _scope_conditions(spec: QuerySpec, scope: Scope, params: _Params) -> list[str]:
     return [_condition(f, params, spec.goals) for f in spec.filters if f.dimension.scope == scope]
 
@@ -658,12 +662,10 @@ class AnalyticsQueries:
         ]
         joined = self._joined(traffic, money, n, outputs)
         dims = [f"k{i}" for i in range(n)]
-        limit = params.bind(spec.limit, "UInt32")
-        offset = params.bind(spec.offset, "UInt32")
         sql = (
             f"{head}SELECT {', '.join(f'k{i} AS d{i}' for i in range(n))}, * EXCEPT ({', '.join(dims)})"
             f" FROM ({joined}) ORDER BY {self._order(spec, [f'd{i}' for i in range(n)])}"
-            f" LIMIT {limit} OFFSET {offset}"
+            f" {_page(spec, params)}"
         )
         return await self._rows(sql, params)
 
@@ -710,12 +712,10 @@ class AnalyticsQueries:
             # A goal breakdown lists goals, not the events without one.
             extra = [f"d{i} != ''" for i, d in enumerate(spec.dimensions) if d.name == "goal"]
         having = f" HAVING {' AND '.join(extra)}" if extra else ""
-        limit = params.bind(spec.limit, "UInt32")
-        offset = params.bind(spec.offset, "UInt32")
         sql = (
             f"SELECT {', '.join(select)} FROM {source}{where}"
             f" GROUP BY {', '.join(dims)}{having} ORDER BY {self._order(spec, dims)}"
-            f" LIMIT {limit} OFFSET {offset}"
+            f" {_page(spec, params)}"
         )
         return await self._rows(sql, params)
 
@@ -806,8 +806,6 @@ class AnalyticsQueries:
         """Visitors with events in the range: first source seen in the range and their totals."""
         params = _Params()
         where = self._event_where(spec, params)
-        limit = params.bind(spec.limit, "UInt32")
-        offset = params.bind(spec.offset, "UInt32")
         sql = (
             "SELECT visitor_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen,"
             " argMin(referrer_source, timestamp) AS source, argMin(channel, timestamp) AS channel,"
@@ -815,7 +813,7 @@ class AnalyticsQueries:
             " uniqExact(session_id) AS visits, countIf(event_type = 'pageview') AS pageviews,"
             f" count() AS events, countIf({_CONVERSION}) AS conversions, sum(revenue) AS revenue"
             f" FROM events WHERE {where} GROUP BY visitor_id"
-            f" ORDER BY last_seen DESC, visitor_id ASC LIMIT {limit} OFFSET {offset}"
+            f" ORDER BY last_seen DESC, visitor_id ASC {_page(spec, params)}"
         )
         return await self._rows(sql, params)
 
