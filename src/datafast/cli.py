@@ -166,7 +166,9 @@ def user_create(
     secret = password
 
     async def work(session: AsyncSession) -> Any:
-        return await UserService(session=session).create_user(email, secret, name, superuser=superuser)
+        return await UserService(session=session).create_user(
+            email, secret, name, superuser=superuser, verified=True
+        )
 
     created = _run(lambda: _in_session(_settings(ctx), work))
     click.echo(f"created user {created.email} ({created.id})")
@@ -177,9 +179,9 @@ def user_create(
 @click.option("--password", help="At least 8 characters with a number [default: prompt].")
 @click.pass_context
 def user_reset_password(ctx: click.Context, email: str, password: str | None) -> None:
-    """Set a user's password and sign them out everywhere (e.g. a locked-out admin)."""
+    """Set a user's password and end all their credentials (sessions, API keys, share links they made)."""
+    from datafast.domain.accounts.credentials import revoke_credentials
     from datafast.domain.accounts.services import UserService, hash_password, validate_password
-    from datafast.domain.accounts.sessions import revoke_all_sessions
 
     if password is None:
         password = getpass.getpass("New password: ")
@@ -193,11 +195,28 @@ def user_reset_password(ctx: click.Context, email: str, password: str | None) ->
             raise click.ClickException(f"no user with the email {email}")
         validate_password(secret)
         found.password_hash = hash_password(secret)
-        await revoke_all_sessions(session, found.id)
+        await revoke_credentials(session, found.id)
         return found
 
     changed = _run(lambda: _in_session(_settings(ctx), work))
-    click.echo(f"password changed for {changed.email}; their sessions were ended")
+    click.echo(f"password changed for {changed.email}; their sessions, API keys and share links were ended")
+
+
+@user.command("verify")
+@click.option("--email", required=True, help="The user's email.")
+@click.pass_context
+def user_verify(ctx: click.Context, email: str) -> None:
+    """Mark a user's email address as confirmed (installs without mail, or a user you know)."""
+    from datafast.domain.accounts.services import UserService
+
+    async def work(session: AsyncSession) -> Any:
+        found = await UserService(session=session).mark_verified(email)
+        if found is None:
+            raise click.ClickException(f"no user with the email {email}")
+        return found
+
+    verified = _run(lambda: _in_session(_settings(ctx), work))
+    click.echo(f"{verified.email} is verified")
 
 
 @main.group()

@@ -52,6 +52,10 @@ class AccountSettings:
     resend_api_key: str | None = None
     resend_api_url: str = "https://api.resend.com"
     oauth: tuple[OAuthProvider, ...] = ()
+    signup_limit_per_ip: int = 10
+    """Sign-ups per hour from one client (IPv4 address or IPv6 /64)."""
+    signup_limit_per_domain: int = 50
+    """Sign-ups per hour with addresses at one email domain (each one mails a verification link)."""
 
     def oauth_provider(self, name: str) -> OAuthProvider | None:
         return next((p for p in self.oauth if p.name == name), None)
@@ -263,6 +267,8 @@ def _account_settings(get: Callable[[str, str], str], parse: _Parse, base_url: s
         resend_api_key=get("RESEND_API_KEY", "") or None,
         resend_api_url=parse("RESEND_API_URL", "https://api.resend.com", _http_url).rstrip("/"),
         oauth=tuple(providers),
+        signup_limit_per_ip=parse("SIGNUP_LIMIT_PER_IP", "10", _positive_int),
+        signup_limit_per_domain=parse("SIGNUP_LIMIT_PER_DOMAIN", "50", _positive_int),
     )
 
 

@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 function csrf() {
-  const match = document.cookie.match(/(?:^|; )datafast_csrf=([^;]*)/);
+  const match = document.cookie.match(/(?:^|; )(?:__Host-)?datafast_csrf=([^;]*)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
 

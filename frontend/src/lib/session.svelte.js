@@ -5,7 +5,7 @@ export const session = $state({ user: null, checked: false });
 
 export async function refreshSession() {
   // The readable CSRF cookie comes and goes with the session cookie: without it nobody is signed in.
-  if (!/(?:^|; )datafast_csrf=/.test(document.cookie)) {
+  if (!/(?:^|; )(?:__Host-)?datafast_csrf=/.test(document.cookie)) {
     session.user = null;
     session.checked = true;
     return null;

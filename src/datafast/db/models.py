@@ -123,6 +123,9 @@ class ApiKey(UUIDBase):
     read_only: Mapped[bool] = mapped_column(default=False)
     site_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     """None: every site the user can see; otherwise only these website ids."""
+    scopes: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """What the key may do (``read``, ``write``, ``payments``); None for keys made before scopes:
+    ``read`` when ``read_only``, else all three."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
@@ -181,6 +184,10 @@ class ShareLink(UUIDBase):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    """Revoked when this user's credentials are reset (the link is a credential they minted)."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ("IP", "TrustedProxies", "client_ip", "normalize_ip", "parse_ip")
+__all__ = ("IP", "TrustedProxies", "client_ip", "normalize_ip", "parse_ip", "rate_limit_subject")
 
 MAX_HOPS = 32
 """How many ``X-Forwarded-For`` entries are read from the right; the rest of a longer header is ignored."""
@@ -179,3 +179,18 @@ def client_ip(peer: str | None, x_forwarded_for: str | None, trusted: TrustedPro
     if not x_forwarded_for or not trusted.contains(peer_address):
         return peer_address.text
     return trusted.client(peer_address, x_forwarded_for)
+
+
+def rate_limit_subject(ip: str) -> str:
+    """The key a per-client rate limit counts under: the IPv4 address, or the IPv6 /64.
+
+    One IPv6 subscriber is routinely given a whole /64, so counting single IPv6 addresses would
+    give each of them 2^64 fresh buckets. Anything that is not an address is counted as itself.
+    """
+    parsed = parse_ip(ip)
+    if parsed is None:
+        return ip
+    if parsed.version == 4:
+        return parsed.text
+    network = ipaddress.IPv6Network((parsed.value >> 64 << 64, 64))
+    return str(network)

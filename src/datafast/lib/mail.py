@@ -6,6 +6,7 @@ callers decide whether that matters to the user (a password reset never says).
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -30,15 +31,24 @@ class Mailer(Protocol):
     async def send(self, to: str, subject: str, text: str) -> None: ...
 
 
+_TOKEN = re.compile(r"(token=)[^\s&#]+")
+
+
 class LogMailer:
-    """No mail service configured: the message goes to the log (fine for a one-person install)."""
+    """No mail service configured: the message goes to the log, its single-use links redacted.
+
+    A link in a log is a credential anyone who can read the logs (a log shipper, a support
+    session, a shared terminal) could use to reset a password or join a team. Operators without
+    mail use ``datafast user reset-password`` / ``datafast user verify`` instead.
+    """
 
     async def send(self, to: str, subject: str, text: str) -> None:
         log.warning(
-            "mail not sent (set SMTP_URL or RESEND_API_KEY); its text follows",
+            "mail not sent (set SMTP_URL or RESEND_API_KEY; without mail, use `datafast user "
+            "reset-password` or `datafast user verify`); its text follows with links redacted",
             to=to,
             subject=subject,
-            text=text,
+            text=_TOKEN.sub(r"\1[redacted]", text),
         )
 
 

@@ -30,6 +30,10 @@ class RateLimiter(Protocol):
         """The verdict the next hit would get, without counting one (e.g. failed logins so far)."""
         ...
 
+    async def release(self, key: str) -> None:
+        """Take back one hit of ``key`` (a hit counted up front that turned out not to count)."""
+        ...
+
     async def reset(self, key: str) -> None: ...
 
 
@@ -63,8 +67,20 @@ class MemoryRateLimiter:
             started, count = now, 0
         return _verdict(count + 1, limit, started + window - now)
 
+    async def release(self, key: str) -> None:
+        window = self._windows.get(key)
+        if window is not None and window[1] > 0:
+            self._windows[key] = (window[0], window[1] - 1)
+
     async def reset(self, key: str) -> None:
         self._windows.pop(key, None)
+
+
+_RELEASE = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
 
 
 class ValkeyRateLimiter:
@@ -88,6 +104,10 @@ class ValkeyRateLimiter:
             pipe.pttl(name)
             count, ttl_ms = await pipe.execute()
         return _verdict(int(count or 0) + 1, limit, (ttl_ms if ttl_ms > 0 else window * 1000) / 1000)
+
+    async def release(self, key: str) -> None:
+        # Only while the window lives and above zero: a DECR on a missing key would create it at -1.
+        await self._client.eval(_RELEASE, 1, self._prefix + key)  # type: ignore[misc]
 
     async def reset(self, key: str) -> None:
         await self._client.delete(self._prefix + key)

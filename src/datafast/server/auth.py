@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant, site_grant
-from datafast.domain.accounts.apikeys import KEY_PREFIX, resolve_api_key
+from datafast.domain.accounts.apikeys import KEY_PREFIX, key_scopes, resolve_api_key
 from datafast.domain.accounts.sessions import SESSION_TTL, resolve_session
 from datafast.domain.accounts.tokens import sign
 from datafast.domain.sites.sharing import SHARE_TOKEN_PREFIX, resolve_share_token
@@ -64,6 +64,7 @@ __all__ = (
     "Principal",
     "SiteGrant",
     "authenticate",
+    "csrf_cookie_name",
     "csrf_token",
     "db_session_for",
     "login_cookies",
@@ -71,6 +72,7 @@ __all__ = (
     "requires_principal",
     "requires_session",
     "same_origin",
+    "session_cookie_name",
     "site_scope_guard",
 )
 
@@ -97,12 +99,23 @@ def csrf_token(settings: Settings, session_token: str) -> str:
     return sign(settings.secret_key, "csrf", session_token)[:40]
 
 
+def session_cookie_name(settings: Settings) -> str:
+    """``__Host-datafast_session`` over HTTPS: the browser then only accepts it Secure, for our
+    host alone and path ``/``, so a sibling subdomain cannot plant or shadow it. Plain HTTP
+    (localhost) cannot carry the prefix."""
+    return f"__Host-{SESSION_COOKIE}" if settings.secure_cookies else SESSION_COOKIE
+
+
+def csrf_cookie_name(settings: Settings) -> str:
+    return f"__Host-{CSRF_COOKIE}" if settings.secure_cookies else CSRF_COOKIE
+
+
 def login_cookies(settings: Settings, session_token: str) -> list[Cookie]:
     max_age = int(SESSION_TTL.total_seconds())
     secure = settings.secure_cookies
     return [
         Cookie(
-            key=SESSION_COOKIE,
+            key=session_cookie_name(settings),
             value=session_token,
             max_age=max_age,
             httponly=True,
@@ -112,7 +125,7 @@ def login_cookies(settings: Settings, session_token: str) -> list[Cookie]:
         ),
         # Readable by the dashboard's JavaScript, which echoes it in X-CSRF-Token.
         Cookie(
-            key=CSRF_COOKIE,
+            key=csrf_cookie_name(settings),
             value=csrf_token(settings, session_token),
             max_age=max_age,
             httponly=False,
@@ -128,7 +141,7 @@ def logout_cookies(settings: Settings) -> list[Cookie]:
         Cookie(
             key=name, value="", max_age=0, expires=0, path="/", secure=settings.secure_cookies, samesite="lax"
         )
-        for name in (SESSION_COOKIE, CSRF_COOKIE)
+        for name in (session_cookie_name(settings), csrf_cookie_name(settings))
     ]
 
 
@@ -174,9 +187,10 @@ async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princ
                 read_only=key.read_only,
                 site_ids=frozenset(uuid.UUID(s) for s in key.site_ids) if key.site_ids is not None else None,
                 api_key_id=key.id,
+                scopes=key_scopes(key),
             )
         raise Unauthorized("Unknown or revoked API key")
-    token = connection.cookies.get(SESSION_COOKIE)
+    token = connection.cookies.get(session_cookie_name(settings))
     if not token:
         return None
     found_session = await resolve_session(db_session_for(connection), token)
@@ -246,6 +260,8 @@ async def site_scope_guard(connection: ASGIConnection[Any, Any, Any, Any], handl
         write=connection.scope.get("method", "GET") not in SAFE_METHODS and not handler.opt.get("read"),
         min_role=Role(role) if role is not None else None,
         allow_share=bool(handler.opt.get("share", False)),
+        key_scope=handler.opt.get("key_scope"),
+        session_only=bool(handler.opt.get("session_only", False)),
     )
     connection.state["site_grant"] = grant
 

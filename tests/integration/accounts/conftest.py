@@ -19,6 +19,8 @@ from aiosmtpd.controller import Controller
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from datafast.db.config import sqlalchemy_config
+from datafast.domain.accounts.services import UserService
 from datafast.settings import Settings
 from tests.conftest import SettingsFactory, free_port
 
@@ -132,15 +134,33 @@ def session_cookie(response: httpx.Response) -> str:
     raise AssertionError(f"no session cookie in {response.headers.get_list('set-cookie')}")
 
 
-async def signup(client: Client, email: str | None = None, password: str = PASSWORD) -> Browser:
+async def signup(
+    client: Client, email: str | None = None, password: str = PASSWORD, *, verified: bool = True
+) -> Browser:
+    """A new account signed in; ``verified`` also confirms its address (API keys need that)."""
     email = email or unique_email()
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": password})
     client.cookies.clear()
     assert response.status_code == 201, response.text
     body = response.json()
-    return Browser(
+    browser = Browser(
         client, email, id=body["user"]["id"], session=session_cookie(response), csrf=body["csrf_token"]
     )
+    if verified:
+        await verify(browser)
+    return browser
+
+
+async def verify(browser: Browser) -> None:
+    """Confirm the address as an operator does (``datafast user verify``), in the app's database."""
+    config = sqlalchemy_config(browser.client.app.state.settings)
+    engine = config.get_engine()
+    try:
+        async with config.get_session() as session:
+            assert await UserService(session=session).mark_verified(browser.email) is not None
+            await session.commit()
+    finally:
+        await engine.dispose()
 
 
 async def login(client: Client, email: str, password: str = PASSWORD, **kwargs: Any) -> Browser:

@@ -24,7 +24,7 @@ from tests.integration.accounts.conftest import PASSWORD, Client, Mailbox, login
 
 
 async def test_signup_mails_a_verification_link_that_works_once(client: Client, mailbox: Mailbox) -> None:
-    user = await signup(client)
+    user = await signup(client, verified=False)
 
     message = await mailbox.wait_for(user.email, "Confirm your email")
     assert message["From"] == "DataFast <noreply@example.test>"
@@ -41,7 +41,7 @@ async def test_signup_mails_a_verification_link_that_works_once(client: Client, 
 
 
 async def test_verification_can_be_mailed_again(client: Client, mailbox: Mailbox) -> None:
-    user = await signup(client)
+    user = await signup(client, verified=False)
     await mailbox.wait_for(user.email, "Confirm your email")
 
     assert (await user.post("/api/v1/auth/verify-email/resend")).status_code == 202

@@ -122,7 +122,7 @@ async def test_google_links_to_an_account_with_the_same_verified_email(
 
 async def test_linking_an_unverified_signup_ends_its_password(client: Client, google: StandInOAuth) -> None:
     """Someone who signed up with another person's address (never proved) loses it to its owner."""
-    squatter = await signup(client)
+    squatter = await signup(client, verified=False)
     google.account = {"sub": f"g-{uuid.uuid4()}", "email": squatter.email, "email_verified": True}
 
     response = await oauth_login(client, "google")

@@ -7,6 +7,9 @@ Rules, enforced here and nowhere else:
   are read-only; some operations need ``admin`` or ``owner``.
 - An API key scoped to some sites sees only those (and only while its user is still a member).
 - A share-link principal sees exactly one site, read-only, and only on routes that opt in.
+- An API key does only what its scopes allow (``read``, ``write``, ``payments``; see
+  :mod:`~datafast.domain.accounts.apikeys`) and never what a route reserves for a signed-in
+  session (deleting a site, its team, share links, provider secrets): 403.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class Principal:
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     share_link_id: uuid.UUID | None = None
+    scopes: frozenset[str] | None = None
+    """An API key's scopes; None for sessions and share links (their kind decides)."""
 
     @property
     def user_id(self) -> uuid.UUID | None:
@@ -63,11 +68,14 @@ async def site_grant(
     write: bool,
     min_role: Role | None = None,
     allow_share: bool = False,
+    key_scope: str | None = None,
+    session_only: bool = False,
 ) -> SiteGrant:
     """The principal's access to a site, or 404 (cannot see it) / 403 (cannot do this).
 
     ``min_role`` defaults to ``viewer`` for reads and ``admin`` for writes. Writes also need
-    a read-write credential.
+    a read-write credential; an API key needs ``key_scope`` (default ``write`` for writes,
+    ``read`` for reads) and is refused where ``session_only``.
     """
     if not isinstance(website_id, uuid.UUID):
         try:
@@ -98,17 +106,28 @@ async def site_grant(
     needed = min_role if min_role is not None else (Role.ADMIN if write else Role.VIEWER)
     if ROLE_RANK[role] < ROLE_RANK[needed]:
         raise Forbidden(f"This needs the {needed.value} role on the site; you are {role.value}")
+    if principal.kind == "api_key":
+        if session_only:
+            raise Forbidden("API keys cannot do this; sign in to the dashboard")
+        needed_scope = key_scope or ("write" if write else "read")
+        if principal.scopes is not None and needed_scope not in principal.scopes:
+            raise Forbidden(f"This API key lacks the {needed_scope!r} scope")
     if write and principal.read_only:
         raise Forbidden("This API key is read-only")
     return SiteGrant(website, role)
 
 
 async def site_access(
-    db: AsyncSession, principal: Principal, website_id: uuid.UUID | str, *, write: bool
+    db: AsyncSession,
+    principal: Principal,
+    website_id: uuid.UUID | str,
+    *,
+    write: bool,
+    key_scope: str | None = None,
 ) -> Website:
     """The site if ``principal`` may read it (``write=False``) or change it (``write=True``).
 
     Raises :class:`~datafast.errors.NotFound` (404) when the principal cannot see the site and
     :class:`~datafast.errors.Forbidden` (403) when it can see but not change it.
     """
-    return (await site_grant(db, principal, website_id, write=write)).website
+    return (await site_grant(db, principal, website_id, write=write, key_scope=key_scope)).website

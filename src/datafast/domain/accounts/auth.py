@@ -1,9 +1,18 @@
-"""Password login with its rate limit, and the mailed single-use tokens (verification, reset).
+"""Password login with its rate limits, and the mailed single-use tokens (verification, reset).
 
-Login failures are counted per account and per client IP: after 5 failures in 15 minutes the
-next attempt answers 429 with Retry-After, without checking the password. Wrong email and wrong
-password get the same message and take the same time (a dummy argon2 hash is checked when the
-account does not exist).
+Login attempts are counted *before* the password is checked (an atomic increment), and a
+successful attempt gives its count back; so N concurrent guesses cannot all pass a check made
+before any of them failed. Three windows of 15 minutes, each answering 429 with Retry-After
+without checking the password once full:
+
+- one account from one client (IPv4 address or IPv6 /64): 5 failures — the designed limit;
+- one client across all accounts: 30 failures (password spraying);
+- one account from everywhere: 100 failures (a botnet), high enough that locking someone out
+  takes many networks, where a plain per-account limit let anyone lock any account with 5 guesses.
+
+Wrong email and wrong password get the same message and take the same time (a dummy argon2 hash
+is checked when the account does not exist). Only the newest mailed link of each kind works:
+issuing one voids the earlier ones.
 """
 
 from __future__ import annotations
@@ -13,19 +22,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from datafast.db.models import AuthSession, TokenPurpose, User, UserToken
+from datafast.db.models import TokenPurpose, User, UserToken
+from datafast.domain.accounts.credentials import revoke_credentials
 from datafast.domain.accounts.services import (
     hash_password,
     normalize_email,
+    password_hash_for,
+    password_matches,
     validate_password,
-    verify_password,
 )
-from datafast.domain.accounts.sessions import revoke_all_sessions
 from datafast.domain.accounts.tokens import hash_token, new_token
 from datafast.errors import Gone, InvalidInput, TooManyRequests, Unauthorized
+from datafast.lib.clientip import rate_limit_subject
 from datafast.lib.ratelimit import RateLimiter
 
 __all__ = (
@@ -40,6 +51,8 @@ __all__ = (
 )
 
 LOGIN_LIMIT = 5
+LOGIN_LIMIT_PER_CLIENT = 30
+LOGIN_LIMIT_PER_ACCOUNT = 100
 LOGIN_WINDOW = 15 * 60
 TOKEN_TTL = {
     TokenPurpose.VERIFY_EMAIL: timedelta(days=7),
@@ -53,37 +66,46 @@ def _dummy_hash() -> str:
     return hash_password("not a real password 0")
 
 
-def _login_keys(email: str, ip: str) -> tuple[str, str]:
+def _login_limits(email: str, ip: str) -> tuple[tuple[str, int], ...]:
     account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-    return f"login:account:{account}", f"login:ip:{ip}"
+    client = rate_limit_subject(ip)
+    return (
+        (f"login:pair:{account}:{client}", LOGIN_LIMIT),
+        (f"login:ip:{client}", LOGIN_LIMIT_PER_CLIENT),
+        (f"login:account:{account}", LOGIN_LIMIT_PER_ACCOUNT),
+    )
 
 
 async def login_with_password(
     db: AsyncSession, limiter: RateLimiter, email: str, password: str, ip: str
 ) -> User:
-    keys = _login_keys(email, ip)
-    for key in keys:
-        verdict = await limiter.peek(key, LOGIN_LIMIT, LOGIN_WINDOW)
-        if not verdict.allowed:
-            raise TooManyRequests(
-                f"Too many failed logins; try again in {verdict.retry_after} seconds", verdict.retry_after
-            )
+    limits = _login_limits(email, ip)
+    verdicts = [await limiter.hit(key, limit, LOGIN_WINDOW) for key, limit in limits]
+    if refused := [v for v in verdicts if not v.allowed]:
+        wait = max(v.retry_after for v in refused)
+        raise TooManyRequests(f"Too many failed logins; try again in {wait} seconds", wait)
     try:
         normalized = normalize_email(email)
     except InvalidInput:
         normalized = None
     user = await db.scalar(select(User).where(User.email == normalized)) if normalized is not None else None
     stored = user.password_hash if user is not None else None
-    matches = verify_password(stored or _dummy_hash(), password)
+    matches = await password_matches(stored or _dummy_hash(), password)
     if user is None or stored is None or not matches:
-        for key in keys:
-            await limiter.hit(key, LOGIN_LIMIT, LOGIN_WINDOW)
         raise Unauthorized(WRONG_CREDENTIALS)
-    await limiter.reset(keys[0])
+    for key, _ in limits:  # a success is not a failure: give its counts back
+        await limiter.release(key)
     return user
 
 
 async def issue_token(db: AsyncSession, user: User, purpose: TokenPurpose) -> str:
+    """A new mailed token; earlier unused ones of the same purpose stop working."""
+    now = datetime.now(UTC)
+    await db.execute(
+        update(UserToken)
+        .where(UserToken.user_id == user.id, UserToken.purpose == purpose.value, UserToken.used_at.is_(None))
+        .values(used_at=now)
+    )
     token = new_token()
     db.add(
         UserToken(
@@ -122,22 +144,20 @@ async def consume_token(db: AsyncSession, token: str, purpose: TokenPurpose) -> 
 async def reset_password(db: AsyncSession, token: str, password: str) -> User:
     validate_password(password)
     user = await consume_token(db, token, TokenPurpose.RESET_PASSWORD)
-    user.password_hash = hash_password(password)
+    user.password_hash = await password_hash_for(password)
     if user.email_verified_at is None:
         user.email_verified_at = datetime.now(UTC)  # the mail reached them
-    await revoke_all_sessions(db, user.id)
+    # Whoever held the account before the mailbox owner did may have minted keys or links.
+    await revoke_credentials(db, user.id)
     return user
 
 
 async def change_password(
     db: AsyncSession, user: User, current: str | None, new: str, *, keep: uuid.UUID | None = None
 ) -> None:
-    """Set a new password; every other session of the user ends (``keep`` stays signed in)."""
-    if user.password_hash is not None and not verify_password(user.password_hash, current or ""):
+    """Set a new password; every other credential of the user ends (``keep`` stays signed in)."""
+    if user.password_hash is not None and not await password_matches(user.password_hash, current or ""):
         raise InvalidInput("The current password is wrong", extra={"errors": [{"key": "current_password"}]})
     validate_password(new)
-    user.password_hash = hash_password(new)
-    query = delete(AuthSession).where(AuthSession.user_id == user.id)
-    if keep is not None:
-        query = query.where(AuthSession.id != keep)
-    await db.execute(query)
+    user.password_hash = await password_hash_for(new)
+    await revoke_credentials(db, user.id, keep_session=keep)

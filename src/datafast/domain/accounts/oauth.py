@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import OAuthAccount, User
+from datafast.domain.accounts.credentials import revoke_credentials
 from datafast.domain.accounts.services import normalize_email
-from datafast.domain.accounts.sessions import revoke_all_sessions
 from datafast.errors import Forbidden, InvalidInput, ServiceUnavailable
 from datafast.settings import OAuthProvider
 
@@ -164,10 +164,11 @@ async def login_with_identity(db: AsyncSession, identity: OAuthIdentity, *, sign
         await db.flush()
     elif user.email_verified_at is None:
         # Someone registered this address without proving it: the provider just proved who owns
-        # it, so that earlier password (and its sessions) must not keep access to the account.
+        # it, so that earlier password, its sessions and anything it minted (API keys, share
+        # links) must not keep access to the account.
         user.password_hash = None
         user.email_verified_at = now
-        await revoke_all_sessions(db, user.id)
+        await revoke_credentials(db, user.id)
     db.add(OAuthAccount(user_id=user.id, provider=identity.provider, subject=identity.subject, email=email))
     await db.flush()
     return user

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from datafast.db.models import ApiKey, User
+from datafast.domain.accounts.apikeys import key_scopes
 
 __all__ = (
     "ApiKeyCreate",
@@ -25,6 +26,7 @@ __all__ = (
 )
 
 Email = Annotated[str, msgspec.Meta(max_length=320)]
+KeyScope = Literal["read", "write", "payments"]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
@@ -87,6 +89,9 @@ class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     sites: list[uuid.UUID] | None = None
     """Website ids the key may use; omit (or null) for all of the user's sites."""
     read_only: bool = False
+    scopes: list[KeyScope] | None = None
+    """What the key may do: ``read`` (stats), ``write`` (goals, funnels, settings), ``payments``
+    (the Payments API). Omitted: ``read`` for a read-only key, else all three."""
 
 
 class ApiKeyRead(msgspec.Struct):
@@ -95,6 +100,7 @@ class ApiKeyRead(msgspec.Struct):
     prefix: str
     sites: list[uuid.UUID] | None
     read_only: bool
+    scopes: list[str]
     created_at: datetime
     last_used_at: datetime | None
 
@@ -106,6 +112,7 @@ class ApiKeyRead(msgspec.Struct):
             prefix=key.prefix,
             sites=[uuid.UUID(s) for s in key.site_ids] if key.site_ids is not None else None,
             read_only=key.read_only,
+            scopes=sorted(key_scopes(key)),
             created_at=key.created_at,
             last_used_at=key.last_used_at,
         )

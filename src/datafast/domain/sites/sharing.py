@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from datafast.db.models import ShareLink, Website
-from datafast.domain.accounts.services import hash_password, verify_password
+from datafast.db.models import ShareLink, User, Website
+from datafast.domain.accounts.services import password_hash_for, password_matches
 from datafast.domain.accounts.tokens import new_token, sign, signature_matches
-from datafast.errors import NotFound, Unauthorized
+from datafast.errors import Forbidden, NotFound, Unauthorized
 
 __all__ = (
     "SHARE_TOKEN_PREFIX",
@@ -35,13 +35,22 @@ _PURPOSE = "share"
 
 
 async def create_share_link(
-    db: AsyncSession, website: Website, name: str = "", password: str | None = None
+    db: AsyncSession,
+    website: Website,
+    name: str = "",
+    password: str | None = None,
+    *,
+    created_by: User | None = None,
 ) -> ShareLink:
+    """A new link; ``created_by``'s credential reset revokes it (see accounts/credentials.py)."""
+    if created_by is not None and created_by.email_verified_at is None:
+        raise Forbidden("Confirm your email address before creating share links (see the mail we sent you)")
     link = ShareLink(
         website_id=website.id,
         slug=new_token()[:32],
         name=name.strip()[:100],
-        password_hash=hash_password(password) if password else None,
+        password_hash=await password_hash_for(password) if password else None,
+        created_by_id=created_by.id if created_by is not None else None,
     )
     db.add(link)
     await db.flush()
@@ -83,7 +92,7 @@ async def open_share_link(
 ) -> tuple[str, int, Website]:
     """Returns (access token, seconds it lasts, site) or 401 when the password is wrong."""
     link, website = await get_share_link(db, slug)
-    if link.password_hash is not None and not verify_password(link.password_hash, password or ""):
+    if link.password_hash is not None and not await password_matches(link.password_hash, password or ""):
         raise Unauthorized("Wrong password for this shared dashboard")
     expires = int(time.time()) + SHARE_TOKEN_TTL
     value = f"{link.id.hex}.{expires}"

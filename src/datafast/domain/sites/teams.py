@@ -57,6 +57,9 @@ async def invite(
     db: AsyncSession, website: Website, inviter: User | None, email: str, role: Role
 ) -> tuple[str, Invitation]:
     email = normalize_email(email)
+    if inviter is not None and inviter.email_verified_at is None:
+        # Invitations send mail to any address: only from accounts that proved their own.
+        raise Forbidden("Confirm your email address before inviting people (see the mail we sent you)")
     if role == Role.OWNER:
         raise Forbidden("Invite as admin or viewer, then transfer ownership")
     member = await db.scalar(

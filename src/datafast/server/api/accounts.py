@@ -46,20 +46,20 @@ from datafast.domain.accounts.sessions import create_session, revoke_all_session
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
 from datafast.domain.sites.teams import has_pending_invitation
-from datafast.errors import Forbidden, InvalidInput, NotFound
+from datafast.errors import Forbidden, InvalidInput, NotFound, TooManyRequests
 from datafast.lib.cache import Cache
-from datafast.lib.clientip import client_ip
+from datafast.lib.clientip import client_ip, rate_limit_subject
 from datafast.lib.eventstore import EventStore
 from datafast.lib.mail import Mailer, MailError
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import get_logger
 from datafast.server.auth import (
-    SESSION_COOKIE,
     csrf_token,
     login_cookies,
     logout_cookies,
     requires_session,
     same_origin,
+    session_cookie_name,
 )
 from datafast.settings import OAuthProvider, Settings
 
@@ -108,6 +108,25 @@ def _verification_mail(
     )
 
 
+async def _limit_signups(limiter: RateLimiter, settings: Settings, email: str, ip: str) -> None:
+    """Per client and per email domain, counted before the (slow) password hash is made.
+
+    Every sign-up hashes a password and mails a link to the address given, so an unthrottled
+    form is both a CPU sink and a way to mail strangers.
+    """
+    hour = 3600
+    domain = email.rpartition("@")[2]
+    for key, limit in (
+        (f"signup:ip:{rate_limit_subject(ip)}", settings.accounts.signup_limit_per_ip),
+        (f"signup:domain:{domain}", settings.accounts.signup_limit_per_domain),
+    ):
+        verdict = await limiter.hit(key, limit, hour)
+        if not verdict.allowed:
+            raise TooManyRequests(
+                f"Too many sign-ups; try again in {verdict.retry_after} seconds", verdict.retry_after
+            )
+
+
 async def _signed_in(
     db: AsyncSession,
     settings: NamedDependency[Settings],
@@ -135,10 +154,12 @@ class AuthController(Controller):
         db_session: Db,
         settings: NamedDependency[Settings],
         mailer: NamedDependency[Mailer],
+        rate_limiter: NamedDependency[RateLimiter],
         request: Request[Any, Any, Any],
     ) -> Response[SessionRead]:
         if not settings.accounts.signup_open and not await has_pending_invitation(db_session, data.email):
             raise Forbidden("Sign-up is closed on this DataFast; ask its administrator for an account")
+        await _limit_signups(rate_limiter, settings, normalize_email(data.email), request_ip(request))
         user = await UserService(session=db_session).create_user(data.email, data.password, data.name)
         token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
         return await _signed_in(
@@ -198,7 +219,8 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
     ) -> SessionRead:
         return SessionRead(
-            user=UserRead.of(user), csrf_token=csrf_token(settings, request.cookies[SESSION_COOKIE])
+            user=UserRead.of(user),
+            csrf_token=csrf_token(settings, request.cookies[session_cookie_name(settings)]),
         )
 
     @post("/verify-email", status_code=200, summary="Confirm an email address with the mailed token")
@@ -219,9 +241,16 @@ class AuthController(Controller):
         db_session: Db,
         settings: NamedDependency[Settings],
         mailer: NamedDependency[Mailer],
+        rate_limiter: NamedDependency[RateLimiter],
     ) -> Response[None]:
         if user.email_verified_at is not None:
             return Response(None, status_code=HTTP_202_ACCEPTED)
+        verdict = await rate_limiter.hit(f"verify-mail:{user.id}", 5, 3600)
+        if not verdict.allowed:
+            raise TooManyRequests(
+                f"Too many verification mails; try again in {verdict.retry_after} seconds",
+                verdict.retry_after,
+            )
         token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
         return Response(
             None, status_code=HTTP_202_ACCEPTED, background=_verification_mail(settings, mailer, user, token)
@@ -239,8 +268,11 @@ class AuthController(Controller):
     ) -> Response[None]:
         """Always 202, whether or not the account exists (no enumeration)."""
         email = normalize_email(data.email)
-        verdict = await rate_limiter.hit(f"reset:{request_ip(request)}", 10, 3600)
-        user = await UserService(session=db_session).get_by_email(email) if verdict.allowed else None
+        # Per client and per address: the answer stays 202 either way (no enumeration).
+        by_client = await rate_limiter.hit(f"reset:{rate_limit_subject(request_ip(request))}", 10, 3600)
+        by_address = await rate_limiter.hit(f"reset:to:{email}", 5, 3600)
+        allowed = by_client.allowed and by_address.allowed
+        user = await UserService(session=db_session).get_by_email(email) if allowed else None
         if user is None:
             return Response(None, status_code=HTTP_202_ACCEPTED)
         token = await issue_token(db_session, user, TokenPurpose.RESET_PASSWORD)
@@ -360,7 +392,7 @@ class ApiKeyController(Controller):
         db_session: Db,
     ) -> ApiKeyCreated:
         key, record = await apikeys.create_api_key(
-            db_session, user, data.name, data.sites, read_only=data.read_only
+            db_session, user, data.name, data.sites, read_only=data.read_only, scopes=data.scopes
         )
         return ApiKeyCreated(key=key, api_key=ApiKeyRead.of(record))
 

@@ -107,7 +107,7 @@ class RevenueController(Controller):
     @post(
         "/connections",
         status_code=HTTP_201_CREATED,
-        opt=ADMIN,
+        opt={**ADMIN, "session_only": True},
         summary="Connect a payment provider: store its webhook secret (encrypted) and get the webhook URL",
     )
     async def create_connection(
@@ -125,7 +125,7 @@ class RevenueController(Controller):
     @delete(
         "/connections/{connection_id:uuid}",
         status_code=HTTP_204_NO_CONTENT,
-        opt=ADMIN,
+        opt={**ADMIN, "session_only": True},
         summary="Disconnect a payment provider (its payments stay)",
     )
     async def delete_connection(
@@ -189,7 +189,7 @@ class PaymentsController(Controller):
         db_session: Db,
         adapters: NamedDependency[Adapters],
     ) -> Response[PaymentRecorded]:
-        website = await site_access(db_session, principal, data.website_id, write=True)
+        website = await site_access(db_session, principal, data.website_id, write=True, key_scope="payments")
         recorded = await record_api_payment(_payments(adapters), website, data)
         return Response(recorded, status_code=HTTP_200_OK if recorded.duplicate else HTTP_201_CREATED)
 

@@ -58,6 +58,9 @@ SITE = "/{website_id:uuid}"
 OWNER = {"site_role": Role.OWNER}
 ADMIN = {"site_role": Role.ADMIN}
 ANY_MEMBER = {"site_role": Role.VIEWER}
+# Never with an API key, whatever its scopes: a leaked key must not delete the site, change
+# who is on its team, or mint public links (see domain/accounts/apikeys.py).
+SIGNED_IN = {"session_only": True}
 
 
 async def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) -> None:
@@ -116,7 +119,12 @@ class SiteController(Controller):
         await forget_site(request, website.id)
         return SiteRead.of(website, site_grant.role)
 
-    @delete(SITE, status_code=HTTP_204_NO_CONTENT, opt=OWNER, summary="Delete a site and all its data")
+    @delete(
+        SITE,
+        status_code=HTTP_204_NO_CONTENT,
+        opt={**OWNER, **SIGNED_IN},
+        summary="Delete a site and all its data",
+    )
     async def delete_site(
         self,
         website: NamedDependency[Website],
@@ -195,7 +203,9 @@ class SiteController(Controller):
     async def list_members(self, website: NamedDependency[Website], db_session: Db) -> list[MemberRead]:
         return await teams.list_members(db_session, website.id)
 
-    @patch(SITE + "/members/{user_id:uuid}", summary="Change a member's role (admin or viewer)")
+    @patch(
+        SITE + "/members/{user_id:uuid}", opt=SIGNED_IN, summary="Change a member's role (admin or viewer)"
+    )
     async def update_member(
         self,
         user_id: FromPath[uuid.UUID],
@@ -206,7 +216,12 @@ class SiteController(Controller):
         await teams.set_role(db_session, website.id, user_id, Role(data.role))
         return next(m for m in await teams.list_members(db_session, website.id) if m.user_id == user_id)
 
-    @delete(SITE + "/members/{user_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Remove a member")
+    @delete(
+        SITE + "/members/{user_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        opt=SIGNED_IN,
+        summary="Remove a member",
+    )
     async def remove_member(
         self, user_id: FromPath[uuid.UUID], website: NamedDependency[Website], db_session: Db
     ) -> None:
@@ -239,7 +254,12 @@ class SiteController(Controller):
     ) -> list[InvitationRead]:
         return [InvitationRead.of(i) for i in await teams.list_invitations(db_session, website.id)]
 
-    @post(SITE + "/invitations", status_code=HTTP_201_CREATED, summary="Invite someone by email")
+    @post(
+        SITE + "/invitations",
+        status_code=HTTP_201_CREATED,
+        opt=SIGNED_IN,
+        summary="Invite someone by email",
+    )
     async def invite(
         self,
         data: JSONBody[InvitationCreate],
@@ -291,20 +311,27 @@ class SiteController(Controller):
     @post(
         SITE + "/share-links",
         status_code=HTTP_201_CREATED,
+        opt=SIGNED_IN,
         summary="Create a public read-only dashboard link",
     )
     async def create_share_link(
         self,
         data: JSONBody[ShareLinkCreate],
         website: NamedDependency[Website],
+        principal: NamedDependency[Principal],
         db_session: Db,
         settings: NamedDependency[Settings],
     ) -> ShareLinkRead:
-        link = await sharing.create_share_link(db_session, website, data.name, data.password)
+        link = await sharing.create_share_link(
+            db_session, website, data.name, data.password, created_by=principal.user
+        )
         return ShareLinkRead.of(link, settings.base_url)
 
     @delete(
-        SITE + "/share-links/{link_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a share link"
+        SITE + "/share-links/{link_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        opt=SIGNED_IN,
+        summary="Revoke a share link",
     )
     async def delete_share_link(
         self, link_id: FromPath[uuid.UUID], website: NamedDependency[Website], db_session: Db
