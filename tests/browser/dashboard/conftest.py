@@ -110,6 +110,9 @@ def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
         "RESEND_API_KEY": RESEND_KEY,
         "RESEND_API_URL": outbox.url,
         "MAIL_FROM": "DataFast <noreply@datafast.test>",
+        # Every account of these tests signs up from one address at one domain.
+        "SIGNUP_LIMIT_PER_IP": "10000",
+        "SIGNUP_LIMIT_PER_DOMAIN": "10000",
     }
 
 
@@ -146,14 +149,20 @@ class Account:
 
 
 @pytest.fixture
-def sign_up(datafast: DataFast) -> Iterator[Callable[..., Account]]:
+def sign_up(datafast: DataFast, outbox: Outbox) -> Iterator[Callable[..., Account]]:
     made: list[Account] = []
 
-    def make(prefix: str = "user") -> Account:
+    def make(prefix: str = "user", *, verified: bool = True) -> Account:
+        """A new account signed in through the API; ``verified``: its mailed link was opened."""
         email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
         http = httpx.Client(base_url=datafast.url, timeout=15)
         answer = http.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
         assert answer.status_code == 201, answer.text
+        if verified:
+            link = outbox.wait_for(email, "Confirm your email").link(datafast.url)
+            token = link.split("token=", 1)[1]
+            confirmed = http.post("/api/v1/auth/verify-email", json={"token": token})
+            assert confirmed.status_code == 200, confirmed.text
         made.append(Account(email, PASSWORD, http))
         return made[-1]
 

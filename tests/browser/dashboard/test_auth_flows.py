@@ -34,7 +34,7 @@ def test_password_reset_from_the_mailed_link_then_only_the_new_password_works(
     sign_up: Callable[..., Account],
     errors: Errors,
 ) -> None:
-    account = sign_up("reset")
+    account = sign_up("reset", verified=False)
     # Sign-up mailed a confirmation link: it opens a page that confirms the address once.
     confirm = outbox.wait_for(account.email, "Confirm your email").link(datafast.url)
     assert "/verify-email?token=" in confirm
