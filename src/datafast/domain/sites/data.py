@@ -1,5 +1,9 @@
 """A site's analytics data in ClickHouse: deleting all of it, exporting its events as CSV.
 
+The export is written with ``defusedcsv``: a cell that a spreadsheet would run as a formula
+(text starting with ``=``, ``+``, ``-``, ``@``, ``|`` or ``%``, such as a referrer or goal name
+sent to ``/track`` by anyone) gets a leading ``'`` so it is shown as text, never evaluated.
+
 Tables are discovered from ``system.columns`` (every MergeTree table of our database with a
 ``website_id`` column), so tables added later (sessions, payments, …) are covered. Values are
 bound server-side; table names come from ClickHouse itself and are quoted.
@@ -7,7 +11,6 @@ bound server-side; table names come from ClickHouse itself and are quoted.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import uuid
@@ -15,6 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from defusedcsv import csv  # type: ignore[import-untyped]  # no type hints shipped
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
