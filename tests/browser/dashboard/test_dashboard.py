@@ -399,9 +399,14 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     outsider = browser.new_context(user_agent=CHROME_MAC, viewport=DESKTOP)
     try:
         public = outsider.new_page()
+        asked: list[str] = []
+        public.on("request", lambda request: asked.append(request.url))
         public.goto(share_url + "?period=today")
         expect(public.get_by_test_id("read-only")).to_be_visible()
         expect_kpis(public, with_live, {0: paid})
+        # Aggregates only: no visitor list or profile is shown, nor even asked for.
+        expect(public.get_by_test_id("panel-visitors")).to_have_count(0)
+        assert not [url for url in asked if "/visitors" in url], asked
         expect(public.get_by_test_id("panel-sources").locator('tr[data-value="realtime"]')).to_be_visible()
         expect(public.get_by_role("link", name="Settings")).to_have_count(0)
         expect(public.get_by_role("button", name="Export CSV")).to_have_count(0)

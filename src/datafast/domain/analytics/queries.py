@@ -41,6 +41,7 @@ from datafast.lib.eventstore import EventStore
 __all__ = (
     "DIMENSIONS",
     "EVENT_METRICS",
+    "IDENTITY_PROPS",
     "METRICS",
     "MONEY_METRICS",
     "SESSION_METRICS",
@@ -51,6 +52,7 @@ __all__ = (
     "GoalDefinition",
     "QuerySpec",
     "dimension",
+    "is_identity_prop",
 )
 
 Scope = Literal["session", "event"]
@@ -64,6 +66,9 @@ class Dimension:
     column: str
     """Column in ``sessions`` (session scope) or ``events`` (event scope)."""
     prop_key: str | None = None
+    public: bool = False
+    """Read for a share link (aggregates only): a property's values never come from ``identify``
+    events, whose properties are all about one person (see :data:`IDENTITY_PROPS`)."""
 
 
 _SESSION_DIMENSIONS = {
@@ -91,15 +96,31 @@ DIMENSIONS: dict[str, Dimension] = {
     **{name: Dimension(name, "event", column) for name, column in _EVENT_DIMENSIONS.items()},
 }
 PROP_PREFIX = "prop:"
+IDENTITY_PROPS = frozenset(
+    {
+        *("email_hash", "email", "user_id", "userid", "visitor_id", "session_id", "customer_id"),
+        *("name", "first_name", "last_name", "full_name", "username", "phone", "ip", "address"),
+    }
+)
+"""Properties that identify a person: what ``identify`` stores (``user_id``, ``email_hash``, the
+traits passed with it) and the usual names of such traits elsewhere. A share link may not break
+down or filter by them (:meth:`Dimension.public` also hides every ``identify`` property from it)."""
 
 
-def dimension(name: str) -> Dimension | None:
-    """The dimension called ``name`` (``prop:<key>`` for a custom property), or None."""
+def is_identity_prop(key: str) -> bool:
+    return key.strip().lower() in IDENTITY_PROPS
+
+
+def dimension(name: str, *, public: bool = False) -> Dimension | None:
+    """The dimension called ``name`` (``prop:<key>`` for a custom property), or None.
+
+    ``public``: for a share link, whose property values exclude ``identify`` events.
+    """
     if name.startswith(PROP_PREFIX):
         key = name[len(PROP_PREFIX) :]
         if not 0 < len(key) <= 100:
             return None
-        return Dimension(name, "event", "props", prop_key=key)
+        return Dimension(name, "event", "props", prop_key=key, public=public)
     return DIMENSIONS.get(name)
 
 
@@ -346,7 +367,10 @@ def _goals_sql(goals: Sequence[GoalDefinition], params: _Params) -> str:
 
 def _column_sql(dim: Dimension, params: _Params, goals: Sequence[GoalDefinition] = ()) -> str:
     if dim.prop_key is not None:
-        return f"props[{params.bind(dim.prop_key, 'String')}]"
+        key = params.bind(dim.prop_key, "String")
+        if dim.public:  # identify's traits describe one person: never shown or matched publicly
+            return f"if(event_type = 'identify', '', props[{key}])"
+        return f"props[{key}]"
     if dim.name == "goal":
         return f"arrayJoin({_goals_sql(goals, params)})"
     return dim.column
