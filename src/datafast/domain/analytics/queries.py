@@ -35,7 +35,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from datafast.domain.revenue import conversions
-from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS, DEFAULT_MODEL, MoneyWindow
+from datafast.domain.revenue.conversions import (
+    DEFAULT_CLIENT_REVENUE,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MODEL,
+    ClientRevenue,
+    MoneyWindow,
+)
 from datafast.lib.eventstore import EventStore
 
 __all__ = (
@@ -322,6 +328,8 @@ class QuerySpec:
     """The site's currency: tracker revenue in another one is not money received."""
     attribution: str = DEFAULT_MODEL
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """Whether (and how much of) tracker revenue counts: the site's policy (revenue.trust)."""
 
     @property
     def scope(self) -> Scope:
@@ -546,7 +554,13 @@ class AnalyticsQueries:
 
     def _with_money(self, spec: QuerySpec, params: _Params) -> str:
         window = MoneyWindow(
-            spec.website_id, spec.currency, spec.start, spec.end, spec.attribution, spec.lookback_days
+            spec.website_id,
+            spec.currency,
+            spec.start,
+            spec.end,
+            spec.attribution,
+            spec.lookback_days,
+            spec.client_revenue,
         )
         params.values.update(conversions.parameters(window))
         return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution)} "
@@ -827,15 +841,26 @@ class AnalyticsQueries:
         return [sum(n for level, n in reached.items() if level >= i) for i in range(1, len(steps) + 1)]
 
     async def visitors(self, spec: QuerySpec) -> list[dict[str, Any]]:
-        """Visitors with events in the range: first source seen in the range and their totals."""
+        """Visitors with events in the range: first source seen in the range and their totals.
+
+        Their revenue is the tracker's, counted as money is (the site's policy and cap, its currency)."""
         params = _Params()
         where = self._event_where(spec, params)
+        params.values.update(
+            cv_site=spec.website_id,
+            cv_currency=spec.currency,
+            **conversions.client_parameters(spec.client_revenue),
+        )
+        revenue = (
+            f"sumIf({conversions.CLIENT_AMOUNT}, revenue > 0 AND upper(currency) = {{cv_currency:String}}"
+            f" AND {conversions.CLIENT_COUNTED})"
+        )
         sql = (
             "SELECT visitor_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen,"
             " argMin(referrer_source, timestamp) AS source, argMin(channel, timestamp) AS channel,"
             " argMin(country, timestamp) AS country, argMin(device, timestamp) AS device,"
             " uniqExact(session_id) AS visits, countIf(event_type = 'pageview') AS pageviews,"
-            f" count() AS events, countIf({_CONVERSION}) AS conversions, sum(revenue) AS revenue"
+            f" count() AS events, countIf({_CONVERSION}) AS conversions, {revenue} AS m_revenue"
             f" FROM events WHERE {where} GROUP BY visitor_id"
             f" ORDER BY last_seen DESC, visitor_id ASC {_page(spec, params)}"
         )

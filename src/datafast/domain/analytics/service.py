@@ -74,7 +74,7 @@ from datafast.domain.analytics.schemas import (
     VisitorSession,
     VisitorSummary,
 )
-from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS
+from datafast.domain.revenue.conversions import DEFAULT_CLIENT_REVENUE, DEFAULT_LOOKBACK_DAYS, ClientRevenue
 from datafast.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
@@ -121,6 +121,8 @@ class SiteContext:
     currency: str
     goals: tuple[GoalDefinition, ...] = ()
     """The goals set up in the site's settings (tracker goals need none)."""
+    client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """Whether tracker (unverified) revenue counts, and its cap: :mod:`datafast.domain.revenue.trust`."""
     public: bool = False
     """Read through a share link: aggregates only. No visitor list or profile, no breakdown or
     filter by a property that identifies a person, and no ``identify`` property values at all."""
@@ -301,6 +303,7 @@ class StatsService:
             currency=site.currency.upper(),
             attribution=request.attribution,
             lookback_days=request.lookback_days,
+            client_revenue=site.client_revenue,
         )
 
     @staticmethod
@@ -433,7 +436,11 @@ class StatsService:
         today = self.clock().astimezone(ZoneInfo(site.timezone)).date().isoformat()
         # public: a share link's prop values leave identify events out, so its results differ.
         return await self.cache.get_or_compute(
-            site.id, kind, [site.timezone, site.goals, site.public, today, key], type_, compute
+            site.id,
+            kind,
+            [site.timezone, site.goals, site.public, site.client_revenue, today, key],
+            type_,
+            compute,
         )
 
     # --- public operations ----------------------------------------------------------------
@@ -608,6 +615,8 @@ class StatsService:
             limit=limit + 1,
             offset=offset,
             goals=site.goals,
+            currency=site.currency.upper(),
+            client_revenue=site.client_revenue,
         )
 
         async def compute() -> VisitorList:

@@ -97,7 +97,11 @@ class SiteController(Controller):
     async def read_site(self, site_grant: NamedDependency[SiteGrant]) -> SiteRead:
         return SiteRead.of(site_grant.website, site_grant.role)
 
-    @patch(SITE, summary="Change a site's domain, name, timezone, currency or extra hostnames")
+    @patch(
+        SITE,
+        summary="Change a site's domain, name, timezone, currency, extra hostnames, or whether tracker "
+        "revenue counts (count_client_revenue, client_revenue_cap)",
+    )
     async def update_site(
         self,
         data: JSONBody[SiteUpdate],
@@ -112,6 +116,8 @@ class SiteController(Controller):
             timezone=data.timezone,
             currency=data.currency,
             hostnames=data.hostnames,
+            count_client_revenue=data.count_client_revenue,
+            client_revenue_cap=data.client_revenue_cap,
         )
         await forget_site(request, website.id)
         return SiteRead.of(website, site_grant.role)

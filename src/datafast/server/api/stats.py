@@ -60,6 +60,7 @@ from datafast.domain.analytics.schemas import (
     VisitorProfile,
 )
 from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites.goals import list_goals
 from datafast.errors import InvalidInput, NotFound, TooManyRequests
 from datafast.lib.adapters import Adapters
@@ -179,14 +180,19 @@ async def provide_site(
     db_session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
 ) -> SiteContext:
-    """The site a stats route reads: its timezone, currency, goal definitions, and whether a
-    share link reads it (aggregates only)."""
+    """The site a stats route reads: its timezone, currency, goal definitions, whether tracker
+    revenue counts (revenue.trust), and whether a share link reads it (aggregates only)."""
     goals = tuple(
         GoalDefinition(g.name, "pageview" if g.kind == "pageview" else "event", g.path or g.event_name or "")
         for g in await list_goals(db_session, website.id)
     )
     return SiteContext(
-        str(website.id), website.timezone, website.currency, goals, public=principal.kind == "share"
+        str(website.id),
+        website.timezone,
+        website.currency,
+        goals,
+        client_revenue=await client_revenue(db_session, website),
+        public=principal.kind == "share",
     )
 
 
