@@ -8,6 +8,8 @@ written out here from what each test sends (amounts in cents: the tracker's 49.0
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -48,6 +50,14 @@ async def _visitors_revenue(shop: Shop) -> int:
     response = await shop.owner.get(f"/api/v1/sites/{shop.id}/visitors", params={"period": "7d"})
     assert response.status_code == 200, response.text
     return sum(int(v["revenue"]) for v in response.json()["visitors"])
+
+
+async def _exported(shop: Shop) -> dict[int, int]:
+    """The CSV export's purchases: the revenue the script reported → what it counts for."""
+    response = await shop.owner.get(f"/api/v1/sites/{shop.id}/export")
+    assert response.status_code == 200, response.text
+    rows = csv.DictReader(io.StringIO(response.text))
+    return {int(r["revenue"]): int(r["counted_revenue"]) for r in rows if r["event_type"] == "purchase"}
 
 
 async def _settings(shop: Shop, **body: Any) -> dict[str, Any]:
@@ -124,6 +134,7 @@ async def test_always_counts_tracker_revenue_capped_and_never_never(shop: Shop) 
     await shop.drained()
     await shop.wait_for_sessions(2)
     assert (await _totals(shop))["revenue"] == 3000  # auto, with a provider: the payment only
+    assert await _exported(shop) == {2000: 0, 100_000_000: 0}
 
     site = await _settings(shop, count_client_revenue="always")
     assert (site["count_client_revenue"], site["client_revenue_cap"]) == ("always", 10_000)
@@ -133,6 +144,7 @@ async def test_always_counts_tracker_revenue_capped_and_never_never(shop: Shop) 
     assert totals["average_order_value"] == pytest.approx(capped / 3)
     assert totals["revenue_per_visitor"] == pytest.approx(capped / 2)
     assert await _everywhere(shop) == [capped, capped, capped, 2000 + 1_000_000]
+    assert await _exported(shop) == {2000: 2000, 100_000_000: 1_000_000}  # as sent, and as counted
 
     await _settings(shop, client_revenue_cap=15)
     assert await _everywhere(shop) == [3000 + 1500 + 1500, 3000 + 1500 + 1500, 3000 + 3000, 3000]
@@ -141,6 +153,7 @@ async def test_always_counts_tracker_revenue_capped_and_never_never(shop: Shop) 
     totals = await _totals(shop)
     assert (totals["revenue"], totals["purchases"]) == (3000, 1)
     assert await _everywhere(shop) == [3000, 3000, 3000, 0]
+    assert await _exported(shop) == {2000: 0, 100_000_000: 0}
 
 
 async def test_never_leaves_tracker_revenue_out_even_without_a_provider(shop: Shop) -> None:

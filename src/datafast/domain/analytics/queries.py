@@ -843,18 +843,14 @@ class AnalyticsQueries:
     async def visitors(self, spec: QuerySpec) -> list[dict[str, Any]]:
         """Visitors with events in the range: first source seen in the range and their totals.
 
-        Their revenue is the tracker's, counted as money is (the site's policy and cap, its currency)."""
+        Their revenue is the tracker's, counted as money is (the site's policy and cap, its currency,
+        the double-count rule)."""
         params = _Params()
         where = self._event_where(spec, params)
         params.values.update(
-            cv_site=spec.website_id,
-            cv_currency=spec.currency,
-            **conversions.client_parameters(spec.client_revenue),
+            conversions.client_parameters(spec.client_revenue, spec.website_id, spec.currency)
         )
-        revenue = (
-            f"sumIf({conversions.CLIENT_AMOUNT}, revenue > 0 AND upper(currency) = {{cv_currency:String}}"
-            f" AND {conversions.CLIENT_COUNTED})"
-        )
+        revenue = f"sum({conversions.COUNTED_REVENUE})"
         sql = (
             "SELECT visitor_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen,"
             " argMin(referrer_source, timestamp) AS source, argMin(channel, timestamp) AS channel,"

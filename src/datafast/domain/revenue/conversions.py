@@ -37,8 +37,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = (
+    "CLIENT_MONEY",
     "CLOCK_SKEW",
     "CONVERSIONS",
+    "COUNTED_REVENUE",
     "DEFAULT_CLIENT_REVENUE",
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_MODEL",
@@ -91,9 +93,14 @@ class ClientRevenue:
 DEFAULT_CLIENT_REVENUE = ClientRevenue()
 
 
-def client_parameters(client: ClientRevenue) -> dict[str, Any]:
-    """The values :data:`CLIENT_COUNTED` and :data:`CLIENT_AMOUNT` bind."""
-    return {"cv_client": client.counted, "cv_client_cap": client.cap}
+def client_parameters(client: ClientRevenue, website_id: str, currency: str) -> dict[str, Any]:
+    """The values :data:`CLIENT_MONEY` and :data:`COUNTED_REVENUE` bind."""
+    return {
+        "cv_site": website_id,
+        "cv_currency": currency.upper(),
+        "cv_client": client.counted,
+        "cv_client_cap": client.cap,
+    }
 
 
 CLIENT_COUNTED = """({cv_client:UInt8} = 2 OR {cv_client:UInt8} = 1 AND (
@@ -101,6 +108,15 @@ CLIENT_COUNTED = """({cv_client:UInt8} = 2 OR {cv_client:UInt8} = 1 AND (
 """Whether the site's tracker revenue counts (a condition over no row: the policy and the site)."""
 CLIENT_AMOUNT = "least(revenue, {cv_client_cap:Int64})"
 """What one tracker revenue event (an ``events`` row) counts for."""
+CLIENT_MONEY = f"""upper(currency) = {{cv_currency:String}}
+      AND {CLIENT_COUNTED}
+      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
+          SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
+          FROM payments FINAL WHERE website_id = {{cv_site:UUID}}))"""  # noqa: S608 - constants only
+"""Whether an ``events`` row's revenue is money received: the site's currency, the policy, and
+the double-count rule (no stored payment carries its ``transaction_id``)."""
+COUNTED_REVENUE = f"if(revenue > 0 AND {CLIENT_MONEY}, {CLIENT_AMOUNT}, 0)"
+"""What an ``events`` row adds to the money (0 when nothing): the visitors list, the CSV export."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +148,7 @@ def parameters(window: MoneyWindow) -> dict[str, Any]:
         "cv_to": _utc(window.end),
         "cv_lookback": window.lookback_days,
         "cv_skew": CLOCK_SKEW,
-        **client_parameters(window.client),
+        **client_parameters(window.client, window.website_id, window.currency),
     }
 
 
@@ -151,11 +167,7 @@ CONVERSIONS = f"""conversions AS (
     PREWHERE website_id = {{cv_site:UUID}}
       AND timestamp >= {{cv_from:DateTime64(3, 'UTC')}} AND timestamp < {{cv_to:DateTime64(3, 'UTC')}}
       AND revenue > 0
-    WHERE upper(currency) = {{cv_currency:String}}
-      AND {CLIENT_COUNTED}
-      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
-          SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
-          FROM payments FINAL WHERE website_id = {{cv_site:UUID}}))
+    WHERE {CLIENT_MONEY}
 )"""  # noqa: S608
 """Columns: key, kind (payment | refund), is_renewal, visitor_id, paid_at, anchor_at, amount."""
 
