@@ -60,6 +60,17 @@ async def _exported(shop: Shop) -> dict[int, int]:
     return {int(r["revenue"]): int(r["counted_revenue"]) for r in rows if r["event_type"] == "purchase"}
 
 
+async def _profile(shop: Shop, visitor: str) -> tuple[int, list[tuple[int, int]]]:
+    """A visitor's revenue, and each purchase's (reported, counted) amounts."""
+    response = await shop.owner.get(f"/api/v1/sites/{shop.id}/visitors/{visitor}")
+    assert response.status_code == 200, response.text
+    profile = response.json()
+    events = [e for s in profile["sessions"] for e in s["journey"]] + profile["other_events"]
+    purchases = [(e["revenue"], e["counted_revenue"]) for e in events if e["event_type"] == "purchase"]
+    assert sum(s["revenue"] for s in profile["sessions"]) <= profile["revenue"]
+    return profile["revenue"], purchases
+
+
 async def _settings(shop: Shop, **body: Any) -> dict[str, Any]:
     response = await shop.owner.patch(f"/api/v1/sites/{shop.id}", json=body)
     assert response.status_code == 200, response.text
@@ -145,6 +156,7 @@ async def test_always_counts_tracker_revenue_capped_and_never_never(shop: Shop) 
     assert totals["revenue_per_visitor"] == pytest.approx(capped / 2)
     assert await _everywhere(shop) == [capped, capped, capped, 2000 + 1_000_000]
     assert await _exported(shop) == {2000: 2000, 100_000_000: 1_000_000}  # as sent, and as counted
+    assert await _profile(shop, "v-forger") == (1_000_000, [(100_000_000, 1_000_000)])
 
     await _settings(shop, client_revenue_cap=15)
     assert await _everywhere(shop) == [3000 + 1500 + 1500, 3000 + 1500 + 1500, 3000 + 3000, 3000]
@@ -154,6 +166,7 @@ async def test_always_counts_tracker_revenue_capped_and_never_never(shop: Shop) 
     assert (totals["revenue"], totals["purchases"]) == (3000, 1)
     assert await _everywhere(shop) == [3000, 3000, 3000, 0]
     assert await _exported(shop) == {2000: 0, 100_000_000: 0}
+    assert await _profile(shop, "v-forger") == (0, [(100_000_000, 0)])
 
 
 async def test_never_leaves_tracker_revenue_out_even_without_a_provider(shop: Shop) -> None:

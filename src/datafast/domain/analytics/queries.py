@@ -897,12 +897,22 @@ class AnalyticsQueries:
         )
         return await self._rows(sql, params)
 
-    async def visitor_events(self, website_id: str, visitor_id: str, limit: int) -> list[dict[str, Any]]:
+    async def visitor_events(
+        self,
+        website_id: str,
+        visitor_id: str,
+        limit: int,
+        currency: str = "",
+        client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE,
+    ) -> list[dict[str, Any]]:
+        """A visitor's events, each with what its revenue counts for (``counted_revenue``)."""
         params = _Params()
         site = params.bind(website_id, "UUID")
         visitor = params.bind(visitor_id, "String")
+        params.values.update(conversions.client_parameters(client_revenue, website_id, currency))
         sql = (
-            "SELECT timestamp, session_id, event_type, event_name, pathname, goal_name, revenue, currency"
+            "SELECT timestamp, session_id, event_type, event_name, pathname, goal_name, revenue, currency,"
+            f" {conversions.COUNTED_REVENUE} AS counted_revenue"
             f" FROM events WHERE website_id = {site} AND visitor_id = {visitor}"
             f" ORDER BY timestamp, event_id LIMIT {params.bind(limit, 'UInt32')}"
         )

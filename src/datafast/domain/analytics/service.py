@@ -647,7 +647,9 @@ class StatsService:
 
         async def compute() -> VisitorProfile:
             sessions = await self.queries.visitor_sessions(site.id, visitor_id)
-            events = await self.queries.visitor_events(site.id, visitor_id, limit=5000)
+            events = await self.queries.visitor_events(
+                site.id, visitor_id, 5000, site.currency, site.client_revenue
+            )
             if not sessions and not events:
                 raise NotFound(f"No visitor {visitor_id!r} on this site")
             journeys: dict[str, list[VisitorEvent]] = {s["session_id"]: [] for s in sessions}
@@ -677,7 +679,8 @@ class StatsService:
                     browser=s["browser"],
                     os=s["os"],
                     goals=int(s["goals"]),
-                    revenue=int(s["revenue"]),
+                    # Money as the metrics count it (the tracker's claim is on each event).
+                    revenue=sum(e.counted_revenue for e in journeys[s["session_id"]]),
                     journey=journeys[s["session_id"]],
                 )
                 for s in sessions
@@ -691,7 +694,7 @@ class StatsService:
                 visits=len(visits),
                 pageviews=sum(1 for e in events_of(journeys, others) if e.event_type == "pageview"),
                 goals=sum(1 for e in events_of(journeys, others) if e.event_type in ("goal", "purchase")),
-                revenue=sum(e.revenue for e in events_of(journeys, others)),
+                revenue=sum(e.counted_revenue for e in events_of(journeys, others)),
                 currency=site.currency,
                 sessions=visits,
                 other_events=others,
