@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, Date, Enum, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Enum, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 __all__ = (
@@ -71,6 +71,12 @@ class Website(UUIDAuditBase):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     hostnames: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Extra hostnames whose pages count for this site (besides the domain and its subdomains)."""
+    count_client_revenue: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
+    """Whether revenue sent by the tracker (unverified: anyone can send it) counts as money:
+    ``auto`` only while the site has no verified source (no provider connected, no payment
+    stored), ``always``, or ``never`` (see :mod:`datafast.domain.revenue.trust`)."""
+    client_revenue_cap: Mapped[int] = mapped_column(Integer, default=10_000, server_default="10000")
+    """The most one tracker revenue event counts for, in whole units of the site's currency."""
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="website", cascade="all, delete-orphan", lazy="raise"

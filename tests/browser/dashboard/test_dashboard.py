@@ -274,6 +274,13 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         webhook_url
     )
     shot(page, "settings-payments-desktop-light")
+    # Script revenue is unverified: with a provider connected it stops counting by default ("auto");
+    # the owner counts it here, so C's goal value stays in the cards below (129.00 + 49.99).
+    client_revenue = page.get_by_test_id("client-revenue")
+    expect(client_revenue.get_by_label("Count script revenue")).to_have_value("auto")
+    client_revenue.get_by_label("Count script revenue").select_option("always")
+    client_revenue.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     paid = 12900
     watching = dashboard.context.new_page()  # a dashboard left open: the payment shows up live
     watching.goto(today_url)
@@ -399,9 +406,14 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     outsider = browser.new_context(user_agent=CHROME_MAC, viewport=DESKTOP)
     try:
         public = outsider.new_page()
+        asked: list[str] = []
+        public.on("request", lambda request: asked.append(request.url))
         public.goto(share_url + "?period=today")
         expect(public.get_by_test_id("read-only")).to_be_visible()
         expect_kpis(public, with_live, {0: paid})
+        # Aggregates only: no visitor list or profile is shown, nor even asked for.
+        expect(public.get_by_test_id("panel-visitors")).to_have_count(0)
+        assert not [url for url in asked if "/visitors" in url], asked
         expect(public.get_by_test_id("panel-sources").locator('tr[data-value="realtime"]')).to_be_visible()
         expect(public.get_by_role("link", name="Settings")).to_have_count(0)
         expect(public.get_by_role("button", name="Export CSV")).to_have_count(0)

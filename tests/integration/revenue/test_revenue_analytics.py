@@ -134,7 +134,12 @@ def _approx(actual: dict[str, Any], expected: dict[str, float], context: str) ->
 @pytest.fixture
 async def world(shop: Shop) -> tuple[Shop, Truth, Stripe, dict[str, Any]]:
     """Four visitors over the last three days and the money they (and a stranger) paid."""
-    response = await shop.owner.patch(f"/api/v1/sites/{shop.id}", json={"timezone": TIMEZONE})
+    # count_client_revenue=always: these tests check the double-count rule, which only matters when
+    # tracker revenue counts next to a connected provider (by default it then does not: see
+    # test_client_revenue.py).
+    response = await shop.owner.patch(
+        f"/api/v1/sites/{shop.id}", json={"timezone": TIMEZONE, "count_client_revenue": "always"}
+    )
     assert response.status_code == 200, response.text
     stripe = Stripe()
     connection = await shop.connect(stripe)

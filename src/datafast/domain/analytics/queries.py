@@ -35,12 +35,19 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from datafast.domain.revenue import conversions
-from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS, DEFAULT_MODEL, MoneyWindow
+from datafast.domain.revenue.conversions import (
+    DEFAULT_CLIENT_REVENUE,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_MODEL,
+    ClientRevenue,
+    MoneyWindow,
+)
 from datafast.lib.eventstore import EventStore
 
 __all__ = (
     "DIMENSIONS",
     "EVENT_METRICS",
+    "IDENTITY_PROPS",
     "METRICS",
     "MONEY_METRICS",
     "SESSION_METRICS",
@@ -51,6 +58,7 @@ __all__ = (
     "GoalDefinition",
     "QuerySpec",
     "dimension",
+    "is_identity_prop",
 )
 
 Scope = Literal["session", "event"]
@@ -64,6 +72,9 @@ class Dimension:
     column: str
     """Column in ``sessions`` (session scope) or ``events`` (event scope)."""
     prop_key: str | None = None
+    public: bool = False
+    """Read for a share link (aggregates only): a property's values never come from ``identify``
+    events, whose properties are all about one person (see :data:`IDENTITY_PROPS`)."""
 
 
 _SESSION_DIMENSIONS = {
@@ -91,15 +102,31 @@ DIMENSIONS: dict[str, Dimension] = {
     **{name: Dimension(name, "event", column) for name, column in _EVENT_DIMENSIONS.items()},
 }
 PROP_PREFIX = "prop:"
+IDENTITY_PROPS = frozenset(
+    {
+        *("email_hash", "email", "user_id", "userid", "visitor_id", "session_id", "customer_id"),
+        *("name", "first_name", "last_name", "full_name", "username", "phone", "ip", "address"),
+    }
+)
+"""Properties that identify a person: what ``identify`` stores (``user_id``, ``email_hash``, the
+traits passed with it) and the usual names of such traits elsewhere. A share link may not break
+down or filter by them (:meth:`Dimension.public` also hides every ``identify`` property from it)."""
 
 
-def dimension(name: str) -> Dimension | None:
-    """The dimension called ``name`` (``prop:<key>`` for a custom property), or None."""
+def is_identity_prop(key: str) -> bool:
+    return key.strip().lower() in IDENTITY_PROPS
+
+
+def dimension(name: str, *, public: bool = False) -> Dimension | None:
+    """The dimension called ``name`` (``prop:<key>`` for a custom property), or None.
+
+    ``public``: for a share link, whose property values exclude ``identify`` events.
+    """
     if name.startswith(PROP_PREFIX):
         key = name[len(PROP_PREFIX) :]
         if not 0 < len(key) <= 100:
             return None
-        return Dimension(name, "event", "props", prop_key=key)
+        return Dimension(name, "event", "props", prop_key=key, public=public)
     return DIMENSIONS.get(name)
 
 
@@ -301,6 +328,8 @@ class QuerySpec:
     """The site's currency: tracker revenue in another one is not money received."""
     attribution: str = DEFAULT_MODEL
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """Whether (and how much of) tracker revenue counts: the site's policy (revenue.trust)."""
 
     @property
     def scope(self) -> Scope:
@@ -346,7 +375,10 @@ def _goals_sql(goals: Sequence[GoalDefinition], params: _Params) -> str:
 
 def _column_sql(dim: Dimension, params: _Params, goals: Sequence[GoalDefinition] = ()) -> str:
     if dim.prop_key is not None:
-        return f"props[{params.bind(dim.prop_key, 'String')}]"
+        key = params.bind(dim.prop_key, "String")
+        if dim.public:  # identify's traits describe one person: never shown or matched publicly
+            return f"if(event_type = 'identify', '', props[{key}])"
+        return f"props[{key}]"
     if dim.name == "goal":
         return f"arrayJoin({_goals_sql(goals, params)})"
     return dim.column
@@ -522,7 +554,13 @@ class AnalyticsQueries:
 
     def _with_money(self, spec: QuerySpec, params: _Params) -> str:
         window = MoneyWindow(
-            spec.website_id, spec.currency, spec.start, spec.end, spec.attribution, spec.lookback_days
+            spec.website_id,
+            spec.currency,
+            spec.start,
+            spec.end,
+            spec.attribution,
+            spec.lookback_days,
+            spec.client_revenue,
         )
         params.values.update(conversions.parameters(window))
         return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution)} "
@@ -803,15 +841,22 @@ class AnalyticsQueries:
         return [sum(n for level, n in reached.items() if level >= i) for i in range(1, len(steps) + 1)]
 
     async def visitors(self, spec: QuerySpec) -> list[dict[str, Any]]:
-        """Visitors with events in the range: first source seen in the range and their totals."""
+        """Visitors with events in the range: first source seen in the range and their totals.
+
+        Their revenue is the tracker's, counted as money is (the site's policy and cap, its currency,
+        the double-count rule)."""
         params = _Params()
         where = self._event_where(spec, params)
+        params.values.update(
+            conversions.client_parameters(spec.client_revenue, spec.website_id, spec.currency)
+        )
+        revenue = f"sum({conversions.COUNTED_REVENUE})"
         sql = (
             "SELECT visitor_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen,"
             " argMin(referrer_source, timestamp) AS source, argMin(channel, timestamp) AS channel,"
             " argMin(country, timestamp) AS country, argMin(device, timestamp) AS device,"
             " uniqExact(session_id) AS visits, countIf(event_type = 'pageview') AS pageviews,"
-            f" count() AS events, countIf({_CONVERSION}) AS conversions, sum(revenue) AS revenue"
+            f" count() AS events, countIf({_CONVERSION}) AS conversions, {revenue} AS m_revenue"
             f" FROM events WHERE {where} GROUP BY visitor_id"
             f" ORDER BY last_seen DESC, visitor_id ASC {_page(spec, params)}"
         )
@@ -852,12 +897,22 @@ class AnalyticsQueries:
         )
         return await self._rows(sql, params)
 
-    async def visitor_events(self, website_id: str, visitor_id: str, limit: int) -> list[dict[str, Any]]:
+    async def visitor_events(
+        self,
+        website_id: str,
+        visitor_id: str,
+        limit: int,
+        currency: str = "",
+        client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE,
+    ) -> list[dict[str, Any]]:
+        """A visitor's events, each with what its revenue counts for (``counted_revenue``)."""
         params = _Params()
         site = params.bind(website_id, "UUID")
         visitor = params.bind(visitor_id, "String")
+        params.values.update(conversions.client_parameters(client_revenue, website_id, currency))
         sql = (
-            "SELECT timestamp, session_id, event_type, event_name, pathname, goal_name, revenue, currency"
+            "SELECT timestamp, session_id, event_type, event_name, pathname, goal_name, revenue, currency,"
+            f" {conversions.COUNTED_REVENUE} AS counted_revenue"
             f" FROM events WHERE website_id = {site} AND visitor_id = {visitor}"
             f" ORDER BY timestamp, event_id LIMIT {params.bind(limit, 'UInt32')}"
         )

@@ -208,7 +208,10 @@ class VisitorEvent(msgspec.Struct):
     pathname: str
     goal_name: str
     revenue: int
+    """What the tracker reported (unverified)."""
     currency: str
+    counted_revenue: int = 0
+    """What it counts for in money metrics: the site's policy for tracker revenue (README)."""
 
 
 class VisitorSession(msgspec.Struct):

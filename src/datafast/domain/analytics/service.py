@@ -17,6 +17,8 @@ Metric definitions (README "Stats API" has the user-facing version):
   visits there are the distinct visits among those events; money counts for every value among
   the events of its credited visit.
 - Under a filter, money counts when its credited visit matches.
+- A share link (``SiteContext.public``) reads aggregates only: no visitor list or profile, no
+  breakdown or filter by an identity property (403), no property value of an ``identify`` event.
 
 Date ranges are calendar days in the site's timezone, turned into UTC instants with the
 timezone's rules for each day, so days of 23 or 25 hours (DST) are exact.
@@ -44,6 +46,7 @@ from datafast.domain.analytics.queries import (
     GoalDefinition,
     QuerySpec,
     dimension,
+    is_identity_prop,
 )
 from datafast.domain.analytics.schemas import (
     Attribution,
@@ -71,8 +74,8 @@ from datafast.domain.analytics.schemas import (
     VisitorSession,
     VisitorSummary,
 )
-from datafast.domain.revenue.conversions import DEFAULT_LOOKBACK_DAYS
-from datafast.errors import InvalidInput, NotFound
+from datafast.domain.revenue.conversions import DEFAULT_CLIENT_REVENUE, DEFAULT_LOOKBACK_DAYS, ClientRevenue
+from datafast.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
 
@@ -118,6 +121,11 @@ class SiteContext:
     currency: str
     goals: tuple[GoalDefinition, ...] = ()
     """The goals set up in the site's settings (tracker goals need none)."""
+    client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """Whether tracker (unverified) revenue counts, and its cap: :mod:`datafast.domain.revenue.trust`."""
+    public: bool = False
+    """Read through a share link: aggregates only. No visitor list or profile, no breakdown or
+    filter by a property that identifies a person, and no ``identify`` property values at all."""
 
 
 def _invalid(key: str, message: str) -> InvalidInput:
@@ -233,20 +241,28 @@ class StatsService:
         return tuple(names)
 
     @staticmethod
-    def _dimension(name: str, key: str) -> Dimension:
-        found = dimension(name)
+    def _dimension(name: str, key: str, public: bool = False) -> Dimension:
+        found = dimension(name, public=public)
         if found is None:
             raise _invalid(key, f"unknown dimension {name!r}")
+        if public and found.prop_key is not None and is_identity_prop(found.prop_key):
+            raise Forbidden(f"A shared dashboard shows aggregates only: {name} identifies people")
         return found
 
-    def _filters(self, filters: Sequence[Filter]) -> tuple[FilterSpec, ...]:
+    def _filters(self, filters: Sequence[Filter], public: bool = False) -> tuple[FilterSpec, ...]:
         return tuple(
-            FilterSpec(self._dimension(f.dimension, "filters"), f.operator, tuple(f.values)) for f in filters
+            FilterSpec(self._dimension(f.dimension, "filters", public), f.operator, tuple(f.values))
+            for f in filters
         )
+
+    @staticmethod
+    def _members_only(site: SiteContext) -> None:
+        if site.public:  # the routes refuse share links already; this keeps the rule with the data
+            raise Forbidden("A shared dashboard shows aggregates only, not individual visitors")
 
     def _spec(self, site: SiteContext, request: QueryRequest, range_: ResolvedRange) -> QuerySpec:
         metrics = self._metrics(request.metrics)
-        dims = tuple(self._dimension(name, "dimensions") for name in request.dimensions)
+        dims = tuple(self._dimension(name, "dimensions", site.public) for name in request.dimensions)
         if len({d.name for d in dims}) != len(dims):
             raise _invalid("dimensions", "a dimension is listed twice")
         if dims:
@@ -278,7 +294,7 @@ class StatsService:
             end=range_.end_utc,
             metrics=metrics,
             dimensions=dims,
-            filters=self._filters(request.filters),
+            filters=self._filters(request.filters, site.public),
             interval=request.interval,
             order_by=tuple(order),
             limit=request.limit + 1,  # one more to tell whether there is a next page
@@ -287,6 +303,7 @@ class StatsService:
             currency=site.currency.upper(),
             attribution=request.attribution,
             lookback_days=request.lookback_days,
+            client_revenue=site.client_revenue,
         )
 
     @staticmethod
@@ -417,8 +434,13 @@ class StatsService:
             return await compute()
         # "today" moves: the resolved clock day is part of the key.
         today = self.clock().astimezone(ZoneInfo(site.timezone)).date().isoformat()
+        # public: a share link's prop values leave identify events out, so its results differ.
         return await self.cache.get_or_compute(
-            site.id, kind, [site.timezone, site.goals, today, key], type_, compute
+            site.id,
+            kind,
+            [site.timezone, site.goals, site.public, site.client_revenue, today, key],
+            type_,
+            compute,
         )
 
     # --- public operations ----------------------------------------------------------------
@@ -499,7 +521,7 @@ class StatsService:
         attribution: Attribution = "last_non_direct",
         lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     ) -> RevenueResponse:
-        self._dimension(by, "by")
+        self._dimension(by, "by", site.public)
         totals = await self.query(
             site,
             QueryRequest(
@@ -581,6 +603,7 @@ class StatsService:
         limit: int,
         offset: int,
     ) -> VisitorList:
+        self._members_only(site)
         range_ = resolve_range(date_range, site.timezone, self.clock())
         spec = QuerySpec(
             website_id=site.id,
@@ -592,6 +615,8 @@ class StatsService:
             limit=limit + 1,
             offset=offset,
             goals=site.goals,
+            currency=site.currency.upper(),
+            client_revenue=site.client_revenue,
         )
 
         async def compute() -> VisitorList:
@@ -618,9 +643,13 @@ class StatsService:
         return result
 
     async def visitor(self, site: SiteContext, visitor_id: str) -> VisitorProfile:
+        self._members_only(site)
+
         async def compute() -> VisitorProfile:
             sessions = await self.queries.visitor_sessions(site.id, visitor_id)
-            events = await self.queries.visitor_events(site.id, visitor_id, limit=5000)
+            events = await self.queries.visitor_events(
+                site.id, visitor_id, 5000, site.currency, site.client_revenue
+            )
             if not sessions and not events:
                 raise NotFound(f"No visitor {visitor_id!r} on this site")
             journeys: dict[str, list[VisitorEvent]] = {s["session_id"]: [] for s in sessions}
@@ -650,7 +679,8 @@ class StatsService:
                     browser=s["browser"],
                     os=s["os"],
                     goals=int(s["goals"]),
-                    revenue=int(s["revenue"]),
+                    # Money as the metrics count it (the tracker's claim is on each event).
+                    revenue=sum(e.counted_revenue for e in journeys[s["session_id"]]),
                     journey=journeys[s["session_id"]],
                 )
                 for s in sessions
@@ -664,7 +694,7 @@ class StatsService:
                 visits=len(visits),
                 pageviews=sum(1 for e in events_of(journeys, others) if e.event_type == "pageview"),
                 goals=sum(1 for e in events_of(journeys, others) if e.event_type in ("goal", "purchase")),
-                revenue=sum(e.revenue for e in events_of(journeys, others)),
+                revenue=sum(e.counted_revenue for e in events_of(journeys, others)),
                 currency=site.currency,
                 sessions=visits,
                 other_events=others,
@@ -683,7 +713,7 @@ class StatsService:
             start=range_.start_utc,
             end=range_.end_utc,
             metrics=(),
-            filters=self._filters(filters),
+            filters=self._filters(filters, site.public),
             goals=site.goals,
         )
 

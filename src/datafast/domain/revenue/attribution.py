@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from datafast.domain.revenue import conversions
-from datafast.domain.revenue.conversions import MODELS, MoneyWindow
+from datafast.domain.revenue.conversions import DEFAULT_CLIENT_REVENUE, MODELS, ClientRevenue, MoneyWindow
 from datafast.domain.revenue.schemas import AttributionReport, AttributionRow
 from datafast.lib.eventstore import EventStore
 
@@ -54,6 +54,8 @@ class AttributionQuery:
     date_from: datetime
     date_to: datetime
     lookback_days: int = 30
+    client_revenue: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """Whether tracker (unverified) revenue counts: the site's policy (see revenue.trust)."""
 
 
 _REVENUE_SQL = """
@@ -88,6 +90,7 @@ async def attribution_report(store: EventStore, query: AttributionQuery) -> Attr
         end=query.date_to,
         model=query.model,
         lookback_days=query.lookback_days,
+        client=query.client_revenue,
     )
     parameters = conversions.parameters(window)
     sql = _REVENUE_SQL.format(

@@ -12,6 +12,13 @@ transaction id (order id, checkout session, payment intent, or ``POST /api/v1/pa
 transaction_id); a tracker event without one always counts. Tracker revenue in another currency
 than the site's is left out (it has no rate of its own). Tracker revenue counts as a payment.
 
+**Unverified money** (:class:`ClientRevenue`, the site's policy from
+:mod:`datafast.domain.revenue.trust`): anyone who knows a site's id can send ``/track`` a purchase,
+so tracker revenue counts only as the policy says — ``counted`` 2: always; 1: only while the site
+has no payment stored (from a webhook or the Payments API; checked here, at query time); 0: never
+— and each event counts for at most ``cap``. This is the one place the rule is applied: every
+money metric, breakdown and the attribution report read ``conversions``.
+
 **Attribution** (the ``attributed`` CTE): a conversion's touches are its visitor's visits that
 started within ``lookback_days`` before its ``anchor_at`` (the payment time; a renewal's first
 payment; a refund's original payment). First touch takes the earliest, last touch the latest, last
@@ -30,16 +37,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = (
+    "CLIENT_MONEY",
     "CLOCK_SKEW",
     "CONVERSIONS",
+    "COUNTED_REVENUE",
+    "DEFAULT_CLIENT_REVENUE",
     "DEFAULT_LOOKBACK_DAYS",
     "DEFAULT_MODEL",
     "MODELS",
     "MONEY",
     "VISITS_FROM",
     "VISITS_TO",
+    "ClientRevenue",
     "MoneyWindow",
     "attributed",
+    "client_parameters",
     "money_columns",
     "parameters",
 )
@@ -63,6 +75,50 @@ MODELS: Mapping[str, str] = {
 }
 
 
+NEVER, UNLESS_VERIFIED, ALWAYS = 0, 1, 2
+"""Values of :attr:`ClientRevenue.counted`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRevenue:
+    """Whether tracker (client-side, unverified) revenue counts as money, and its per-event cap."""
+
+    counted: int = UNLESS_VERIFIED
+    """2: always; 1: while the site has no payment stored (webhooks, Payments API); 0: never."""
+    cap: int = 1_000_000
+    """The most one tracker event counts for, in the units ``events.revenue`` is stored in
+    (hundredths of the currency unit: the tracker's amount times 100)."""
+
+
+DEFAULT_CLIENT_REVENUE = ClientRevenue()
+
+
+def client_parameters(client: ClientRevenue, website_id: str, currency: str) -> dict[str, Any]:
+    """The values :data:`CLIENT_MONEY` and :data:`COUNTED_REVENUE` bind."""
+    return {
+        "cv_site": website_id,
+        "cv_currency": currency.upper(),
+        "cv_client": client.counted,
+        "cv_client_cap": client.cap,
+    }
+
+
+CLIENT_COUNTED = """({cv_client:UInt8} = 2 OR {cv_client:UInt8} = 1 AND (
+        SELECT count() FROM payments WHERE website_id = {cv_site:UUID}) = 0)"""
+"""Whether the site's tracker revenue counts (a condition over no row: the policy and the site)."""
+CLIENT_AMOUNT = "least(revenue, {cv_client_cap:Int64})"
+"""What one tracker revenue event (an ``events`` row) counts for."""
+CLIENT_MONEY = f"""upper(currency) = {{cv_currency:String}}
+      AND {CLIENT_COUNTED}
+      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
+          SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
+          FROM payments FINAL WHERE website_id = {{cv_site:UUID}}))"""  # noqa: S608 - constants only
+"""Whether an ``events`` row's revenue is money received: the site's currency, the policy, and
+the double-count rule (no stored payment carries its ``transaction_id``)."""
+COUNTED_REVENUE = f"if(revenue > 0 AND {CLIENT_MONEY}, {CLIENT_AMOUNT}, 0)"
+"""What an ``events`` row adds to the money (0 when nothing): the visitors list, the CSV export."""
+
+
 @dataclass(frozen=True, slots=True)
 class MoneyWindow:
     """Which money: a site's conversions in ``[start, end)``, attributed with ``model``."""
@@ -73,6 +129,8 @@ class MoneyWindow:
     end: datetime
     model: str = DEFAULT_MODEL
     lookback_days: int = DEFAULT_LOOKBACK_DAYS
+    client: ClientRevenue = DEFAULT_CLIENT_REVENUE
+    """The site's policy for tracker revenue."""
 
 
 def _utc(moment: datetime) -> str:
@@ -90,27 +148,27 @@ def parameters(window: MoneyWindow) -> dict[str, Any]:
         "cv_to": _utc(window.end),
         "cv_lookback": window.lookback_days,
         "cv_skew": CLOCK_SKEW,
+        **client_parameters(window.client, window.website_id, window.currency),
     }
 
 
-CONVERSIONS = """conversions AS (
+# Only this module's constant fragments are formatted in; every value is a bound {cv_*} parameter.
+CONVERSIONS = f"""conversions AS (
     SELECT payment_key AS key, kind, is_renewal, visitor_id, timestamp AS paid_at, anchor_at,
            amount_site AS amount
     FROM payments FINAL
-    WHERE website_id = {cv_site:UUID}
-      AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+    WHERE website_id = {{cv_site:UUID}}
+      AND timestamp >= {{cv_from:DateTime64(3, 'UTC')}} AND timestamp < {{cv_to:DateTime64(3, 'UTC')}}
     UNION ALL
-    SELECT concat('event:', toString(event_id)), 'payment', 0, visitor_id, timestamp, timestamp, revenue
+    SELECT concat('event:', toString(event_id)), 'payment', 0, visitor_id, timestamp, timestamp,
+           {CLIENT_AMOUNT}
     FROM events
     -- PREWHERE: the other columns (props above all) are read only where there is revenue
-    PREWHERE website_id = {cv_site:UUID}
-      AND timestamp >= {cv_from:DateTime64(3, 'UTC')} AND timestamp < {cv_to:DateTime64(3, 'UTC')}
+    PREWHERE website_id = {{cv_site:UUID}}
+      AND timestamp >= {{cv_from:DateTime64(3, 'UTC')}} AND timestamp < {{cv_to:DateTime64(3, 'UTC')}}
       AND revenue > 0
-    WHERE upper(currency) = {cv_currency:String}
-      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
-          SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
-          FROM payments FINAL WHERE website_id = {cv_site:UUID}))
-)"""
+    WHERE {CLIENT_MONEY}
+)"""  # noqa: S608
 """Columns: key, kind (payment | refund), is_renewal, visitor_id, paid_at, anchor_at, amount."""
 
 VISITS_FROM = """(least({cv_from:DateTime64(3, 'UTC')}, ifNull((

@@ -1,5 +1,11 @@
 """A site's analytics data in ClickHouse: deleting all of it, exporting its events as CSV.
 
+The export is written with ``defusedcsv``: a cell that a spreadsheet would run as a formula
+(text starting with ``=``, ``+``, ``-``, ``@``, ``|`` or ``%``, such as a referrer or goal name
+sent to ``/track`` by anyone) gets a leading ``'`` so it is shown as text, never evaluated.
+Its ``revenue`` column is what the tracker reported (unverified); ``counted_revenue`` is what the
+event adds to the money metrics under the site's policy (:mod:`datafast.domain.revenue.trust`).
+
 Tables are discovered from ``system.columns`` (every MergeTree table of our database with a
 ``website_id`` column), so tables added later (sessions, payments, …) are covered. Values are
 bound server-side; table names come from ClickHouse itself and are quoted.
@@ -7,7 +13,6 @@ bound server-side; table names come from ClickHouse itself and are quoted.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import uuid
@@ -15,10 +20,17 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from defusedcsv import csv  # type: ignore[import-untyped]  # no type hints shipped
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Membership, Role, User, Website
+from datafast.domain.revenue.conversions import (
+    COUNTED_REVENUE,
+    DEFAULT_CLIENT_REVENUE,
+    ClientRevenue,
+    client_parameters,
+)
 from datafast.lib.eventstore import EventStore
 
 __all__ = (
@@ -101,9 +113,16 @@ def _cell(value: Any) -> Any:
 
 
 async def export_events_csv(
-    store: EventStore, website_id: uuid.UUID, chunk_rows: int = EXPORT_CHUNK_ROWS
+    store: EventStore,
+    website_id: uuid.UUID,
+    chunk_rows: int = EXPORT_CHUNK_ROWS,
+    *,
+    client: ClientRevenue = DEFAULT_CLIENT_REVENUE,
+    currency: str = "",
 ) -> AsyncIterator[bytes]:
-    """The site's events as CSV (a header, then rows oldest first), fetched ``chunk_rows`` at a time.
+    """The site's events as CSV (a header, then rows oldest first), fetched ``chunk_rows`` at a time,
+    each with ``counted_revenue``: its revenue as the money metrics count it (``client`` policy, in
+    the site's ``currency``).
 
     Keyset pagination on (timestamp, event_id) keeps each query cheap however far in it is.
     """
@@ -111,13 +130,18 @@ async def export_events_csv(
     header_written = False
     while True:
         where = "website_id = {site:UUID}"
-        parameters: dict[str, Any] = {"site": str(website_id), "limit": chunk_rows}
+        parameters: dict[str, Any] = {
+            "site": str(website_id),
+            "limit": chunk_rows,
+            **client_parameters(client, str(website_id), currency),
+        }
         if after is not None:
             where += " AND (timestamp, event_id) > ({ts:DateTime64(3, 'UTC')}, {eid:UUID})"
             parameters["ts"], parameters["eid"] = after
         result = await store.query(
-            # ``where`` is one of two constant strings; every value is bound.
-            f"SELECT * FROM events WHERE {where} ORDER BY timestamp, event_id LIMIT {{limit:UInt32}}",  # noqa: S608
+            # ``where`` is one of two constant strings, COUNTED_REVENUE a constant; every value is bound.
+            f"SELECT *, {COUNTED_REVENUE} AS counted_revenue FROM events WHERE {where}"  # noqa: S608
+            " ORDER BY timestamp, event_id LIMIT {limit:UInt32}",
             parameters=parameters,
         )
         buffer = io.StringIO()

@@ -47,6 +47,11 @@ class SiteUpdate(msgspec.Struct, forbid_unknown_fields=True):
     timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     currency: Annotated[str, msgspec.Meta(max_length=3)] | None = None
     hostnames: Hostnames | None = None
+    count_client_revenue: Literal["auto", "always", "never"] | None = None
+    """Whether revenue sent by the tracker (unverified) counts as money: ``auto`` (only while no
+    payment provider is connected and no payment was recorded), ``always`` or ``never``."""
+    client_revenue_cap: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] | None = None
+    """The most one tracker revenue event counts for, in whole units of the site's currency."""
 
 
 class SiteRead(msgspec.Struct):
@@ -58,6 +63,8 @@ class SiteRead(msgspec.Struct):
     hostnames: list[str]
     role: Role
     created_at: datetime
+    count_client_revenue: str = "auto"
+    client_revenue_cap: int = 10_000
 
     @classmethod
     def of(cls, website: Website, role: Role) -> SiteRead:
@@ -70,6 +77,8 @@ class SiteRead(msgspec.Struct):
             hostnames=list(website.hostnames or []),
             role=role,
             created_at=website.created_at,
+            count_client_revenue=website.count_client_revenue,
+            client_revenue_cap=website.client_revenue_cap,
         )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Membership, Role, User, Website
+from datafast.domain.revenue.trust import CLIENT_REVENUE_MODES, MAX_CLIENT_REVENUE_CAP
 from datafast.errors import Conflict, InvalidInput
 
 __all__ = (
@@ -132,6 +133,8 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
         timezone: str | None = None,
         currency: str | None = None,
         hostnames: Sequence[str] | None = None,
+        count_client_revenue: str | None = None,
+        client_revenue_cap: int | None = None,
     ) -> Website:
         if domain is not None:
             domain = normalize_domain(domain)
@@ -147,5 +150,13 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
             website.currency = validate_currency(currency)
         if hostnames is not None:
             website.hostnames = normalize_hostnames(hostnames)
+        if count_client_revenue is not None:
+            if count_client_revenue not in CLIENT_REVENUE_MODES:
+                raise _invalid("count_client_revenue", f"one of {', '.join(CLIENT_REVENUE_MODES)}")
+            website.count_client_revenue = count_client_revenue
+        if client_revenue_cap is not None:
+            if not 1 <= client_revenue_cap <= MAX_CLIENT_REVENUE_CAP:
+                raise _invalid("client_revenue_cap", f"a whole amount from 1 to {MAX_CLIENT_REVENUE_CAP}")
+            website.client_revenue_cap = client_revenue_cap
         await self.repository.session.flush()
         return website

@@ -34,6 +34,7 @@ from datafast.domain.revenue.schemas import (
 from datafast.domain.revenue.sealing import SecretBox
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
+from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.revenue.webhooks import receive_webhook
 from datafast.errors import InvalidInput
 from datafast.lib.adapters import Adapters
@@ -142,6 +143,7 @@ class RevenueController(Controller):
         self,
         website: NamedDependency[Website],
         event_store: NamedDependency[EventStore],
+        db_session: Db,
         model: Annotated[
             str, QueryParameter(description="first | last | last_non_direct (default, as in the Stats API)")
         ] = DEFAULT_MODEL,
@@ -168,6 +170,7 @@ class RevenueController(Controller):
             date_from=start,
             date_to=end,
             lookback_days=lookback_days,
+            client_revenue=await client_revenue(db_session, website),
         )
         return await attribution_report(event_store, query)
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.accounts.schemas import TokenBody
+from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites import goals, sharing, teams
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import count_events, delete_website, export_events_csv
@@ -100,7 +101,11 @@ class SiteController(Controller):
     async def read_site(self, site_grant: NamedDependency[SiteGrant]) -> SiteRead:
         return SiteRead.of(site_grant.website, site_grant.role)
 
-    @patch(SITE, summary="Change a site's domain, name, timezone, currency or extra hostnames")
+    @patch(
+        SITE,
+        summary="Change a site's domain, name, timezone, currency, extra hostnames, or whether tracker "
+        "revenue counts (count_client_revenue, client_revenue_cap)",
+    )
     async def update_site(
         self,
         data: JSONBody[SiteUpdate],
@@ -115,6 +120,8 @@ class SiteController(Controller):
             timezone=data.timezone,
             currency=data.currency,
             hostnames=data.hostnames,
+            count_client_revenue=data.count_client_revenue,
+            client_revenue_cap=data.client_revenue_cap,
         )
         await forget_site(request, website.id)
         return SiteRead.of(website, site_grant.role)
@@ -148,11 +155,12 @@ class SiteController(Controller):
         media_type="text/csv",
     )
     async def export(
-        self, website: NamedDependency[Website], event_store: NamedDependency[EventStore]
+        self, website: NamedDependency[Website], event_store: NamedDependency[EventStore], db_session: Db
     ) -> Stream:
         total = await count_events(event_store, website.id)
+        policy = await client_revenue(db_session, website)
         return Stream(
-            export_events_csv(event_store, website.id),
+            export_events_csv(event_store, website.id, client=policy, currency=website.currency),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="{website.domain}-events.csv"',

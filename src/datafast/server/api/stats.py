@@ -6,6 +6,10 @@ or a share link: any member may read). Each user, API key or share link may make
 ``STATS_RATE_LIMIT`` requests a minute (429 with ``Retry-After`` beyond). Results are cached
 for ``STATS_CACHE_TTL`` seconds, and dropped as soon as new data for the site is written.
 
+A share link reads aggregates only: the visitor list and profiles are not share routes (404 to
+it), and a breakdown or filter by a property that identifies a person (``prop:email_hash``,
+``prop:user_id``…) answers 403 (see ``SiteContext.public``).
+
 GET routes take the date range as ``period`` (``today``, ``7d``, ``30d``, ``month``…) or
 ``start_date`` + ``end_date`` (site-local days, both included), and filters as repeated
 ``filter`` parameters: ``source==Google|Bing`` (is), ``country!=FR`` (is not),
@@ -56,10 +60,11 @@ from datafast.domain.analytics.schemas import (
     VisitorProfile,
 )
 from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites.goals import list_goals
 from datafast.errors import InvalidInput, NotFound, TooManyRequests
 from datafast.lib.adapters import Adapters
-from datafast.server.auth import authenticate
+from datafast.server.auth import Principal, authenticate
 from datafast.settings import Settings
 
 __all__ = ("FunnelController", "StatsController", "stats_rate_limit")
@@ -171,14 +176,24 @@ def parse_metrics(raw: str | None, default: list[str]) -> list[str]:
 
 
 async def provide_site(
-    website: NamedDependency[Website], db_session: NamedDependency[AsyncSession]
+    website: NamedDependency[Website],
+    db_session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
 ) -> SiteContext:
-    """The site a stats route reads: its timezone, currency and goal definitions."""
+    """The site a stats route reads: its timezone, currency, goal definitions, whether tracker
+    revenue counts (revenue.trust), and whether a share link reads it (aggregates only)."""
     goals = tuple(
         GoalDefinition(g.name, "pageview" if g.kind == "pageview" else "event", g.path or g.event_name or "")
         for g in await list_goals(db_session, website.id)
     )
-    return SiteContext(str(website.id), website.timezone, website.currency, goals)
+    return SiteContext(
+        str(website.id),
+        website.timezone,
+        website.currency,
+        goals,
+        client_revenue=await client_revenue(db_session, website),
+        public=principal.kind == "share",
+    )
 
 
 # --- dependencies and guards ----------------------------------------------------------------
@@ -439,7 +454,12 @@ class StatsController(Controller):
     ) -> QueryResponse:
         return await stats.query(site, data)
 
-    @get("/visitors", summary="Visitors of the range, most recent first, with their first source and totals")
+    # Individuals, not aggregates: members only, never a share link.
+    @get(
+        "/visitors",
+        opt={"share": False},
+        summary="Visitors of the range, most recent first, with their first source and totals",
+    )
     async def visitors(
         self,
         site: Site,
@@ -461,6 +481,7 @@ class StatsController(Controller):
 
     @get(
         "/visitors/{visitor_id:str}",
+        opt={"share": False},
         summary="One visitor's journey: every visit with its pages, goals and payments",
     )
     async def visitor(
