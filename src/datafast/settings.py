@@ -88,6 +88,8 @@ class Settings:
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
     realtime_heartbeat: float = 15.0
     """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
+    realtime_recheck: float = 10.0
+    """Seconds between re-checks of an open realtime stream's credential and site access."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -205,6 +207,7 @@ def load_settings(
         stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
         stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
         realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
+        realtime_recheck=parse("REALTIME_RECHECK", "10", _positive_float),
     )
     if not secret_key:
         settings = _with_secret_key(settings)
