@@ -88,6 +88,8 @@ class Settings:
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
     realtime_heartbeat: float = 15.0
     """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
+    metrics_token: str | None = None
+    """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
     realtime_recheck: float = 10.0
     """Seconds between re-checks of an open realtime stream's credential and site access."""
 
@@ -208,10 +210,19 @@ def load_settings(
         stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
         realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
         realtime_recheck=parse("REALTIME_RECHECK", "10", _positive_float),
+        metrics_token=parse("METRICS_TOKEN", "", _metrics_token),
     )
     if not secret_key:
         settings = _with_secret_key(settings)
     return settings
+
+
+def _metrics_token(raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise ValueError("use at least 16 characters")
+    return raw
 
 
 _OAUTH_DEFAULTS = {
