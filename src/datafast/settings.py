@@ -90,6 +90,11 @@ class Settings:
     """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
     metrics_token: str | None = None
     """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
+    site_verification_url: str = "https://{domain}/.well-known/datafast.txt"
+    """Where a site's domain-ownership proof is fetched (tests point it at a local server)."""
+    site_verification_allow_private: bool = False
+    """Let the proof be fetched from private/loopback addresses (tests only)."""
+    """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
     realtime_recheck: float = 10.0
     """Seconds between re-checks of an open realtime stream's credential and site access."""
 
@@ -211,6 +216,8 @@ def load_settings(
         realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
         realtime_recheck=parse("REALTIME_RECHECK", "10", _positive_float),
         metrics_token=parse("METRICS_TOKEN", "", _metrics_token),
+        site_verification_url=get("SITE_VERIFICATION_URL", "https://{domain}/.well-known/datafast.txt"),
+        site_verification_allow_private=parse("SITE_VERIFICATION_ALLOW_PRIVATE", "false", _bool),
     )
     if not secret_key:
         settings = _with_secret_key(settings)

@@ -28,6 +28,7 @@ __all__ = (
     "SiteUpdate",
     "Snippet",
     "TransferOwnership",
+    "VerificationRead",
 )
 
 Hostnames = Annotated[list[Annotated[str, msgspec.Meta(max_length=253)]], msgspec.Meta(max_length=50)]
@@ -58,6 +59,8 @@ class SiteRead(msgspec.Struct):
     hostnames: list[str]
     role: Role
     created_at: datetime
+    verified: bool = False
+    """The owner proved control of the domain (see ``/verification``)."""
 
     @classmethod
     def of(cls, website: Website, role: Role) -> SiteRead:
@@ -70,7 +73,16 @@ class SiteRead(msgspec.Struct):
             hostnames=list(website.hostnames or []),
             role=role,
             created_at=website.created_at,
+            verified=website.verified_at is not None,
         )
+
+
+class VerificationRead(msgspec.Struct):
+    verified: bool
+    url: str
+    """Where the proof file must be served (HTTPS, no redirect)."""
+    token: str
+    """The line the file must contain."""
 
 
 class Snippet(msgspec.Struct):
