@@ -52,9 +52,9 @@ RUN TRACKER_OUT_DIR=/out node build.mjs
 WORKDIR /frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY frontend/index.html frontend/vite.config.js frontend/svelte.config.js ./
+COPY frontend/index.html frontend/vite.config.js frontend/svelte.config.js frontend/vendor-docs.mjs ./
 COPY frontend/src ./src
-RUN DASHBOARD_OUT_DIR=/app-out npx vite build
+RUN DASHBOARD_OUT_DIR=/app-out npm run build
 
 # --- runtime: the venv, a non-root user and the /data volume; no compiler, no uv, no sources
 FROM python:3.11-slim-bookworm AS runtime

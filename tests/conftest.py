@@ -35,6 +35,9 @@ POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "7"))  # tests flush it: keep it apart from anything else
 
+METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS_AUTH = {"authorization": f"Bearer {METRICS_TOKEN}"}
+"""What an in-process test sends to GET /metrics (the test client's peer is not loopback)."""
 MODES = ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)]
 SettingsFactory = Callable[..., Settings]
 
@@ -96,6 +99,7 @@ def env(mode: str, tmp_path: Path, chdb_path: Path, request: pytest.FixtureReque
         "CLICKHOUSE_DATABASE": f"datafast_{mode}",
         "LOG_LEVEL": "WARNING",
         "MIGRATE_ON_START": "true",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     if mode == "scaled":
         environ["DATABASE_URL"] = request.getfixturevalue("postgres_url")

@@ -12,7 +12,6 @@ from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.plugins.problem_details import ProblemDetailsPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +36,7 @@ from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
 from datafast.server.api import API_ROUTES
 from datafast.server.auth import AUTH_DEPENDENCIES, site_scope_guard
+from datafast.server.docs import SelfHostedScalar
 from datafast.server.headers import SecurityHeadersMiddleware
 from datafast.server.health import HealthController
 from datafast.server.metrics import metrics
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Revenue-first web analytics.",
             path="/api/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[SelfHostedScalar()],
         ),
         logging_config=None,
         signature_types=[Adapters, Settings, Mailer, Principal, User, Website, SiteGrant],

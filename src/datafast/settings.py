@@ -92,6 +92,15 @@ class Settings:
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
     realtime_heartbeat: float = 15.0
     """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
+    metrics_token: str | None = None
+    """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
+    site_verification_url: str = "https://{domain}/.well-known/datafast.txt"
+    """Where a site's domain-ownership proof is fetched (tests point it at a local server)."""
+    site_verification_allow_private: bool = False
+    """Let the proof be fetched from private/loopback addresses (tests only)."""
+    """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
+    realtime_recheck: float = 10.0
+    """Seconds between re-checks of an open realtime stream's credential and site access."""
 
     @property
     def secure_cookies(self) -> bool:
@@ -209,10 +218,22 @@ def load_settings(
         stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
         stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
         realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
+        realtime_recheck=parse("REALTIME_RECHECK", "10", _positive_float),
+        metrics_token=parse("METRICS_TOKEN", "", _metrics_token),
+        site_verification_url=get("SITE_VERIFICATION_URL", "https://{domain}/.well-known/datafast.txt"),
+        site_verification_allow_private=parse("SITE_VERIFICATION_ALLOW_PRIVATE", "false", _bool),
     )
     if not secret_key:
         settings = _with_secret_key(settings)
     return settings
+
+
+def _metrics_token(raw: str) -> str | None:
+    if not raw:
+        return None
+    if len(raw) < 16:
+        raise ValueError("use at least 16 characters")
+    return raw
 
 
 _OAUTH_DEFAULTS = {

@@ -8,7 +8,18 @@ from datetime import UTC, date, datetime
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, Date, Enum, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 __all__ = (
@@ -64,8 +75,18 @@ class User(UUIDAuditBase):
 
 class Website(UUIDAuditBase):
     __tablename__ = "websites"
+    # A domain belongs to one *verified* site; unverified sites may share it (no squatting).
+    __table_args__ = (
+        Index(
+            "uq_websites_verified_domain",
+            "domain",
+            unique=True,
+            sqlite_where=text("verified_at IS NOT NULL"),
+            postgresql_where=text("verified_at IS NOT NULL"),
+        ),
+    )
 
-    domain: Mapped[str] = mapped_column(String(253), unique=True, index=True)
+    domain: Mapped[str] = mapped_column(String(253), index=True)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")
@@ -77,6 +98,10 @@ class Website(UUIDAuditBase):
     stored), ``always``, or ``never`` (see :mod:`datafast.domain.revenue.trust`)."""
     client_revenue_cap: Mapped[int] = mapped_column(Integer, default=10_000, server_default="10000")
     """The most one tracker revenue event counts for, in whole units of the site's currency."""
+    verified_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None, nullable=True
+    )
+    """When the owner proved control of the domain (``/.well-known/datafast.txt``); None until then."""
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="website", cascade="all, delete-orphan", lazy="raise"

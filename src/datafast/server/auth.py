@@ -69,6 +69,7 @@ __all__ = (
     "db_session_for",
     "login_cookies",
     "logout_cookies",
+    "principal_for_credentials",
     "requires_principal",
     "requires_session",
     "same_origin",
@@ -162,12 +163,30 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
 async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
     settings = _settings(connection)
     header = connection.headers.get("authorization")
-    if header:
-        scheme, _, credential = header.partition(" ")
+    token = None if header else connection.cookies.get(session_cookie_name(settings))
+    if not header and not token:
+        return None
+    principal = await principal_for_credentials(db_session_for(connection), settings, header, token)
+    if principal is not None and token and connection.scope.get("method", "GET") not in SAFE_METHODS:
+        sent = connection.headers.get(CSRF_HEADER.lower(), "")
+        if not sent or not _equal(sent, csrf_token(settings, token)):
+            raise Forbidden(f"Missing or wrong {CSRF_HEADER} header (see the {CSRF_COOKIE} cookie)")
+    return principal
+
+
+async def principal_for_credentials(
+    db: AsyncSession, settings: Settings, authorization: str | None, session_token: str | None
+) -> Principal | None:
+    """The principal an ``Authorization`` header (else a session cookie's token) stands for.
+
+    None for an unknown or expired session; a bad or revoked bearer credential raises 401.
+    Long-lived responses (the realtime stream) call this again to notice revocations.
+    """
+    if authorization:
+        scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             raise Unauthorized("Use Authorization: Bearer <API key>")
-        db = db_session_for(connection)
         if credential.startswith(SHARE_TOKEN_PREFIX):
             link = await resolve_share_token(db, settings.secret_key, credential)
             if link is None:
@@ -190,16 +209,11 @@ async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princ
                 scopes=key_scopes(key),
             )
         raise Unauthorized("Unknown or revoked API key")
-    token = connection.cookies.get(session_cookie_name(settings))
-    if not token:
+    if not session_token:
         return None
-    found_session = await resolve_session(db_session_for(connection), token)
+    found_session = await resolve_session(db, session_token)
     if found_session is None:
         return None
-    if connection.scope.get("method", "GET") not in SAFE_METHODS:
-        sent = connection.headers.get(CSRF_HEADER.lower(), "")
-        if not sent or not _equal(sent, csrf_token(settings, token)):
-            raise Forbidden(f"Missing or wrong {CSRF_HEADER} header (see the {CSRF_COOKIE} cookie)")
     session, user = found_session
     return Principal(kind="session", user=user, session_id=session.id)
 

@@ -1,4 +1,9 @@
-"""Liveness and readiness probes for load balancers, Kubernetes and `make run` users."""
+"""Liveness and readiness probes for load balancers, Kubernetes and `make run` users.
+
+``/readyz`` is public, so it names the component that failed with a generic reason
+(``unavailable``, ``timed out``, ``migrations pending``) and never the driver's message, which
+can carry host names, ports, user names or paths; the details go to the server log.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.db.migrate import config_db_is_current, pending_clickhouse_migrations
 from datafast.lib.adapters import Adapters
+from datafast.log import get_logger
 
 __all__ = ("ComponentStatus", "HealthController", "Readiness")
 
 CHECK_TIMEOUT = 3.0
+UNAVAILABLE = "unavailable (details in the server log)"
+MIGRATIONS_PENDING = "migrations pending: run `datafast migrate`"
+
+log = get_logger(__name__)
+
+
+class _NotReady(RuntimeError):
+    """A reason of our own, safe to show as it is."""
 
 
 class ComponentStatus(msgspec.Struct):
@@ -37,17 +51,20 @@ class Readiness(msgspec.Struct):
     components: dict[str, ComponentStatus]
 
 
-async def _timed(engine: str, check: Callable[[], Awaitable[Any]]) -> ComponentStatus:
+async def _timed(name: str, engine: str, check: Callable[[], Awaitable[Any]]) -> ComponentStatus:
     started = time.perf_counter()
     task = asyncio.ensure_future(check())
     # A slow check is reported but not cancelled: cancelling a driver mid-connect leaks the connection.
     done, _ = await asyncio.wait({task}, timeout=CHECK_TIMEOUT)
     if not done:
         task.add_done_callback(_ignore_result)
+        log.warning("readiness check timed out", component=name, engine=engine, timeout=CHECK_TIMEOUT)
         return ComponentStatus("error", engine, _ms(started), f"timed out after {CHECK_TIMEOUT:g}s")
     if (exc := task.exception()) is not None:
-        message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        return ComponentStatus("error", engine, _ms(started), message)
+        if isinstance(exc, _NotReady):
+            return ComponentStatus("error", engine, _ms(started), str(exc))
+        log.warning("readiness check failed", component=name, engine=engine, error=repr(exc))
+        return ComponentStatus("error", engine, _ms(started), UNAVAILABLE)
     return ComponentStatus("ok", engine, _ms(started))
 
 
@@ -73,7 +90,7 @@ class HealthController(Controller):
         summary="Readiness: every storage component answers and is migrated",
         cache=False,
         responses={
-            503: ResponseSpec(Readiness, description="A component failed; it is named with its error")
+            503: ResponseSpec(Readiness, description="A component failed; it is named with a generic reason")
         },
     )
     async def readyz(
@@ -85,19 +102,30 @@ class HealthController(Controller):
             async with db_engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             if not await config_db_is_current(db_engine):
-                raise RuntimeError("migrations pending: run `datafast migrate`")
+                raise _NotReady(MIGRATIONS_PENDING)
 
         async def clickhouse() -> None:
-            await adapters.event_store.ping()
-            if pending := await pending_clickhouse_migrations(adapters.event_store):
-                raise RuntimeError(f"migrations pending ({pending}): run `datafast migrate`")
+            try:
+                await adapters.event_store.ping()
+            except Exception as exc:
+                if "UNKNOWN_DATABASE" in str(exc):  # ClickHouse answers; `datafast migrate` creates it
+                    log.warning("readiness: ClickHouse database missing", error=repr(exc))
+                    raise _NotReady(MIGRATIONS_PENDING) from None
+                raise
+            try:
+                pending = await pending_clickhouse_migrations(adapters.event_store)
+            except Exception as exc:  # ClickHouse answers, but the database or its ledger is missing
+                log.warning("readiness: no ClickHouse migration ledger", error=repr(exc))
+                raise _NotReady(MIGRATIONS_PENDING) from None
+            if pending:
+                raise _NotReady(MIGRATIONS_PENDING)
 
         checks: dict[str, Awaitable[ComponentStatus]] = {
-            "database": _timed(db_engine.dialect.name, database),
-            "clickhouse": _timed(adapters.event_store.engine, clickhouse),
+            "database": _timed("database", db_engine.dialect.name, database),
+            "clickhouse": _timed("clickhouse", adapters.event_store.engine, clickhouse),
         }
         if adapters.valkey is not None:
-            checks["valkey"] = _timed("valkey", adapters.valkey.ping)
+            checks["valkey"] = _timed("valkey", "valkey", adapters.valkey.ping)
         results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
         ready = all(c.status == "ok" for c in results.values())
         return Response(

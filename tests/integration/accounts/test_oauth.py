@@ -8,9 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from datafast.app import create_app
+from datafast.lib.adapters import Adapters
+from datafast.server.api.accounts import OAUTH_STARTS_PER_IP
 from datafast.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.integration.accounts.conftest import (
@@ -79,7 +82,9 @@ async def test_google_login_creates_a_verified_account_with_pkce(
     query = parse_qs(urlsplit(start.headers["location"]).query)
     assert query["code_challenge_method"] == ["S256"]
     assert query["redirect_uri"] == ["http://localhost:8000/api/v1/auth/oauth/google/callback"]
-    assert query["state"][0] in start.headers["set-cookie"]
+    # The state cookie is sealed: neither the state nor the PKCE verifier shows in it.
+    assert start.headers["set-cookie"].startswith("datafast_oauth=")
+    assert query["state"][0] not in start.headers["set-cookie"]
     client.cookies.clear()
 
     response = await oauth_login(client, "google")
@@ -187,6 +192,52 @@ async def test_callback_from_another_browser_is_refused(client: Client, google: 
     response = await client.get(f"{back.path}?{back.query}", follow_redirects=False)
 
     assert response.status_code == 400
+
+
+async def test_oauth_start_keeps_nothing_in_the_shared_cache(
+    client: Client, app: Litestar, adapters: Adapters, settings: Settings, google: StandInOAuth
+) -> None:
+    """A flood of starts must not fill (and so evict) the cache other features rely on."""
+    # The app's own cache: in-process in embedded mode, the shared Valkey in scaled mode.
+    cache = app.state.adapters.cache if settings.mode == "embedded" else adapters.cache
+    states = []
+    for _ in range(5):
+        start = await client.get("/api/v1/auth/oauth/google/start", follow_redirects=False)
+        assert start.status_code == 302
+        states.append(parse_qs(urlsplit(start.headers["location"]).query)["state"][0])
+    client.cookies.clear()
+
+    for state in states:
+        assert await cache.get(f"oauth:{state}") is None
+
+
+async def test_oauth_start_is_rate_limited_per_client_ip(client: Client, google: StandInOAuth) -> None:
+    for _ in range(OAUTH_STARTS_PER_IP):
+        response = await client.get("/api/v1/auth/oauth/google/start", follow_redirects=False)
+        assert response.status_code == 302
+    client.cookies.clear()
+
+    refused = await client.get("/api/v1/auth/oauth/google/start", follow_redirects=False)
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert int(refused.headers["retry-after"]) > 0
+    assert "set-cookie" not in refused.headers
+
+
+async def test_a_tampered_state_cookie_is_refused(client: Client, google: StandInOAuth) -> None:
+    google.account = {"sub": f"g-{uuid.uuid4()}", "email": unique_email(), "email_verified": True}
+    start = await client.get("/api/v1/auth/oauth/google/start", follow_redirects=False)
+    sealed = client.cookies["datafast_oauth"]
+    client.cookies.clear()
+    client.cookies.set("datafast_oauth", sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB"))
+    async with httpx.AsyncClient() as browser:
+        back = urlsplit((await browser.get(start.headers["location"])).headers["location"])
+
+    response = await client.get(f"{back.path}?{back.query}", follow_redirects=False)
+
+    assert response.status_code == 400
+    client.cookies.clear()
 
 
 async def test_unconfigured_provider_is_404(client: Client) -> None:

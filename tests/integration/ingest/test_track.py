@@ -20,7 +20,7 @@ from datafast.domain.accounts.services import UserService
 from datafast.domain.ingest.stream import StreamDrainer
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
-from tests.conftest import SettingsFactory
+from tests.conftest import METRICS_AUTH, SettingsFactory
 from tests.helpers import CHROME_MAC, GOOGLEBOT
 
 Client = AsyncTestClient[Litestar]
@@ -65,7 +65,7 @@ async def drained(client: Client, timeout: float = 20) -> None:
     """Wait until the writer has put every spooled event into ClickHouse."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=METRICS_AUTH)).text
         if re.search(r"^datafast_spool_depth 0$", text, re.M):
             return
         await asyncio.sleep(0.01)  # the test client blocks this loop: let a drainer (scaled mode) run
@@ -166,7 +166,9 @@ async def test_retried_send_is_stored_once(client: Client, app: Litestar, site: 
     # Rows are visible in ClickHouse a moment before the writer commits the spool and counts
     # the batch: wait for the count.
     deadline = time.monotonic() + 10
-    while "datafast_insert_rows_total 2\n" not in (metrics := (await client.get("/metrics")).text):
+    while "datafast_insert_rows_total 2\n" not in (
+        metrics := (await client.get("/metrics", headers=METRICS_AUTH)).text
+    ):
         assert time.monotonic() < deadline, metrics
         await asyncio.sleep(0.02)
     assert "datafast_events_accepted_total 2\n" in metrics
@@ -191,7 +193,10 @@ async def test_bots_are_dropped_and_counted(client: Client, app: Litestar, site:
     assert response.status_code == 202
     assert response.json() == {"id": None, "dropped": {"bot": 1}}
     assert await stored(client, app, site) == []
-    assert 'datafast_events_dropped_total{reason="bot"} 1' in (await client.get("/metrics")).text
+    assert (
+        'datafast_events_dropped_total{reason="bot"} 1'
+        in (await client.get("/metrics", headers=METRICS_AUTH)).text
+    )
 
 
 async def test_too_old_and_future_events_are_dropped(client: Client, app: Litestar, site: Website) -> None:

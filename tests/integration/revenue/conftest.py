@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 from datafast.domain.ingest.stream import StreamDrainer
 from datafast.lib.adapters import Adapters
 from datafast.settings import Settings
+from tests.conftest import METRICS_AUTH
 from tests.helpers import CHROME_MAC
 from tests.integration.accounts.conftest import Browser, signup
 from tests.integration.revenue.standins import STAND_INS, Delivery, StandIn
@@ -105,7 +106,7 @@ class Shop:
     async def drained(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = (await self.client.get("/metrics")).text
+            text = (await self.client.get("/metrics", headers=METRICS_AUTH)).text
             if re.search(r"^datafast_spool_depth 0$", text, re.M):
                 await asyncio.sleep(0.1)
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +36,9 @@ async def test_connections_are_listed_unique_per_provider_and_deleted(shop: Shop
     await shop.connect(LemonSqueezy())
     base = f"/api/v1/sites/{shop.id}/revenue/connections"
 
-    duplicate = await shop.owner.post(base, json={"provider": "stripe", "webhook_secret": "whsec_other1"})
+    duplicate = await shop.owner.post(
+        base, json={"provider": "stripe", "webhook_secret": "whsec_" + "o" * 32}
+    )
     listed = await shop.owner.get(base)
     bad = await shop.owner.post(base, json={"provider": "paypal", "webhook_secret": "abcdefgh"})
 
@@ -48,3 +51,27 @@ async def test_connections_are_listed_unique_per_provider_and_deleted(shop: Shop
     _, deliveries = stripe.payment(1000)
     assert (await shop.deliver(connection, deliveries[0])).status_code == 404  # disconnected
     assert await shop.stored_rows() == 0
+
+
+@pytest.mark.parametrize(
+    ("provider", "secret"),
+    [
+        ("lemonsqueezy", "abcdef"),  # Lemon Squeezy itself accepts 6 characters
+        ("lemonsqueezy", "short-secret-15"),
+        ("shopify", "0123456789"),
+        ("stripe", "not-a-stripe-secret-but-long-enough"),
+        ("stripe", "whsec_short"),
+        ("polar", "whsec_" + "x" * 40),
+        ("polar", "polar_whs_abc"),
+    ],
+)
+async def test_a_weak_or_malformed_webhook_secret_is_refused_with_400(
+    shop: Shop, provider: str, secret: str
+) -> None:
+    base = f"/api/v1/sites/{shop.id}/revenue/connections"
+
+    response = await shop.owner.post(base, json={"provider": provider, "webhook_secret": secret})
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await shop.owner.get(base)).json() == []

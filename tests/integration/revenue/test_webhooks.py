@@ -3,6 +3,7 @@ store nothing, the double-count trap counts once, refunds net out, renewals inhe
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -177,3 +178,63 @@ async def test_a_renewal_inherits_its_first_payments_source(shop: Shop, standin:
         assert (google["revenue"], google["new_revenue"], google["renewal_revenue"]) == (5800, 2900, 2900)
         assert rows["newsletter"]["revenue"] == 0
         assert None not in rows
+
+
+# --- event names outside the signature (Shopify's topic, Lemon Squeezy's X-Event-Name header)
+
+
+@pytest.mark.parametrize("standin", ["shopify"], indirect=True)
+async def test_shopify_an_unpaid_order_sent_under_the_orders_paid_topic_is_refused(
+    shop: Shop, standin: StandIn
+) -> None:
+    """The HMAC covers the body only: an orders/create body of an unpaid order, replayed with
+    X-Shopify-Topic: orders/paid, must not count as money received."""
+    connection = await shop.connect(standin)
+    _, [paid] = standin.payment(4200, visitor="v-unpaid")
+    order = json.loads(paid.body)
+    order["financial_status"] = "pending"
+    unpaid = standin.sign(json.dumps(order).encode(), {"X-Shopify-Topic": "orders/paid"})
+
+    response = await shop.deliver(connection, unpaid)
+
+    assert response.status_code == 400, response.text
+    assert "topic" in response.json()["detail"].lower()
+    assert await shop.stored_rows() == 0
+
+
+@pytest.mark.parametrize("standin", ["shopify"], indirect=True)
+async def test_shopify_a_topic_that_does_not_match_the_signed_body_is_refused(
+    shop: Shop, standin: StandIn
+) -> None:
+    connection = await shop.connect(standin)
+    sale, [paid] = standin.payment(3000)
+    [refund] = standin.refund(sale, 0, 1000)
+    refund_as_order = standin.sign(refund.body, {"X-Shopify-Topic": "orders/paid"})
+    order_as_refund = standin.sign(paid.body, {"X-Shopify-Topic": "refunds/create"})
+
+    for delivery in (refund_as_order, order_as_refund):
+        response = await shop.deliver(connection, delivery)
+        assert response.status_code == 400, response.text
+    assert await shop.stored_rows() == 0
+    # the genuine deliveries still count
+    await shop.deliver_all(connection, [paid, refund])
+    assert await shop.net() == 2000
+
+
+@pytest.mark.parametrize("standin", ["lemonsqueezy"], indirect=True)
+async def test_lemonsqueezy_takes_the_event_from_the_signed_body_and_refuses_a_mismatching_header(
+    shop: Shop, standin: StandIn
+) -> None:
+    connection = await shop.connect(standin)
+    _, [order] = standin.payment(2500, visitor="v-ls")
+    payload = json.loads(order.body)
+    # A body without meta.event_name: the unsigned header must not decide what it means.
+    del payload["meta"]["event_name"]
+    nameless = standin.sign(json.dumps(payload).encode(), {"X-Event-Name": "order_created"})
+    mislabelled = Delivery(order.body, {**order.headers, "X-Event-Name": "order_refunded"})
+
+    for delivery in (nameless, mislabelled):
+        response = await shop.deliver(connection, delivery)
+        assert response.status_code == 400, response.text
+    assert await shop.stored_rows() == 0
+    assert (await shop.deliver(connection, order)).json()["stored"] == 1

@@ -1,4 +1,11 @@
-"""Payment connections in the config database, and the processed-delivery ledger."""
+"""Payment connections in the config database, and the processed-delivery ledger.
+
+A webhook secret is the only thing that stops anyone from posting payments to a site, so it
+must look like the provider's own (:data:`SECRET_RULES`): Stripe's ``whsec_…`` and Polar's
+``polar_whs_…`` with their random part, at least :data:`MIN_SECRET_LENGTH` characters for the
+secrets a user chooses or copies (Lemon Squeezy's 6-40 character secret; Shopify's key). Anything
+else is refused with 400 before it is stored.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, WebhookDelivery
 from datafast.domain.revenue.sealing import SecretBox
-from datafast.errors import Conflict, NotFound
+from datafast.errors import Conflict, InvalidInput, NotFound
 
 __all__ = (
     "EVENTS",
+    "MIN_SECRET_LENGTH",
+    "SECRET_RULES",
+    "check_webhook_secret",
     "create_connection",
     "delete_connection",
     "delivery_seen",
@@ -42,6 +52,34 @@ EVENTS = {
 }
 
 
+MIN_SECRET_LENGTH = 16
+"""Lemon Squeezy accepts 6-40 characters; 16 random characters are about 80+ bits."""
+
+SECRET_RULES: dict[str, tuple[str, int]] = {
+    # provider: (required prefix, minimum length of the whole secret)
+    "stripe": ("whsec_", len("whsec_") + 24),  # whsec_ + 32 base64 characters in practice
+    "polar": ("polar_whs_", len("polar_whs_") + 24),
+    "lemonsqueezy": ("", MIN_SECRET_LENGTH),
+    "shopify": ("", MIN_SECRET_LENGTH),  # the app's shpss_… secret or the 64-hex notifications key
+}
+
+
+def check_webhook_secret(provider: str, secret: str) -> str:
+    """The secret, stripped, or :class:`InvalidInput` (400) saying what the provider's looks like."""
+    secret = secret.strip()
+    prefix, minimum = SECRET_RULES.get(provider, ("", MIN_SECRET_LENGTH))
+    if prefix and not secret.startswith(prefix):
+        raise InvalidInput(
+            f"A {provider} webhook secret starts with {prefix}: copy it from {provider}'s dashboard"
+        )
+    if len(secret) < minimum:
+        raise InvalidInput(
+            f"This {provider} webhook secret is too short: use at least {minimum} characters"
+            + (" (a random one)" if not prefix else f" (the whole {prefix}… value)")
+        )
+    return secret
+
+
 def webhook_url(base_url: str, connection: PaymentConnection) -> str:
     return f"{base_url.rstrip('/')}/webhooks/{connection.provider}/{connection.id}"
 
@@ -58,6 +96,7 @@ async def list_connections(db: AsyncSession, website_id: uuid.UUID) -> Sequence[
 async def create_connection(
     db: AsyncSession, box: SecretBox, website_id: uuid.UUID, provider: str, secret: str
 ) -> PaymentConnection:
+    secret = check_webhook_secret(provider, secret)
     existing = await db.scalar(
         select(PaymentConnection.id).where(
             PaymentConnection.website_id == website_id, PaymentConnection.provider == provider
@@ -66,7 +105,7 @@ async def create_connection(
     if existing is not None:
         raise Conflict(f"This site is already connected to {provider}: delete that connection first")
     connection = PaymentConnection(
-        website_id=website_id, provider=provider, secret_encrypted=box.seal(secret.strip())
+        website_id=website_id, provider=provider, secret_encrypted=box.seal(secret)
     )
     db.add(connection)
     await db.flush()

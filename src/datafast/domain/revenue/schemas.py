@@ -24,7 +24,7 @@ ProviderName = Literal["stripe", "lemonsqueezy", "polar", "shopify"]
 
 class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     provider: ProviderName
-    webhook_secret: Annotated[str, Meta(min_length=6, max_length=200)]
+    webhook_secret: Annotated[str, Meta(min_length=16, max_length=200)]
     """Stripe ``whsec_…``, Polar ``polar_whs_…``, Lemon Squeezy's signing secret, Shopify's app secret."""
 
 

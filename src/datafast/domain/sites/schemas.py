@@ -28,6 +28,7 @@ __all__ = (
     "SiteUpdate",
     "Snippet",
     "TransferOwnership",
+    "VerificationRead",
 )
 
 Hostnames = Annotated[list[Annotated[str, msgspec.Meta(max_length=253)]], msgspec.Meta(max_length=50)]
@@ -65,6 +66,8 @@ class SiteRead(msgspec.Struct):
     created_at: datetime
     count_client_revenue: str = "auto"
     client_revenue_cap: int = 10_000
+    verified: bool = False
+    """The owner proved control of the domain (see ``/verification``)."""
 
     @classmethod
     def of(cls, website: Website, role: Role) -> SiteRead:
@@ -79,7 +82,16 @@ class SiteRead(msgspec.Struct):
             created_at=website.created_at,
             count_client_revenue=website.count_client_revenue,
             client_revenue_cap=website.client_revenue_cap,
+            verified=website.verified_at is not None,
         )
+
+
+class VerificationRead(msgspec.Struct):
+    verified: bool
+    url: str
+    """Where the proof file must be served (HTTPS, no redirect)."""
+    token: str
+    """The line the file must contain."""
 
 
 class Snippet(msgspec.Struct):

@@ -112,8 +112,7 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
         hostnames: Sequence[str] = (),
     ) -> Website:
         domain = normalize_domain(domain)
-        if await self.repository.exists(domain=domain):
-            raise Conflict(f"The site {domain} is already registered")
+        await self._refuse_verified(domain)
         website = Website(
             domain=domain,
             name=(name or domain).strip()[:200],
@@ -123,6 +122,14 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
         )
         website.memberships.append(Membership(user_id=owner.id, role=Role.OWNER))
         return await self.repository.add(website)
+
+    async def _refuse_verified(self, domain: str) -> None:
+        """Only a verified site owns its domain: unverified duplicates are allowed (no squatting)."""
+        taken = await self.repository.session.scalar(
+            select(Website.id).where(Website.domain == domain, Website.verified_at.is_not(None))
+        )
+        if taken is not None:
+            raise Conflict(f"The site {domain} is already registered and verified by its owner")
 
     async def update_site(
         self,
@@ -139,9 +146,9 @@ class WebsiteService(SQLAlchemyAsyncRepositoryService[Website, WebsiteRepository
         if domain is not None:
             domain = normalize_domain(domain)
             if domain != website.domain:
-                if await self.repository.exists(domain=domain):
-                    raise Conflict(f"The site {domain} is already registered")
+                await self._refuse_verified(domain)
                 website.domain = domain
+                website.verified_at = None  # the proof was for the old domain
         if name is not None:
             website.name = name.strip()[:200] or website.domain
         if timezone is not None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import httpx
-import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
@@ -28,6 +26,7 @@ from datafast.domain.accounts.auth import (
     reset_password,
 )
 from datafast.domain.accounts.oauth import authorization_url, fetch_identity, login_with_identity
+from datafast.domain.accounts.oauth_state import OAuthState, open_state, seal_state
 from datafast.domain.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -47,7 +46,6 @@ from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
 from datafast.domain.sites.teams import has_pending_invitation
 from datafast.errors import Forbidden, InvalidInput, NotFound, TooManyRequests
-from datafast.lib.cache import Cache
 from datafast.lib.clientip import client_ip, rate_limit_subject
 from datafast.lib.eventstore import EventStore
 from datafast.lib.mail import Mailer, MailError
@@ -298,6 +296,8 @@ class AuthController(Controller):
 OAUTH_COOKIE = "datafast_oauth"
 OAUTH_PATH = "/api/v1/auth/oauth"
 OAUTH_TTL = 600
+OAUTH_STARTS_PER_IP = 30
+"""Sign-in starts per client IP in 10 minutes (a person needs a few)."""
 
 
 def _oauth_provider(settings: Settings, name: str) -> OAuthProvider:
@@ -317,17 +317,23 @@ class OAuthController(Controller):
 
     @get("/{provider:str}/start", summary="Start signing in with Google or X (redirects there)")
     async def start(
-        self, provider: FromPath[str], settings: NamedDependency[Settings], request: Request[Any, Any, Any]
+        self,
+        provider: FromPath[str],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+        request: Request[Any, Any, Any],
     ) -> Redirect:
         config = _oauth_provider(settings, provider)
+        verdict = await rate_limiter.hit(f"oauth-start:{request_ip(request)}", OAUTH_STARTS_PER_IP, 600)
+        if not verdict.allowed:
+            raise TooManyRequests("Too many sign-in attempts; try again later", verdict.retry_after)
         start = authorization_url(config, _redirect_uri(settings, provider))
-        cache: Cache = request.app.state.adapters.cache
-        stored = msgspec.json.encode({"provider": provider, "verifier": start.verifier})
-        await cache.set(f"oauth:{start.state}", stored, OAUTH_TTL)
+        # The state travels in a sealed cookie: nothing per start is kept on the server.
+        sealed = seal_state(settings.secret_key, OAuthState(start.state, provider, start.verifier))
         response = Redirect(start.url, status_code=302)
         response.set_cookie(
             OAUTH_COOKIE,
-            start.state,
+            sealed,
             max_age=OAUTH_TTL,
             httponly=True,
             secure=settings.secure_cookies,
@@ -350,18 +356,14 @@ class OAuthController(Controller):
         if error:
             raise InvalidInput(f"The {provider} login did not complete: {error[:100]}")
         cookie = request.cookies.get(OAUTH_COOKIE, "")
-        if not code or not state or not cookie or not hmac.compare_digest(cookie.encode(), state.encode()):
+        if not code or not state or not cookie:
             raise InvalidInput("This login was not started in this browser; start again")
-        cache: Cache = request.app.state.adapters.cache
-        key = f"oauth:{state}"
-        raw = await cache.get(key)
-        await cache.delete(key)  # single use
-        stored = msgspec.json.decode(raw) if raw else None
-        if not isinstance(stored, dict) or stored.get("provider") != provider:
-            raise InvalidInput("This login expired; start again")
+        stored = open_state(settings.secret_key, cookie, provider=provider, state=state, ttl=OAUTH_TTL)
+        if stored is None:
+            raise InvalidInput("This login expired or was not started in this browser; start again")
         async with httpx.AsyncClient(timeout=15) as http:
             identity = await fetch_identity(
-                http, config, code, str(stored["verifier"]), _redirect_uri(settings, provider)
+                http, config, code, stored.verifier, _redirect_uri(settings, provider)
             )
         may_sign_up = settings.accounts.signup_open or (
             identity.email is not None and await has_pending_invitation(db_session, identity.email)

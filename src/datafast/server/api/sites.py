@@ -41,8 +41,10 @@ from datafast.domain.sites.schemas import (
     SiteUpdate,
     Snippet,
     TransferOwnership,
+    VerificationRead,
 )
 from datafast.domain.sites.services import WebsiteService, install_snippet, sites_of
+from datafast.domain.sites.verification import verification_token, verification_url, verify_site
 from datafast.errors import Forbidden, TooManyRequests
 from datafast.lib.eventstore import EventStore
 from datafast.lib.mail import Mailer
@@ -70,6 +72,14 @@ async def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) ->
     if ingest is not None:
         ingest.sites.forget(str(website_id))
     await announce_site_change(request.app.state.adapters.pubsub, website_id)
+
+
+def _verification(website: Website, settings: Settings) -> VerificationRead:
+    return VerificationRead(
+        verified=website.verified_at is not None,
+        url=verification_url(settings.site_verification_url, website),
+        token=verification_token(settings.secret_key, website),
+    )
 
 
 class SiteController(Controller):
@@ -141,6 +151,25 @@ class SiteController(Controller):
     ) -> None:
         await delete_website(db_session, event_store, website)
         await forget_site(request, website.id)
+
+    @get(SITE + "/verification", opt=ADMIN, summary="How to prove you own the site's domain")
+    async def verification(
+        self, website: NamedDependency[Website], settings: NamedDependency[Settings]
+    ) -> VerificationRead:
+        return _verification(website, settings)
+
+    @post(SITE + "/verification", status_code=200, opt=ADMIN, summary="Check the domain-ownership proof")
+    async def verify(
+        self, website: NamedDependency[Website], settings: NamedDependency[Settings], db_session: Db
+    ) -> VerificationRead:
+        await verify_site(
+            db_session,
+            website,
+            secret_key=settings.secret_key,
+            url_template=settings.site_verification_url,
+            allow_private=settings.site_verification_allow_private,
+        )
+        return _verification(website, settings)
 
     @get(SITE + "/snippet", summary="The tracking snippet to install")
     async def snippet(

@@ -2,6 +2,8 @@
 
 There is no timestamp and no delivery id: a replay is the same bytes, so the body's hash is
 the delivery id, and every payment is also keyed by its order or invoice id.
+The event name is read from the signed body (``meta.event_name``); the ``X-Event-Name`` header is
+outside the signature, so a delivery whose header names another event is refused.
 ``subscription_payment_success`` with ``billing_reason: initial`` is the same money as
 ``order_created`` (the double-count trap): only the order is stored. Renewals find their
 first payment by subscription, else by customer, and inherit its visitor.
@@ -37,7 +39,12 @@ class LemonSqueezyProvider:
         if not signature or not equal(signature.strip().lower(), expected):
             raise BadSignature("X-Signature does not match the body")
         payload = decode_json(body)
-        event = str(get(payload, "meta", "event_name", default="") or headers.get("x-event-name", ""))
+        event = str(get(payload, "meta", "event_name", default=""))
+        if not event:
+            raise BadSignature("the signed body has no meta.event_name")
+        header = headers.get("x-event-name", "").strip()
+        if header and header != event:
+            raise BadSignature("X-Event-Name does not match the signed body's meta.event_name")
         data = get(payload, "data", default={})
         custom = get(payload, "meta", "custom_data", default={})
         items = _parse(event, data if isinstance(data, dict) else {}, custom)

@@ -5,6 +5,12 @@ No timestamp: replays are stopped by ``X-Shopify-Webhook-Id`` and by the order /
 Visitor ids come from the cart attributes (``note_attributes``). Amounts are decimal strings
 in the shop's currency; the presentment money (what the buyer paid in their currency) is
 kept as the provider's own conversion.
+
+The signature covers the body only, not ``X-Shopify-Topic``: a signed body replayed under
+another topic (an unpaid ``orders/create`` order sent as ``orders/paid``, a refund as an order)
+must not count. So the topic has to agree with the signed body's shape: ``orders/paid`` needs an
+order (``total_price``, no ``order_id``) whose ``financial_status`` says money was received;
+``refunds/create`` needs a refund (``order_id`` and ``transactions``). A mismatch is refused (400).
 """
 
 from __future__ import annotations
@@ -41,11 +47,28 @@ class ShopifyProvider:
             raise BadSignature("missing X-Shopify-Webhook-Id")
         topic = headers.get("x-shopify-topic", "")
         payload = decode_json(body)
+        _check_topic(topic, payload)
         try:
             items = _parse(topic, payload)
         except ValueError as exc:
             raise BadSignature(f"bad amount: {exc}") from None
         return Verified(delivery, topic, items)
+
+
+PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
+"""``financial_status`` values of an order whose money was received (refunds are their own events)."""
+
+
+def _check_topic(topic: str, data: dict[str, Any]) -> None:
+    is_refund = "order_id" in data and isinstance(data.get("transactions"), list)
+    is_order = "total_price" in data and "order_id" not in data
+    if topic == "orders/paid":
+        if not is_order:
+            raise BadSignature("X-Shopify-Topic orders/paid does not match the signed body (not an order)")
+        if get(data, "financial_status", default="") not in PAID_STATUSES:
+            raise BadSignature("X-Shopify-Topic orders/paid does not match the signed body (order not paid)")
+    elif topic == "refunds/create" and not is_refund:
+        raise BadSignature("X-Shopify-Topic refunds/create does not match the signed body (not a refund)")
 
 
 def _money(value: Any, currency: str) -> int:
