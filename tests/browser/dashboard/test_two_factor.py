@@ -1,6 +1,7 @@
 """Two-factor sign-in end to end in Chromium: set it up in the account settings (the secret read off
 the page, codes computed as an authenticator app would), sign in with a code, with a recovery code,
-and turn it off. Every screen on the way has named controls.
+and turn it off. Every screen on the way has named controls. This module's DataFast requires it of
+site owners (REQUIRE_TWO_FACTOR_FOR_OWNERS): an owner without it is sent to the set-up screen.
 """
 
 from __future__ import annotations
@@ -12,11 +13,21 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import DataFast
-from tests.browser.dashboard.conftest import Account, Errors, shot
+from tests.browser.dashboard.conftest import RESEND_KEY, Account, Errors, Outbox, shot, unique_host
 from tests.browser.dashboard.test_accessibility import unnamed_controls
 from tests.totp import Authenticator
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
+    return {
+        "RESEND_API_KEY": RESEND_KEY,
+        "RESEND_API_URL": outbox.url,
+        "MAIL_FROM": "DataFast <noreply@datafast.test>",
+        "REQUIRE_TWO_FACTOR_FOR_OWNERS": "true",
+    }
 
 
 def sign_out(page: Page) -> None:
@@ -112,5 +123,39 @@ def test_set_up_sign_in_with_a_code_and_a_recovery_code_then_turn_off(
         page.get_by_label("Password", exact=True).fill(account.password)
         page.get_by_role("button", name="Sign in").click()
         expect(page).to_have_url(re.compile(r"/sites$"))
+    finally:
+        context.close()
+
+
+def test_an_owner_without_it_is_sent_to_set_it_up_when_the_operator_requires_it(
+    browser: Browser, datafast: DataFast, sign_up: Callable[..., Account], errors: Errors
+) -> None:
+    account = sign_up("required")
+    host = unique_host("req")
+    account.add_site(host)  # now an owner: the API refuses the rest until the second factor is on
+    assert account.http.get("/api/v1/sites").status_code == 403
+    context = account.context(browser)
+    try:
+        page = errors.watch(context.new_page())
+        page.goto(datafast.url + "/sites")
+
+        expect(page).to_have_url(re.compile(r"/account$"))
+        section = page.get_by_role("region", name="Two-factor authentication")
+        expect(section.get_by_test_id("two-factor-required")).to_contain_text(
+            "requires two-factor authentication of site owners"
+        )
+        page.get_by_role("link", name="Sites", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/account$"))  # nowhere else to go yet
+
+        section.get_by_role("button", name="Set up two-factor authentication").click()
+        app = Authenticator(section.get_by_test_id("two-factor-secret").inner_text())
+        section.get_by_label("6-digit code from the app").fill(app.code())
+        section.get_by_role("button", name="Turn on").click()
+        expect(section.get_by_role("status")).to_have_text("Two-factor authentication is on.")
+        expect(section.get_by_test_id("two-factor-required")).to_have_count(0)
+
+        page.get_by_role("link", name="Sites", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/sites$"))
+        expect(page.get_by_role("link", name=re.compile(host))).to_be_visible()
     finally:
         context.close()

@@ -238,10 +238,7 @@ async def _use_totp(db: AsyncSession, secret_key: str, row: TwoFactor, code: str
         .returning(TwoFactor.id)
         .execution_options(synchronize_session=False)
     )
-    if result.scalar_one_or_none() is None:
-        return False
-    row.last_used_step = step
-    return True
+    return result.scalar_one_or_none() is not None
 
 
 async def _use_recovery_code(db: AsyncSession, user_id: uuid.UUID, code: str) -> bool:
