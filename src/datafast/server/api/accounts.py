@@ -268,10 +268,12 @@ class AuthController(Controller):
         )
 
     @post("/verify-email", status_code=200, summary="Confirm an email address with the mailed token")
-    async def verify_email(self, data: JSONBody[TokenBody], db_session: Db) -> UserRead:
+    async def verify_email(
+        self, data: JSONBody[TokenBody], db_session: Db, settings: NamedDependency[Settings]
+    ) -> UserRead:
         user = await consume_token(db_session, data.token, TokenPurpose.VERIFY_EMAIL)
         user.email_verified_at = user.email_verified_at or datetime.now(UTC)
-        return UserRead.of(user)
+        return await _user_read(db_session, settings, user)
 
     @post(
         "/verify-email/resend",
