@@ -26,6 +26,8 @@ def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
         "RESEND_API_KEY": RESEND_KEY,
         "RESEND_API_URL": outbox.url,
         "MAIL_FROM": "DataFast <noreply@datafast.test>",
+        "SIGNUP_LIMIT_PER_IP": "10000",
+        "SIGNUP_LIMIT_PER_DOMAIN": "10000",
         "REQUIRE_TWO_FACTOR_FOR_OWNERS": "true",
     }
 
