@@ -56,6 +56,8 @@ class AccountSettings:
     """Sign-ups per hour from one client (IPv4 address or IPv6 /64)."""
     signup_limit_per_domain: int = 50
     """Sign-ups per hour with addresses at one email domain (each one mails a verification link)."""
+    require_two_factor_for_owners: bool = False
+    """Owners of a site without two-factor sign-in may only enrol it (REQUIRE_TWO_FACTOR_FOR_OWNERS)."""
 
     def oauth_provider(self, name: str) -> OAuthProvider | None:
         return next((p for p in self.oauth if p.name == name), None)
@@ -290,6 +292,7 @@ def _account_settings(get: Callable[[str, str], str], parse: _Parse, base_url: s
         oauth=tuple(providers),
         signup_limit_per_ip=parse("SIGNUP_LIMIT_PER_IP", "10", _positive_int),
         signup_limit_per_domain=parse("SIGNUP_LIMIT_PER_DOMAIN", "50", _positive_int),
+        require_two_factor_for_owners=parse("REQUIRE_TWO_FACTOR_FOR_OWNERS", "false", _bool),
     )
 
 

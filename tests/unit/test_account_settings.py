@@ -68,3 +68,12 @@ def test_oauth_providers_with_default_and_overridden_endpoints(tmp_path: Path) -
 def test_bad_account_settings_name_the_variable(tmp_path: Path, env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({"DATA_DIR": str(tmp_path), **env}, env_file=None)
+
+
+def test_two_factor_for_owners_is_off_unless_the_operator_requires_it(tmp_path: Path) -> None:
+    base = {"DATA_DIR": str(tmp_path)}
+    assert load_settings(base, env_file=None).accounts.require_two_factor_for_owners is False
+    required = load_settings({**base, "REQUIRE_TWO_FACTOR_FOR_OWNERS": "true"}, env_file=None)
+    assert required.accounts.require_two_factor_for_owners is True
+    with pytest.raises(SettingsError, match="REQUIRE_TWO_FACTOR_FOR_OWNERS"):
+        load_settings({**base, "REQUIRE_TWO_FACTOR_FOR_OWNERS": "sometimes"}, env_file=None)

@@ -31,9 +31,11 @@ __all__ = (
     "Membership",
     "OAuthAccount",
     "PaymentConnection",
+    "RecoveryCode",
     "Role",
     "ShareLink",
     "TokenPurpose",
+    "TwoFactor",
     "User",
     "UserToken",
     "VisitorSalt",
@@ -274,6 +276,31 @@ class WebhookDelivery(UUIDBase):
     )
     delivery_id: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class TwoFactor(UUIDBase):
+    """A user's TOTP second factor: pending until confirmed with a code, then required at sign-in."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(500))
+    """The base32 TOTP secret, Fernet-encrypted with a key derived from SECRET_KEY."""
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """None while enrolment waits for the first code."""
+    last_used_step: Mapped[int | None] = mapped_column(default=None)
+    """The 30-second step of the last accepted code: a code of this step or an older one is refused."""
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class RecoveryCode(UUIDBase):
+    """A single-use recovery code (stands in for a TOTP code); only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 metadata = UUIDBase.metadata

@@ -12,6 +12,11 @@ Who is asking
     or API key). Guards: :func:`requires_session` (cookie only: account settings, API keys),
     :func:`requires_principal`.
 
+    With ``REQUIRE_TWO_FACTOR_FOR_OWNERS=true``, every route that needs a principal answers 403
+    (``"two_factor_required": true`` in the problem) to a user — by session or API key — who owns
+    a site and has no two-factor sign-in, unless the handler opts out with
+    ``opt={TWO_FACTOR_EXEMPT: True}`` (enrolling it, ``/auth/me``, signing out).
+
 Which site
     Any route whose path has a ``{website_id:uuid}`` parameter is checked by
     :func:`site_scope_guard` (an app-level guard, so routes added later are covered without
@@ -52,6 +57,7 @@ from datafast.domain.accounts.access import Principal, SiteGrant, site_grant
 from datafast.domain.accounts.apikeys import KEY_PREFIX, key_scopes, resolve_api_key
 from datafast.domain.accounts.sessions import SESSION_TTL, resolve_session
 from datafast.domain.accounts.tokens import sign
+from datafast.domain.accounts.twofactor import is_missing_required
 from datafast.domain.sites.sharing import SHARE_TOKEN_PREFIX, resolve_share_token
 from datafast.errors import Forbidden, Unauthorized
 from datafast.settings import Settings
@@ -61,6 +67,7 @@ __all__ = (
     "CSRF_COOKIE",
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "TWO_FACTOR_EXEMPT",
     "Principal",
     "SiteGrant",
     "authenticate",
@@ -81,6 +88,7 @@ SESSION_COOKIE = "datafast_session"
 CSRF_COOKIE = "datafast_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TWO_FACTOR_EXEMPT = "two_factor_exempt"
 _UNSET = object()
 
 
@@ -226,7 +234,31 @@ async def require_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> P
     principal = await authenticate(connection)
     if principal is None:
         raise Unauthorized()
+    await _check_two_factor_requirement(connection, principal)
     return principal
+
+
+async def _check_two_factor_requirement(
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
+) -> None:
+    """403 for an owner without two-factor sign-in when the operator requires it (module docstring)."""
+    if principal.user is None or not _settings(connection).accounts.require_two_factor_for_owners:
+        return
+    handler: BaseRouteHandler = connection.route_handler
+    if handler.opt.get(TWO_FACTOR_EXEMPT):
+        return
+    missing = connection.state.get("two_factor_missing")
+    if missing is None:
+        missing = await is_missing_required(
+            db_session_for(connection), principal.user.id, required_for_owners=True
+        )
+        connection.state["two_factor_missing"] = missing
+    if missing:
+        raise Forbidden(
+            "This DataFast requires two-factor sign-in of site owners: turn it on in your account "
+            "settings first",
+            extra={"two_factor_required": True},
+        )
 
 
 async def requires_principal(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

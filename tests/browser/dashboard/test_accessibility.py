@@ -63,6 +63,7 @@ def test_every_control_has_an_accessible_name_and_keyboard_focus_is_visible(
     screens = [
         datafast.url + "/sites",
         datafast.url + "/sites/new",
+        datafast.url + "/account",
         f"{site}?period=today",
         f"{site}/setup",
         f"{site}/funnels",

@@ -10,6 +10,7 @@ import msgspec
 
 from datafast.db.models import ApiKey, User
 from datafast.domain.accounts.apikeys import key_scopes
+from datafast.domain.accounts.twofactor import Enrolment, TwoFactorState
 
 __all__ = (
     "ApiKeyCreate",
@@ -22,6 +23,12 @@ __all__ = (
     "SessionRead",
     "Signup",
     "TokenBody",
+    "TwoFactorChallenge",
+    "TwoFactorCode",
+    "TwoFactorEnrolment",
+    "TwoFactorLogin",
+    "TwoFactorRecoveryCodes",
+    "TwoFactorStatus",
     "UserRead",
 )
 
@@ -66,16 +73,76 @@ class UserRead(msgspec.Struct):
     name: str | None
     email_verified: bool
     is_superuser: bool
+    two_factor_enabled: bool = False
+    two_factor_required: bool = False
+    """The operator requires two-factor sign-in of this user (an owner) and it is not on yet:
+    every request but enrolling it, ``/auth/me`` and signing out answers 403 until it is."""
 
     @classmethod
-    def of(cls, user: User) -> UserRead:
+    def of(cls, user: User, two_factor: TwoFactorState | None = None) -> UserRead:
         return cls(
             id=user.id,
             email=user.email,
             name=user.name,
             email_verified=user.email_verified_at is not None,
             is_superuser=user.is_superuser,
+            two_factor_enabled=two_factor is not None and two_factor.enabled,
+            two_factor_required=two_factor is not None and two_factor.required,
         )
+
+
+class TwoFactorChallenge(msgspec.Struct):
+    """The answer to a right password when the account has two-factor sign-in: no session yet."""
+
+    challenge: str
+    """Send it to ``POST /api/v1/auth/login/two-factor`` with a code (valid 5 minutes)."""
+    two_factor_required: bool = True
+
+
+class TwoFactorLogin(msgspec.Struct, forbid_unknown_fields=True):
+    challenge: Annotated[str, msgspec.Meta(max_length=200)]
+    code: Annotated[str, msgspec.Meta(max_length=40)]
+    """A 6-digit code from the authenticator app, or a recovery code."""
+
+
+class TwoFactorCode(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(max_length=40)]
+    """A 6-digit code from the authenticator app (or, to disable or regenerate, a recovery code)."""
+
+
+class TwoFactorStatus(msgspec.Struct):
+    enabled: bool
+    pending: bool
+    """Enrolment started and waits for the first code."""
+    recovery_codes_left: int
+    required: bool
+    """The operator requires it of you (you own a site) and it is not on yet."""
+
+    @classmethod
+    def of(cls, state: TwoFactorState) -> TwoFactorStatus:
+        return cls(
+            enabled=state.enabled,
+            pending=state.pending,
+            recovery_codes_left=state.recovery_codes_left,
+            required=state.required,
+        )
+
+
+class TwoFactorEnrolment(msgspec.Struct):
+    secret: str
+    """Base32, for typing into the authenticator app by hand."""
+    otpauth_uri: str
+    qr_svg: str
+    """The ``otpauth://`` URI as a QR code: an inline SVG element."""
+
+    @classmethod
+    def of(cls, enrolment: Enrolment) -> TwoFactorEnrolment:
+        return cls(secret=enrolment.secret, otpauth_uri=enrolment.uri, qr_svg=enrolment.qr_svg)
+
+
+class TwoFactorRecoveryCodes(msgspec.Struct):
+    recovery_codes: list[str]
+    """Each works once instead of a code from the app. Shown this once: store them safely."""
 
 
 class SessionRead(msgspec.Struct):

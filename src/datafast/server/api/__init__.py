@@ -11,6 +11,7 @@ from datafast.server.api.accounts import (
 from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
+from datafast.server.api.twofactor import TwoFactorController
 
 __all__ = ("API_ROUTES",)
 
@@ -18,6 +19,7 @@ API_ROUTES = [
     AuthController,
     OAuthController,
     AccountController,
+    TwoFactorController,
     ApiKeyController,
     SiteController,
     InvitationController,

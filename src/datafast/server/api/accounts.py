@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import TokenPurpose, User
-from datafast.domain.accounts import apikeys
+from datafast.domain.accounts import apikeys, twofactor
 from datafast.domain.accounts.access import Principal
 from datafast.domain.accounts.auth import (
     change_password,
@@ -38,6 +38,8 @@ from datafast.domain.accounts.schemas import (
     SessionRead,
     Signup,
     TokenBody,
+    TwoFactorChallenge,
+    TwoFactorLogin,
     UserRead,
 )
 from datafast.domain.accounts.services import UserService, normalize_email
@@ -52,6 +54,7 @@ from datafast.lib.mail import Mailer, MailError
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import get_logger
 from datafast.server.auth import (
+    TWO_FACTOR_EXEMPT,
     csrf_token,
     login_cookies,
     logout_cookies,
@@ -125,6 +128,12 @@ async def _limit_signups(limiter: RateLimiter, settings: Settings, email: str, i
             )
 
 
+async def _user_read(db: AsyncSession, settings: Settings, user: User) -> UserRead:
+    """The user as the API shows it, with whether two-factor sign-in is on (or required and missing)."""
+    required = settings.accounts.require_two_factor_for_owners
+    return UserRead.of(user, await twofactor.state(db, user.id, required_for_owners=required))
+
+
 async def _signed_in(
     db: AsyncSession,
     settings: NamedDependency[Settings],
@@ -134,7 +143,7 @@ async def _signed_in(
 ) -> Response[SessionRead]:
     token = await create_session(db, user, request.headers.get("user-agent", ""))
     return Response(
-        SessionRead(user=UserRead.of(user), csrf_token=csrf_token(settings, token)),
+        SessionRead(user=await _user_read(db, settings, user), csrf_token=csrf_token(settings, token)),
         cookies=login_cookies(settings, token),
         **kwargs,
     )
@@ -169,7 +178,13 @@ class AuthController(Controller):
             background=_verification_mail(settings, mailer, user, token),
         )
 
-    @post("/login", status_code=200, summary="Sign in with email and password")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Sign in with email and password",
+        description="With two-factor sign-in on, the answer is `{two_factor_required: true, challenge}` "
+        "and no session: finish with `POST /api/v1/auth/login/two-factor`.",
+    )
     async def login(
         self,
         data: JSONBody[Login],
@@ -177,13 +192,35 @@ class AuthController(Controller):
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
         request: Request[Any, Any, Any],
-    ) -> Response[SessionRead]:
+    ) -> Response[SessionRead | TwoFactorChallenge]:
         user = await login_with_password(
             db_session, rate_limiter, data.email, data.password, request_ip(request)
         )
+        if await twofactor.is_enabled(db_session, user.id):
+            return Response(TwoFactorChallenge(challenge=twofactor.challenge(settings.secret_key, user)))
+        return await _signed_in(db_session, settings, request, user)  # type: ignore[return-value]
+
+    @post("/login/two-factor", status_code=200, summary="Finish signing in with an app or recovery code")
+    async def login_two_factor(
+        self,
+        data: JSONBody[TwoFactorLogin],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+        request: Request[Any, Any, Any],
+    ) -> Response[SessionRead]:
+        user = await twofactor.complete_sign_in(
+            db_session, rate_limiter, settings.secret_key, data.challenge, data.code
+        )
         return await _signed_in(db_session, settings, request, user)
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, guards=[requires_session], summary="Sign out")
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[requires_session],
+        opt={TWO_FACTOR_EXEMPT: True},
+        summary="Sign out",
+    )
     async def logout(
         self,
         principal: NamedDependency[Principal],
@@ -198,6 +235,7 @@ class AuthController(Controller):
         "/logout-all",
         status_code=HTTP_204_NO_CONTENT,
         guards=[requires_session],
+        opt={TWO_FACTOR_EXEMPT: True},
         summary="Sign out of every browser",
     )
     async def logout_all(
@@ -209,23 +247,31 @@ class AuthController(Controller):
         await revoke_all_sessions(db_session, user.id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=logout_cookies(settings))
 
-    @get("/me", guards=[requires_session], summary="The signed-in user and the CSRF token")
+    @get(
+        "/me",
+        guards=[requires_session],
+        opt={TWO_FACTOR_EXEMPT: True},
+        summary="The signed-in user and the CSRF token",
+    )
     async def me(
         self,
         user: NamedDependency[User],
+        db_session: Db,
         settings: NamedDependency[Settings],
         request: Request[Any, Any, Any],
     ) -> SessionRead:
         return SessionRead(
-            user=UserRead.of(user),
+            user=await _user_read(db_session, settings, user),
             csrf_token=csrf_token(settings, request.cookies[session_cookie_name(settings)]),
         )
 
     @post("/verify-email", status_code=200, summary="Confirm an email address with the mailed token")
-    async def verify_email(self, data: JSONBody[TokenBody], db_session: Db) -> UserRead:
+    async def verify_email(
+        self, data: JSONBody[TokenBody], db_session: Db, settings: NamedDependency[Settings]
+    ) -> UserRead:
         user = await consume_token(db_session, data.token, TokenPurpose.VERIFY_EMAIL)
         user.email_verified_at = user.email_verified_at or datetime.now(UTC)
-        return UserRead.of(user)
+        return await _user_read(db_session, settings, user)
 
     @post(
         "/verify-email/resend",
@@ -369,10 +415,16 @@ class OAuthController(Controller):
             identity.email is not None and await has_pending_invitation(db_session, identity.email)
         )
         user = await login_with_identity(db_session, identity, signup_open=may_sign_up)
-        token = await create_session(db_session, user, request.headers.get("user-agent", ""))
-        response = Redirect(f"{settings.base_url}/", status_code=302)
-        for cookie_ in login_cookies(settings, token):
-            response.set_cookie(cookie_)
+        if await twofactor.is_enabled(db_session, user.id):
+            # No session yet: the SPA asks for the code. In the fragment, so it is neither sent to
+            # a server nor in a Referer.
+            challenge = twofactor.challenge(settings.secret_key, user)
+            response = Redirect(f"{settings.base_url}/login#two-factor={challenge}", status_code=302)
+        else:
+            token = await create_session(db_session, user, request.headers.get("user-agent", ""))
+            response = Redirect(f"{settings.base_url}/", status_code=302)
+            for cookie_ in login_cookies(settings, token):
+                response.set_cookie(cookie_)
         response.delete_cookie(OAUTH_COOKIE, path=OAUTH_PATH)
         return response
 
@@ -411,8 +463,10 @@ class AccountController(Controller):
     guards = [requires_session]
 
     @get("/", summary="Your account")
-    async def read(self, user: NamedDependency[User]) -> UserRead:
-        return UserRead.of(user)
+    async def read(
+        self, user: NamedDependency[User], db_session: Db, settings: NamedDependency[Settings]
+    ) -> UserRead:
+        return await _user_read(db_session, settings, user)
 
     @post(
         "/password",
