@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,34 @@ class FuzzReport:
         }
 
 
+def _sender(
+    report: FuzzReport,
+    base_url: str,
+    account: Account,
+    keep_site: bool,
+    turns: Iterator[int],
+    timeout: float,
+) -> Callable[[Case], None]:
+    def send(case: Case) -> None:
+        # Every fourth case keeps its generated (unknown) website_id: the 404 path is fuzzed too.
+        if not keep_site and "website_id" in (case.path_parameters or {}) and next(turns) % 4:
+            case.path_parameters["website_id"] = account.site_id
+        report.requests += 1
+        try:
+            response = case.call(base_url=base_url, headers=account.bearer, timeout=timeout)
+        except Exception as exc:  # a dropped connection or a timeout is a failure, not a crash
+            report.other_failures.append(f"{case.method} {case.path}: {exc!r}")
+            return
+        report.statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=[not_a_server_error])
+        except Exception:
+            curl = case.as_curl_command(headers=account.bearer)
+            report.server_errors.append(f"{case.method} {case.path} -> {response.status_code}\n  {curl}")
+
+    return send
+
+
 def fuzz_api(base_url: str, account: Account, examples: int, timeout: float = 60) -> FuzzReport:
     loaded = schemathesis.openapi.from_url(base_url + "/api/schema/openapi.json")
     loaded = loaded.exclude(path_regex="/realtime$")
@@ -62,24 +91,7 @@ def fuzz_api(base_url: str, account: Account, examples: int, timeout: float = 60
         operation = result.ok()
         report.operations += 1
         keep_site = (operation.method.upper(), operation.path) in KEEP_SITE
-
-        def send(case: Case, keep_site: bool = keep_site) -> None:
-            # Every fourth case keeps its generated (unknown) website_id: the 404 path is fuzzed too.
-            if not keep_site and "website_id" in (case.path_parameters or {}) and next(turns) % 4:
-                case.path_parameters["website_id"] = account.site_id
-            report.requests += 1
-            try:
-                response = case.call(base_url=base_url, headers=account.bearer, timeout=timeout)
-            except Exception as exc:  # a dropped connection or a timeout is a failure, not a crash
-                report.other_failures.append(f"{case.method} {case.path}: {exc!r}")
-                return
-            report.statuses[response.status_code] += 1
-            try:
-                case.validate_response(response, checks=[not_a_server_error])
-            except Exception:
-                curl = case.as_curl_command(headers=account.bearer)
-                report.server_errors.append(f"{case.method} {case.path} -> {response.status_code}\n  {curl}")
-
+        send = _sender(report, base_url, account, keep_site, turns, timeout)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategy = operation.as_strategy(generation_mode=mode)
             run = settings(

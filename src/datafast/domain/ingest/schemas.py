@@ -84,6 +84,10 @@ def decode_events(body: bytes) -> tuple[list[TrackEvent], float | None, bool]:
     """Decode a body into (events, sent_at, was_batch). Raises :class:`InvalidBody`."""
     first = body.lstrip()[:1]
     try:
+        if not body.isascii():
+            # msgspec checks UTF-8 only in the strings it keeps: bad bytes in a skipped unknown
+            # field would pass. The whole body must be UTF-8 (isascii() keeps the usual case free).
+            body.decode()
         if first == b"[":
             return _decoder.decode(body), None, True
         if first == b"{":
