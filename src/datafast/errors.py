@@ -13,6 +13,7 @@ __all__ = (
     "Gone",
     "InvalidInput",
     "NotFound",
+    "QueryTooExpensive",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
@@ -94,3 +95,13 @@ class ServiceUnavailable(AppError):
     status = 503
     title_text = "Service unavailable"
     slug = "unavailable"
+
+
+class QueryTooExpensive(ServiceUnavailable):
+    """A report hit ClickHouse's time or memory limit for reads (``REPORT_MAX_SECONDS``/``_MEMORY``)."""
+
+    title_text = "Report too expensive"
+    slug = "query-too-expensive"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "30"})

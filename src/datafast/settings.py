@@ -89,7 +89,11 @@ class Settings:
     stats_cache_ttl: float = 30.0
     """Seconds a Stats API result is reused (new data for the site drops it sooner); 0 turns it off."""
     stats_rate_limit: int = 600
-    """Stats API requests per minute per user, API key or share link."""
+    """Stats API requests per minute per user (all their keys and sessions) or share link and client IP."""
+    report_max_seconds: float = 30.0
+    """ClickHouse ``max_execution_time`` of every read (0: none); over it a report answers 503."""
+    report_max_memory: int = 4_000_000_000
+    """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
     ingest_claim_idle: float = 30.0
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
     realtime_heartbeat: float = 15.0
@@ -219,6 +223,8 @@ def load_settings(
         settings,
         stats_cache_ttl=parse("STATS_CACHE_TTL", "30", _non_negative_float),
         stats_rate_limit=parse("STATS_RATE_LIMIT", "600", _positive_int),
+        report_max_seconds=parse("REPORT_MAX_SECONDS", "30", _non_negative_float),
+        report_max_memory=parse("REPORT_MAX_MEMORY", "4000000000", _non_negative_int),
         realtime_heartbeat=parse("REALTIME_HEARTBEAT", "15", _positive_float),
         realtime_recheck=parse("REALTIME_RECHECK", "10", _positive_float),
         metrics_token=parse("METRICS_TOKEN", "", _metrics_token),
@@ -384,6 +390,13 @@ def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
         raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number of at least 0")
     return value
 
 

@@ -127,7 +127,7 @@ def _load(directory: Path) -> tuple[ClickHouseMigration, ...]:
 
 async def _applied_versions(store: EventStore) -> set[int]:
     table = f"{store.database}.{MIGRATIONS_TABLE.name}"
-    result = await store.query(f"SELECT version FROM {table} FINAL")  # noqa: S608
+    result = await store.query(f"SELECT version FROM {table} FINAL", limited=False)  # noqa: S608
     return {int(row[0]) for row in result.result_rows}
 
 

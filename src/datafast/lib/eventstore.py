@@ -3,11 +3,18 @@
 Both engines speak the same SQL. clickhouse-connect's clients are synchronous (its async
 client refuses chDB), so every call runs in a thread pool to keep the event loop free.
 Values are always bound server-side with ``{name:Type}`` placeholders.
+
+Every read (:meth:`EventStore.query`) runs under ClickHouse's own limits, ``max_execution_time``
+and ``max_memory_usage`` (``REPORT_MAX_SECONDS`` / ``REPORT_MAX_MEMORY``), so one expensive
+report cannot hold a thread or the server's memory; a read that hits them raises
+:class:`~datafast.errors.QueryTooExpensive` (a 503 problem), never a bare driver error.
+Inserts and DDL are not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,15 +22,39 @@ from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 from clickhouse_connect.driver.query import QueryResult
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
+from datafast.errors import QueryTooExpensive
 from datafast.settings import Settings
 
-__all__ = ("ChdbEventStore", "EventStore", "HttpEventStore", "QueryResult", "create_event_store")
+__all__ = (
+    "ChdbEventStore",
+    "EventStore",
+    "HttpEventStore",
+    "QueryResult",
+    "create_event_store",
+    "read_limits",
+)
 
 T = TypeVar("T")
+
+# ClickHouse error codes of a read stopped by its limits (TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED,
+# TOO_SLOW: the estimated time is over max_execution_time).
+_LIMIT_CODES = re.compile(r"\b(?:Code: ?|code=)(159|241|160)\b")
+
+
+def read_limits(max_seconds: float, max_memory: int) -> dict[str, Any]:
+    """The ClickHouse settings every read runs with; 0 leaves a limit off."""
+    limits: dict[str, Any] = {}
+    if max_seconds > 0:
+        limits["max_execution_time"] = max_seconds
+        limits["timeout_overflow_mode"] = "throw"
+    if max_memory > 0:
+        limits["max_memory_usage"] = max_memory
+    return limits
 
 
 class EventStore:
@@ -32,8 +63,15 @@ class EventStore:
     engine = "clickhouse"
 
     def __init__(
-        self, database: str, cluster: str | None, threads: int, tracer_provider: TracerProvider | None
+        self,
+        database: str,
+        cluster: str | None,
+        threads: int,
+        tracer_provider: TracerProvider | None,
+        limits: Mapping[str, Any] | None = None,
     ) -> None:
+        self.limits: dict[str, Any] = dict(limits or {})
+        """ClickHouse settings of every :meth:`query` (see :func:`read_limits`)."""
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self.database = database
         self.cluster = cluster
@@ -68,9 +106,23 @@ class EventStore:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, call)
 
-    async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    async def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, limited: bool = True
+    ) -> QueryResult:
+        """A read, under :attr:`limits` unless ``limited=False`` (start-up checks such as migrations,
+        which must not fail because reports are configured tight)."""
+        settings = self.limits if limited else {}
+
         def call() -> QueryResult:
-            return self._client().query(sql, parameters=dict(parameters or {}))
+            try:
+                return self._client().query(sql, parameters=dict(parameters or {}), settings=settings)
+            except DatabaseError as exc:
+                if _LIMIT_CODES.search(str(exc)):
+                    raise QueryTooExpensive(
+                        "This report needs more time or memory than the server allows: "
+                        "narrow the date range or the filters, or retry later"
+                    ) from exc
+                raise
 
         result: QueryResult = await self._run("query", sql, call)
         return result
@@ -149,9 +201,15 @@ class ChdbEventStore(EventStore):
 
     engine = "chdb"
 
-    def __init__(self, path: str, database: str, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        database: str,
+        tracer_provider: TracerProvider | None = None,
+        limits: Mapping[str, Any] | None = None,
+    ) -> None:
         # chDB runs queries on its own threads; a few Python threads keep it busy.
-        super().__init__(database, cluster=None, threads=4, tracer_provider=tracer_provider)
+        super().__init__(database, cluster=None, threads=4, tracer_provider=tracer_provider, limits=limits)
         self.path = path
 
     def _connect(self, database: str | None) -> Client:
@@ -164,9 +222,16 @@ class HttpEventStore(EventStore):
     engine = "clickhouse-server"
 
     def __init__(
-        self, url: str, database: str, cluster: str | None, tracer_provider: TracerProvider | None = None
+        self,
+        url: str,
+        database: str,
+        cluster: str | None,
+        tracer_provider: TracerProvider | None = None,
+        limits: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(database, cluster=cluster, threads=16, tracer_provider=tracer_provider)
+        super().__init__(
+            database, cluster=cluster, threads=16, tracer_provider=tracer_provider, limits=limits
+        )
         self.url = url
 
     def _connect(self, database: str | None) -> Client:
@@ -177,9 +242,14 @@ class HttpEventStore(EventStore):
 
 
 def create_event_store(settings: Settings, tracer_provider: TracerProvider | None = None) -> EventStore:
+    limits = read_limits(settings.report_max_seconds, settings.report_max_memory)
     if settings.embedded_clickhouse:
         path = settings.clickhouse_url.removeprefix("chdb://")
-        return ChdbEventStore(path, settings.clickhouse_database, tracer_provider)
+        return ChdbEventStore(path, settings.clickhouse_database, tracer_provider, limits)
     return HttpEventStore(
-        settings.clickhouse_url, settings.clickhouse_database, settings.clickhouse_cluster, tracer_provider
+        settings.clickhouse_url,
+        settings.clickhouse_database,
+        settings.clickhouse_cluster,
+        tracer_provider,
+        limits,
     )

@@ -304,6 +304,39 @@ async def test_malformed_bodies_are_4xx(
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"page_url": "https://{domain}/\xff"',  # invalid UTF-8 in a string
+        b'"page_url": "https://{domain}/", "referrer": "\xc3\x28"',
+        b'"page_url": 5, "referrer": "\xfe"',  # a type error before the bad bytes
+        b'"page_url": "http://[x/"',  # urlsplit's "Invalid IPv6 URL"
+        b'"page_url": "https://{domain}/", "props": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3000,
+    ],
+)
+async def test_bodies_that_used_to_answer_500_are_a_400_and_store_nothing(
+    client: Client, app: Litestar, site: Website, raw: bytes
+) -> None:
+    body = (
+        b'{"website_id": "%s", ' % str(site.id).encode()
+        + raw.replace(b"{domain}", site.domain.encode())
+        + b"}"
+    )
+
+    response = await client.post("/track", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"]
+    assert await stored(client, app, site) == []
+
+
+async def test_deeply_nested_arrays_are_a_400(client: Client) -> None:
+    response = await client.post("/track", content=b"[" * 30000 + b"]" * 30000)
+
+    assert response.status_code == 400, response.text
+
+
 async def test_batch_over_100_events_is_refused(client: Client, site: Website) -> None:
     response = await post(client, [event(site, event_id=str(i)) for i in range(101)])
 

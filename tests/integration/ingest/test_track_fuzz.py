@@ -1,4 +1,9 @@
-"""Property: whatever a client sends to /track, the answer is never a 500."""
+"""Property: whatever a client sends to /track, the answer is never a 500.
+
+Two generators: Hypothesis' own JSON-ish values, and the hostile bodies of :mod:`tests.trackfuzz`
+(invalid UTF-8, truncated JSON, deep nesting, huge strings) that ``bench/fuzz_track.py`` sends
+100,000 of to a live server.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from datafast.db.migrate import migrate_config_db
 from datafast.domain.accounts.services import UserService
 from datafast.domain.sites.services import WebsiteService
 from datafast.settings import Settings
+from tests.trackfuzz import KINDS, make_body
 
 FIELDS = [
     "website_id",
@@ -95,3 +101,27 @@ def test_random_bodies_never_cause_a_500(settings: Settings) -> None:
         check()
         # The bodies reached every outcome, storage included, not just the JSON parser.
         assert {202, 400} <= seen
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+def test_hostile_bodies_are_answered_4xx_or_accepted_never_500(settings: Settings) -> None:
+    app = create_app(settings)
+    site_id = asyncio.run(_create_site(settings))
+    kinds: dict[str, set[int]] = {}
+
+    with TestClient(app) as client:
+
+        @given(rng=st.randoms(use_true_random=False))
+        @hypothesis_settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(rng: Any) -> None:
+            kind, body = make_body(rng, site_id, "fuzz.example")
+            response = client.post("/track", content=body, headers={"content-type": "application/json"})
+            assert response.status_code in (202, 400, 404, 413), (kind, body[:300], response.text)
+            kinds.setdefault(kind, set()).add(response.status_code)
+
+        check()
+
+    assert set(kinds) == set(KINDS)  # every kind of body was sent
+    assert kinds["invalid_utf8"] == {400}  # never stored, not even with the bad bytes in a skipped field
+    assert kinds["deep"] == {400}
+    assert 413 in kinds["huge"]

@@ -80,6 +80,10 @@ from datafast.errors import Forbidden, InvalidInput, NotFound
 __all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
 
 MAX_DAYS = 5 * 366
+EARLIEST_DAY = date(2000, 1, 1)
+"""No report reads days before this (nor the attribution report instants before it)."""
+MAX_DAYS_AHEAD = 366
+"""A custom range may end up to a year ahead (e.g. "this year"); later days cannot have data."""
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
 MAX_COMPARED_ROWS = 10_000
@@ -164,6 +168,12 @@ def resolve_range(value: DateRange | Period, timezone: str, now: datetime) -> Re
         start, end = (today.replace(day=1) - timedelta(days=335)).replace(day=1), today
     if end < start:
         raise _invalid("date_range", "date_range.end is before date_range.start")
+    # Bounded so the range is a real one (no overflow at year 9999, no scans of empty decades).
+    if start < EARLIEST_DAY or end > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise _invalid(
+            "date_range",
+            f"dates must be between {EARLIEST_DAY.isoformat()} and {MAX_DAYS_AHEAD} days after today",
+        )
     if (end - start).days >= MAX_DAYS:
         raise _invalid("date_range", f"date ranges are limited to {MAX_DAYS} days")
     return ResolvedRange(

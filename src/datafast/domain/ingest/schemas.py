@@ -2,6 +2,8 @@
 
 The happy path is one typed msgspec decode. Only when it fails is the body decoded again
 loosely and checked field by field, so that a 400 names every bad field, not just the first.
+Whatever the bytes (invalid UTF-8, truncated JSON, nesting thousands deep), the outcome is the
+events or :class:`InvalidBody`, never another exception.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def decode_events(body: bytes) -> tuple[list[TrackEvent], float | None, bool]:
     """Decode a body into (events, sent_at, was_batch). Raises :class:`InvalidBody`."""
     first = body.lstrip()[:1]
     try:
+        if not body.isascii():
+            # msgspec checks UTF-8 only in the strings it keeps: bad bytes in a skipped unknown
+            # field would pass. The whole body must be UTF-8 (isascii() keeps the usual case free).
+            body.decode()
         if first == b"[":
             return _decoder.decode(body), None, True
         if first == b"{":
@@ -94,6 +100,10 @@ def decode_events(body: bytes) -> tuple[list[TrackEvent], float | None, bool]:
         raise InvalidBody(list(_explain(body))) from None
     except msgspec.DecodeError as exc:
         raise InvalidBody([FieldError("body", f"not valid JSON: {exc}")]) from None
+    except UnicodeDecodeError:  # msgspec raises it (not DecodeError) for invalid UTF-8 in a string
+        raise InvalidBody([FieldError("body", "not valid UTF-8")]) from None
+    except RecursionError:  # msgspec's own depth guard: ``[[[[…`` thousands deep
+        raise InvalidBody([FieldError("body", "nested too deeply")]) from None
     raise InvalidBody([FieldError("body", "expected a JSON object or an array of events")])
 
 
@@ -106,6 +116,12 @@ def _explain(body: bytes) -> Iterator[FieldError]:
         data = _loose.decode(body)
     except msgspec.DecodeError as exc:  # pragma: no cover - the typed decoder reports these first
         yield FieldError("body", f"not valid JSON: {exc}")
+        return
+    except UnicodeDecodeError:  # a type error came before the bad bytes in the typed decode
+        yield FieldError("body", "not valid UTF-8")
+        return
+    except RecursionError:  # a type error came before the deep nesting in the typed decode
+        yield FieldError("body", "nested too deeply")
         return
     if isinstance(data, dict) and "events" in data:
         for key in set(data) - {"events", "sent_at"}:

@@ -308,8 +308,12 @@ class IngestService:
     def _check_hostnames(self, events: list[TrackEvent], sites: dict[str, TrackedSite]) -> None:
         errors = []
         for index, event in enumerate(events):
-            parts = _split(event.page_url)
             prefix = f"[{index}]." if len(events) > 1 else ""
+            try:
+                parts = _split(event.page_url)
+            except ValueError:  # e.g. "http://[x/": an unclosed IPv6 bracket
+                errors.append(FieldError(prefix + "page_url", "expected an absolute http(s) URL"))
+                continue
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 errors.append(FieldError(prefix + "page_url", "expected an absolute http(s) URL"))
             elif not sites[event.website_id].owns(parts.hostname):

@@ -2,7 +2,9 @@
 
 Accepts one event, an array of events, or ``{"sent_at": ..., "events": [...]}``, as
 ``application/json`` or ``text/plain`` (what ``navigator.sendBeacon`` sends). CORS is open to
-every origin. Errors are problem details; nothing here can answer a 500 for bad input.
+every origin. Errors are problem details; nothing here can answer a 500 for bad input. Bodies
+are limited to ``MAX_BODY`` (64 KiB): over it the answer is a 413 problem, on a connection kept
+open (the rest of the body is read and dropped) up to 16 MiB.
 """
 
 from __future__ import annotations
@@ -38,21 +40,41 @@ _CORS = [
 _ACCEPTED_TYPES = (b"application/json", b"text/plain", b"")
 
 
+DRAIN_LIMIT = 16 * 1024 * 1024
+"""An oversized body is read (and dropped) up to this size so the 413 reaches the client on an
+open connection; past it the 413 closes the connection."""
+
+
 class _Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
         self.status, self.title, self.detail, self.errors = status, title, detail, errors
+        self.close = close
 
 
-async def _respond(send: Send, status: int, body: bytes, media_type: bytes) -> None:
+async def _respond(send: Send, status: int, body: bytes, media_type: bytes, close: bool = False) -> None:
     headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *_CORS]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    """The body, or 413 when it is over ``MAX_BODY``. An oversized body is still read to its end
+    (and dropped, up to ``DRAIN_LIMIT``) before the 413: answering while the client is still sending
+    makes the server reset the connection, and the client sees a dropped connection, not the 413."""
+    too_large = False
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
-            raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.")
+            too_large = True
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -62,10 +84,16 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
         chunk: bytes = message.get("body", b"")  # type: ignore[assignment]
         size += len(chunk)
         if size > MAX_BODY:
-            raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.")
-        chunks.append(chunk)
+            too_large = True
+            if size > DRAIN_LIMIT:  # not worth reading on: answer and close the connection
+                raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.", close=True)
+        if not too_large:
+            chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            break
+    if too_large:
+        raise _Problem(413, "Payload too large", f"The body is over {MAX_BODY} bytes.")
+    return b"".join(chunks)
 
 
 @asgi("/track", copy_scope=False, include_in_schema=False)
@@ -120,7 +148,9 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
         }
         if problem.errors:
             details["errors"] = [{"key": e.key, "message": e.message} for e in problem.errors]
-        await _respond(send, problem.status, _json.encode(details), b"application/problem+json")
+        await _respond(
+            send, problem.status, _json.encode(details), b"application/problem+json", problem.close
+        )
         return
     payload: dict[str, Any] = (
         {"ids": accepted.ids} if was_batch else {"id": accepted.ids[0] if accepted.ids else None}

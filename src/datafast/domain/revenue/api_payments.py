@@ -24,8 +24,8 @@ async def record_api_payment(
         amount = to_minor(data.amount, currency)
     except ValueError:
         raise InvalidInput(
-            "amount must be a number in major units",
-            extra={"errors": [{"key": "amount", "message": "not a number"}]},
+            "amount must be a number in major units, below a trillion",
+            extra={"errors": [{"key": "amount", "message": "not a number, or too large"}]},
         ) from None
     if amount <= 0:
         raise InvalidInput(

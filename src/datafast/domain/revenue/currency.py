@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-__all__ = ("exponent", "from_rate", "to_minor")
+__all__ = ("MAX_MAJOR", "exponent", "from_rate", "to_minor")
+
+MAX_MAJOR = Decimal(10) ** 12
+"""Amounts are below a trillion major units: in minor units (up to 4 decimals) that fits ClickHouse's
+Int64 with room to sum millions of them."""
 
 # ISO 4217 currencies whose minor unit is not the cent (the rest have two decimals).
 _EXPONENTS = {
@@ -23,13 +27,16 @@ def exponent(currency: str) -> int:
 
 
 def to_minor(amount: str | float | int | Decimal, currency: str) -> int:
-    """``"12.34"`` USD → 1234; ``"500"`` JPY → 500. Raises ValueError for a non-number."""
+    """``"12.34"`` USD → 1234; ``"500"`` JPY → 500. Raises ValueError for a non-number or an
+    amount of :data:`MAX_MAJOR` or more."""
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise ValueError(f"not an amount: {amount!r}") from None
     if not value.is_finite():
         raise ValueError(f"not an amount: {amount!r}")
+    if abs(value) >= MAX_MAJOR:  # also keeps quantize() clear of huge exponents ("1e999999")
+        raise ValueError(f"amount too large: {amount!r}")
     return int((value.scaleb(exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 

@@ -7,7 +7,7 @@ only; everything under ``/api/v1`` by a session or an API key like every other r
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -21,7 +21,13 @@ from datafast.domain.accounts.access import Principal, site_access
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.revenue import connections
 from datafast.domain.revenue.api_payments import record_api_payment
-from datafast.domain.revenue.attribution import DIMENSIONS, MODELS, AttributionQuery, attribution_report
+from datafast.domain.revenue.attribution import (
+    DIMENSIONS,
+    MODELS,
+    AttributionQuery,
+    attribution_report,
+    attribution_window,
+)
 from datafast.domain.revenue.conversions import DEFAULT_MODEL
 from datafast.domain.revenue.schemas import (
     AttributionReport,
@@ -39,6 +45,7 @@ from datafast.domain.revenue.webhooks import receive_webhook
 from datafast.errors import InvalidInput
 from datafast.lib.adapters import Adapters
 from datafast.lib.eventstore import EventStore
+from datafast.server.api.stats import stats_rate_limit
 from datafast.server.auth import requires_principal
 from datafast.settings import Settings
 
@@ -137,13 +144,18 @@ class RevenueController(Controller):
     @get(
         "/attribution",
         opt={"share": True},
+        guards=[stats_rate_limit],
         summary="Revenue by a dimension under first, last or last non-direct touch",
+        description="`from`/`to` default to the last 30 days; `from` may not be before 2000-01-01, `to` "
+        "not more than a day ahead, and the window is at most 1,830 days. Rate-limited and cached like "
+        "the Stats API.",
     )
     async def attribution(
         self,
         website: NamedDependency[Website],
         event_store: NamedDependency[EventStore],
         db_session: Db,
+        adapters: NamedDependency[Adapters],
         model: Annotated[
             str, QueryParameter(description="first | last | last_non_direct (default, as in the Stats API)")
         ] = DEFAULT_MODEL,
@@ -158,10 +170,7 @@ class RevenueController(Controller):
             raise InvalidInput(f"model must be one of {', '.join(MODELS)}")
         if dimension not in DIMENSIONS:
             raise InvalidInput(f"dimension must be one of {', '.join(DIMENSIONS)}")
-        end = _aware(date_to) if date_to else datetime.now(UTC)
-        start = _aware(date_from) if date_from else end - timedelta(days=30)
-        if start >= end:
-            raise InvalidInput("from must be before to")
+        start, end = attribution_window(date_from, date_to, datetime.now(UTC))
         query = AttributionQuery(
             website_id=website.id,
             currency=website.currency.upper(),
@@ -172,7 +181,14 @@ class RevenueController(Controller):
             lookback_days=lookback_days,
             client_revenue=await client_revenue(db_session, website),
         )
-        return await attribution_report(event_store, query)
+        cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
+        return await cache.get_or_compute(
+            str(website.id),
+            "attribution",
+            query,
+            AttributionReport,
+            lambda: attribution_report(event_store, query),
+        )
 
 
 class PaymentsController(Controller):
@@ -195,7 +211,3 @@ class PaymentsController(Controller):
         website = await site_access(db_session, principal, data.website_id, write=True, key_scope="payments")
         recorded = await record_api_payment(_payments(adapters), website, data)
         return Response(recorded, status_code=HTTP_200_OK if recorded.duplicate else HTTP_201_CREATED)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -2,8 +2,10 @@
 revenue, goal conversions, funnels and the general query.
 
 Access is checked by :func:`datafast.server.auth.site_scope_guard` (session cookie, API key
-or a share link: any member may read). Each user, API key or share link may make
-``STATS_RATE_LIMIT`` requests a minute (429 with ``Retry-After`` beyond). Results are cached
+or a share link: any member may read). Each user may make ``STATS_RATE_LIMIT`` requests a
+minute, counted together over all their API keys and sessions (one bucket per user, so more
+keys never mean more requests); a share link's viewers are counted per client IP (one busy
+viewer does not lock the others out). 429 with ``Retry-After`` beyond. Results are cached
 for ``STATS_CACHE_TTL`` seconds, and dropped as soon as new data for the site is written.
 
 A share link reads aggregates only: the visitor list and profiles are not share routes (404 to
@@ -23,6 +25,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, TypeAlias
 
+import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -64,10 +67,11 @@ from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites.goals import list_goals
 from datafast.errors import InvalidInput, NotFound, TooManyRequests
 from datafast.lib.adapters import Adapters
+from datafast.lib.clientip import client_ip, rate_limit_subject
 from datafast.server.auth import Principal, authenticate
 from datafast.settings import Settings
 
-__all__ = ("FunnelController", "StatsController", "stats_rate_limit")
+__all__ = ("FunnelController", "StatsController", "rate_limit_key", "stats_rate_limit")
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 SITE_EXAMPLE = "5f0c6a8e-7a53-4c1e-9d55-8a1f3f7f2b10"
@@ -144,20 +148,33 @@ def _invalid(key: str, message: str) -> InvalidInput:
     return InvalidInput(message, extra={"errors": [{"key": key, "message": message}]})
 
 
+MAX_FILTERS = 20
+
+
 def parse_filters(raw: list[str] | None) -> list[Filter]:
+    """GET filters → the same :class:`Filter` a POST query body holds, under the same limits
+    (at most 20 filters of at most 50 values of 500 characters each): too many is a 400."""
+    if raw and len(raw) > MAX_FILTERS:
+        raise _invalid("filter", f"at most {MAX_FILTERS} filters")
     filters = []
     for item in raw or []:
         match = _FILTER.match(item)
         values = [v for v in match.group("values").split("|") if v] if match else []
         if match is None or not values or len(item) > 2000:
             raise _invalid("filter", f"{item[:100]!r} is not a filter like source==Google or page=~blog")
-        filters.append(
-            Filter(
-                dimension=match.group("dimension").strip(),
-                operator=_OPERATORS[match.group("op")],
-                values=values,
+        try:
+            # Built through msgspec so the Struct's limits apply as they do to a POSTed body.
+            parsed = msgspec.convert(
+                {
+                    "dimension": match.group("dimension").strip(),
+                    "operator": _OPERATORS[match.group("op")],
+                    "values": values,
+                },
+                Filter,
             )
-        )
+        except msgspec.ValidationError as exc:
+            raise _invalid("filter", f"{item[:100]!r}: {exc}") from None
+        filters.append(parsed)
     return filters
 
 
@@ -206,15 +223,24 @@ def provide_stats(state: State, settings: NamedDependency[Settings]) -> StatsSer
     )
 
 
+def rate_limit_key(principal: Principal, ip: str) -> str:
+    """The bucket a Stats API request counts in: its user's, or its share link's for this client
+    (IPv4 address or IPv6 /64)."""
+    if principal.user is not None:
+        return f"stats:user:{principal.user.id}"
+    return f"stats:share:{principal.share_link_id}:{rate_limit_subject(ip)}"
+
+
 async def stats_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard (after the site check): ``STATS_RATE_LIMIT`` requests a minute per credential."""
+    """Guard (after the site check): ``STATS_RATE_LIMIT`` requests a minute per user or share viewer."""
     principal = await authenticate(connection)
     if principal is None:  # the site guard already answered 401; kept for safety
         return
-    who = principal.api_key_id or principal.share_link_id or principal.user_id
+    peer = connection.client.host if connection.client else None
+    ip = client_ip(peer, connection.headers.get("x-forwarded-for"), connection.app.state.trusted_proxies)
     settings: Settings = connection.app.state.settings
     adapters: Adapters = connection.app.state.adapters
-    verdict = await adapters.rate_limiter.hit(f"stats:{who}", settings.stats_rate_limit, 60)
+    verdict = await adapters.rate_limiter.hit(rate_limit_key(principal, ip), settings.stats_rate_limit, 60)
     if not verdict.allowed:
         raise TooManyRequests(
             f"More than {settings.stats_rate_limit} Stats API requests a minute", verdict.retry_after
