@@ -6,7 +6,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 __all__ = ("MAX_MAJOR", "exponent", "from_rate", "to_minor")
 
-MAX_MAJOR = Decimal(10) ** 12
+MAX_DIGITS = 12
+MAX_MAJOR = Decimal(10) ** MAX_DIGITS
 """Amounts are below a trillion major units: in minor units (up to 4 decimals) that fits ClickHouse's
 Int64 with room to sum millions of them."""
 
@@ -35,7 +36,9 @@ def to_minor(amount: str | float | int | Decimal, currency: str) -> int:
         raise ValueError(f"not an amount: {amount!r}") from None
     if not value.is_finite():
         raise ValueError(f"not an amount: {amount!r}")
-    if abs(value) >= MAX_MAJOR:  # also keeps quantize() clear of huge exponents ("1e999999")
+    # adjusted() (the exponent of the leading digit) needs no context: abs() or quantize() would
+    # overflow the default context on "1e999999999".
+    if value.adjusted() >= MAX_DIGITS:
         raise ValueError(f"amount too large: {amount!r}")
     return int((value.scaleb(exponent(currency))).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
