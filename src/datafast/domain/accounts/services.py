@@ -35,7 +35,10 @@ __all__ = (
 )
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# argon2id with the library's memory and time cost, on one lane: the default of 4 lanes runs 4
+# threads per hash, so one sign-up would take every core from the event loop. Hashes made with
+# other parameters still verify (each hash carries its own).
+_hasher = PasswordHasher(parallelism=1)
 
 
 def normalize_email(raw: str) -> str:
