@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.conftest import DataFast, LocalSite, Stored, Visit, open_visit, page_html, queue_of
-from tests.browser.dashboard.conftest import shot
+from tests.browser.dashboard.conftest import Outbox, shot
 from tests.helpers import CHROME_MAC
 from tests.integration.revenue.standins import Stripe
 
@@ -123,9 +123,11 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     test_site: LocalSite,
     stored: Callable[[str], Stored],
     dashboard: Dashboard,
+    outbox: Outbox,
 ) -> None:
     page = dashboard.page
     host = f"d{uuid.uuid4().hex[:10]}.test"
+    founder = f"founder-{uuid.uuid4().hex[:6]}@example.com"
 
     # --- sign up (the app sends a signed-out visitor to the login page)
     page.goto(datafast.url + "/")
@@ -133,7 +135,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     shot(page, "login-desktop-light")
     page.get_by_role("link", name="Create an account").click()
-    page.get_by_label("Email").fill(f"founder-{uuid.uuid4().hex[:6]}@example.com")
+    page.get_by_label("Email").fill(founder)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
 
@@ -392,7 +394,10 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         PlannedVisit("berlin", "berlin", ("/pricing",)),
     ]
 
-    # --- settings: make a share link; a signed-out browser sees the dashboard read-only
+    # --- settings: make a share link (after opening the mailed confirmation link: an account
+    # makes share links once its address is proven); a signed-out browser sees it read-only
+    page.goto(outbox.wait_for(founder, "Confirm your email").link(datafast.url))
+    expect(page.get_by_role("status")).to_have_text("Your email address is confirmed.")
     page.goto(f"{datafast.url}/sites/{site_id}/settings")
     shot(page, "settings-desktop-light")
     page.get_by_role("tab", name="Share links").click()
