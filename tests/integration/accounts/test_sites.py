@@ -483,7 +483,7 @@ async def test_invited_people_can_sign_up_when_sign_up_is_closed(make_settings: 
     config = sqlalchemy_config(settings)
     await migrate_config_db(config.get_engine())
     async with config.get_session() as session:
-        await UserService(session=session).create_user(owner_email, PASSWORD)
+        await UserService(session=session).create_user(owner_email, PASSWORD, verified=True)
         await session.commit()
     await config.get_engine().dispose()
 

@@ -21,6 +21,7 @@ from tests.integration.accounts.conftest import Browser, Client, Mailbox, signup
 PUBLIC = {
     "/api/v1/auth/signup",
     "/api/v1/auth/login",
+    "/api/v1/auth/login/two-factor",  # the second step: its signed challenge is the credential
     "/api/v1/auth/verify-email",
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
