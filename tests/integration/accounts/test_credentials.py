@@ -171,17 +171,20 @@ async def test_concurrent_wrong_passwords_cannot_outrun_the_limit(client: Client
 
 
 async def test_failed_guesses_from_one_network_do_not_lock_the_owner_out(db_session: AsyncSession) -> None:
-    user = await UserService(session=db_session).create_user(unique_email(), PASSWORD, verified=True)
+    email = unique_email()
+    user = await UserService(session=db_session).create_user(email, PASSWORD, verified=True)
+    user_id = user.id
+    await db_session.commit()  # a login ends its read transaction before hashing
     limiter = MemoryRateLimiter()
     for n in range(LOGIN_LIMIT):
         with pytest.raises(Unauthorized):
-            await login_with_password(db_session, limiter, user.email, f"guess {n} 1", "2001:db8:1:2::1")
+            await login_with_password(db_session, limiter, email, f"guess {n} 1", "2001:db8:1:2::1")
 
     # Another address in the attacker's /64 is the same client; the owner elsewhere is not.
     with pytest.raises(TooManyRequests):
-        await login_with_password(db_session, limiter, user.email, PASSWORD, "2001:db8:1:2:ffff::9")
-    signed_in = await login_with_password(db_session, limiter, user.email, PASSWORD, "198.51.100.7")
-    assert signed_in.id == user.id
+        await login_with_password(db_session, limiter, email, PASSWORD, "2001:db8:1:2:ffff::9")
+    signed_in = await login_with_password(db_session, limiter, email, PASSWORD, "198.51.100.7")
+    assert signed_in.id == user_id
 
 
 async def test_sign_ups_are_limited_per_client_and_per_email_domain(make_settings: SettingsFactory) -> None:

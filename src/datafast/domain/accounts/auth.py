@@ -88,10 +88,18 @@ async def login_with_password(
         normalized = normalize_email(email)
     except InvalidInput:
         normalized = None
-    user = await db.scalar(select(User).where(User.email == normalized)) if normalized is not None else None
-    stored = user.password_hash if user is not None else None
+    found = (
+        (await db.execute(select(User.id, User.password_hash).where(User.email == normalized))).first()
+        if normalized is not None
+        else None
+    )
+    # End the read before the (queued, slow) hash: a burst of logins must not hold database
+    # connections while they wait for the hashing pool.
+    await db.rollback()
+    stored = found.password_hash if found is not None else None
     matches = await password_matches(stored or _dummy_hash(), password)
-    if user is None or stored is None or not matches:
+    user = await db.get(User, found.id) if found is not None and stored is not None and matches else None
+    if user is None:
         raise Unauthorized(WRONG_CREDENTIALS)
     for key, _ in limits:  # a success is not a failure: give its counts back
         await limiter.release(key)

@@ -113,12 +113,15 @@ class UserService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
     ) -> User:
         email = normalize_email(email)
         validate_password(password)
+        # Hash before the first query: a request queued for the hashing pool must not hold a
+        # database connection meanwhile (a burst of sign-ups would drain the pool /track needs).
+        password_hash = await password_hash_for(password)
         if await self.repository.exists(email=email):
             raise Conflict(f"A user with the email {email} already exists")
         user = User(
             email=email,
             name=name,
-            password_hash=await password_hash_for(password),
+            password_hash=password_hash,
             is_superuser=superuser,
             # A user made by the operator (CLI) is vouched for; a sign-up proves its address by mail.
             email_verified_at=datetime.now(UTC) if verified else None,
