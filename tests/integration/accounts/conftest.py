@@ -135,7 +135,12 @@ def session_cookie(response: httpx.Response) -> str:
 
 
 async def signup(
-    client: Client, email: str | None = None, password: str = PASSWORD, *, verified: bool = True
+    client: Client,
+    email: str | None = None,
+    password: str = PASSWORD,
+    *,
+    verified: bool = True,
+    settings: Settings | None = None,
 ) -> Browser:
     """A new account signed in; ``verified`` also confirms its address (API keys need that)."""
     email = email or unique_email()
@@ -147,13 +152,14 @@ async def signup(
         client, email, id=body["user"]["id"], session=session_cookie(response), csrf=body["csrf_token"]
     )
     if verified:
-        await verify(browser)
+        await verify(browser, settings)
     return browser
 
 
-async def verify(browser: Browser) -> None:
-    """Confirm the address as an operator does (``datafast user verify``), in the app's database."""
-    config = sqlalchemy_config(browser.client.app.state.settings)
+async def verify(browser: Browser, settings: Settings | None = None) -> None:
+    """Confirm the address as an operator does (``datafast user verify``), in the app's database
+    (``settings``: the app's, when the client wraps the app in something else)."""
+    config = sqlalchemy_config(settings or browser.client.app.state.settings)
     engine = config.get_engine()
     try:
         async with config.get_session() as session:

@@ -78,9 +78,10 @@ async def test_more_api_keys_do_not_raise_a_users_stats_allowance(
 
 
 async def test_share_link_viewers_are_limited_per_client_ip(make_settings: SettingsFactory) -> None:
-    app = create_app(make_settings(STATS_RATE_LIMIT="3"))
+    settings = make_settings(STATS_RATE_LIMIT="3")
+    app = create_app(settings)
     async with AsyncTestClient(cast(Litestar, PeerFromHeader(app))) as client:
-        owner = await signup(client)
+        owner = await signup(client, settings=settings)
         site = await owner.create_site()
         link = (await owner.post(f"/api/v1/sites/{site['id']}/share-links", json={})).json()
         opened = await client.post(f"/api/v1/share/{link['slug']}/access", json={})

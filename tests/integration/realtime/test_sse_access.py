@@ -79,6 +79,13 @@ def _csrf(client: httpx.Client) -> dict[str, str]:
     return {"x-csrf-token": client.cookies["datafast_csrf"]}
 
 
+def _verify(client: httpx.Client, mailbox: Mailbox) -> None:
+    """Open the mailed confirmation link (keys and invitations need a confirmed address)."""
+    email = client.get("/api/v1/auth/me").json()["user"]["email"]
+    token = asyncio.run(mailbox.token(email, "Confirm your email"))
+    assert client.post("/api/v1/auth/verify-email", json={"token": token}).status_code == 200
+
+
 def test_a_stream_ends_after_logout(live: Server) -> None:
     with sign_up(live.url) as client:
         site_id = add_site(client, "logout.example")
@@ -89,8 +96,9 @@ def test_a_stream_ends_after_logout(live: Server) -> None:
             assert _ends_within(stream, 5), "the stream kept going after logout"
 
 
-def test_a_stream_ends_when_its_api_key_is_revoked(live: Server) -> None:
+def test_a_stream_ends_when_its_api_key_is_revoked(live: Server, mailbox: Mailbox) -> None:
     with sign_up(live.url) as client:
+        _verify(client, mailbox)
         site_id = add_site(client, "key.example")
         made = client.post("/api/v1/api-keys", json={"name": "live"}, headers=_csrf(client))
         assert made.status_code == 201, made.text
@@ -107,6 +115,7 @@ def test_a_stream_ends_when_its_api_key_is_revoked(live: Server) -> None:
 
 def test_a_stream_ends_when_its_user_is_removed_from_the_team(live: Server, mailbox: Mailbox) -> None:
     with sign_up(live.url) as owner, sign_up(live.url) as member:
+        _verify(owner, mailbox)
         site_id = add_site(owner, "team.example")
         member_email = member.get("/api/v1/auth/me").json()["user"]["email"]
         invited = owner.post(
