@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from datafast.db.config import sqlalchemy_config
 from datafast.domain.accounts.services import UserService
 from datafast.settings import Settings
 from tests.conftest import SettingsFactory, free_port
@@ -158,11 +158,12 @@ async def signup(
 
 async def verify(browser: Browser, settings: Settings | None = None) -> None:
     """Confirm the address as an operator does (``datafast user verify``), in the app's database
-    (``settings``: the app's, when the client wraps the app in something else)."""
-    config = sqlalchemy_config(settings or browser.client.app.state.settings)
-    engine = config.get_engine()
+    (``settings``: the app's, when the client wraps the app in something else). A plain engine:
+    a config object per call would fill advanced-alchemy's process-wide registry of configs."""
+    url = (settings or browser.client.app.state.settings).database_url
+    engine = create_async_engine(url)
     try:
-        async with config.get_session() as session:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
             assert await UserService(session=session).mark_verified(browser.email) is not None
             await session.commit()
     finally:
