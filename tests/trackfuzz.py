@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ("KINDS", "make_body")
+__all__ = ("FIELDS", "KINDS", "make_body")
 
 FIELDS = [
     "website_id",

@@ -23,29 +23,8 @@ from datafast.db.migrate import migrate_config_db
 from datafast.domain.accounts.services import UserService
 from datafast.domain.sites.services import WebsiteService
 from datafast.settings import Settings
-from tests.trackfuzz import KINDS, make_body
+from tests.trackfuzz import FIELDS, KINDS, make_body
 
-FIELDS = [
-    "website_id",
-    "page_url",
-    "event_type",
-    "event_id",
-    "visitor_id",
-    "session_id",
-    "timestamp",
-    "sent_at",
-    "referrer",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "goal_name",
-    "revenue",
-    "currency",
-    "props",
-    "events",
-]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=300),
     lambda children: (
