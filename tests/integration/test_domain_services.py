@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -65,6 +66,11 @@ async def test_site_gets_its_owner_membership(session: AsyncSession) -> None:
     assert membership is not None
     assert (membership.user_id, membership.role) == (owner.id, Role.OWNER)
 
+    # An unverified domain can be added again (nobody squats it); a verified one cannot.
+    duplicate = await WebsiteService(session=session).create_site(owner, domain.upper())
+    assert duplicate.id != site.id
+    site.verified_at = datetime.now(UTC)
+    await session.flush()
     with pytest.raises(Conflict):
         await WebsiteService(session=session).create_site(owner, domain.upper())
 

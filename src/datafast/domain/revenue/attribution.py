@@ -7,7 +7,7 @@ Stats API. Here: group the attributed money by one ``sessions`` column of the cr
 visitor, or no visit in the window, is reported with ``value: null`` (unknown source).
 
 The window is bounded (:func:`attribution_window`): ``from`` not before 2000-01-01, ``to`` not
-later than a day from now, at most ``MAX_DAYS`` (1,830) days long; outside that is a 400.
+later than a year from now (so "this year" works), at most ``MAX_DAYS`` (1,830) days long; outside that is a 400.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ DIMENSIONS: Mapping[str, str] = {
 
 MAX_ROWS = 500
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD = timedelta(days=1)
+MAX_AHEAD = timedelta(days=366)
 MAX_DAYS = 5 * 366
 DEFAULT_DAYS = 30
 
@@ -72,7 +72,7 @@ def attribution_window(
         else:
             end = _aware(date_to).astimezone(UTC)
         if end > now + MAX_AHEAD:
-            raise _invalid("to", "to must not be more than a day from now")
+            raise _invalid("to", "to must not be more than a year from now")
         if end <= EARLIEST:
             raise _invalid("to", f"to must be after {EARLIEST.date().isoformat()}")
         start = (
