@@ -7,7 +7,8 @@ Stats API. Here: group the attributed money by one ``sessions`` column of the cr
 visitor, or no visit in the window, is reported with ``value: null`` (unknown source).
 
 The window is bounded (:func:`attribution_window`): ``from`` not before 2000-01-01, ``to`` not
-later than a year from now (so "this year" works), at most ``MAX_DAYS`` (1,830) days long; outside that is a 400.
+later than a year from now (so "this year" works), at most ``MAX_DAYS`` (1,830) days long;
+outside that is a 400.
 """
 
 from __future__ import annotations
