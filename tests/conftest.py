@@ -2,11 +2,13 @@
 
 Two modes run the same integration tests:
 - ``embedded``: SQLite + chDB + in-process cache/rate limit/pub-sub/queue.
-- ``scaled``: PostgreSQL + Valkey (Redis here) + chDB standing in for the ClickHouse server,
-  which this machine cannot run (no ClickHouse server package is reachable).
+- ``scaled``: PostgreSQL + Valkey (Redis here) + a ClickHouse server over HTTP. No ClickHouse
+  server package is reachable from this machine, so the server is ``tests/clickhouse_http.py``:
+  the ClickHouse HTTP interface executed by chDB in its own process, one for the test session.
 
-chDB allows one data path per process, so every in-process test shares one chDB directory;
-each mode uses its own ClickHouse database inside it.
+chDB allows one data path per process, so every in-process embedded test shares one chDB
+directory (database ``datafast_embedded``); scaled tests use database ``datafast_scaled`` on
+the HTTP server.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings
+from tests.clickhouse_http import ClickHouseServer
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -52,6 +55,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a ClickHouse server (HTTP interface) shared by the session's scaled tests."""
+    with ClickHouseServer(tmp_path_factory.mktemp("clickhouse-server") / "data") as server:
+        yield server.url
 
 
 async def _postgres_admin(statement: str) -> None:
@@ -102,6 +112,7 @@ def env(mode: str, tmp_path: Path, chdb_path: Path, request: pytest.FixtureReque
         "METRICS_TOKEN": METRICS_TOKEN,
     }
     if mode == "scaled":
+        environ["CLICKHOUSE_URL"] = request.getfixturevalue("clickhouse_url")
         environ["DATABASE_URL"] = request.getfixturevalue("postgres_url")
         environ["VALKEY_URL"] = request.getfixturevalue("valkey_url")
     return environ

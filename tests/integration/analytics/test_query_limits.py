@@ -18,7 +18,7 @@ from datafast.app import create_app
 from datafast.domain.analytics.cache import ResultCache
 from datafast.errors import QueryTooExpensive
 from datafast.lib.adapters import Adapters
-from datafast.lib.eventstore import ChdbEventStore, read_limits
+from datafast.lib.eventstore import create_event_store
 from tests.conftest import SettingsFactory
 from tests.integration.accounts.conftest import signup
 from tests.integration.analytics.test_api import api_key, bearer, site_with_traffic
@@ -174,13 +174,8 @@ async def test_a_report_over_clickhouses_limits_is_a_503_problem(make_settings: 
     assert response.headers["retry-after"]
 
 
-async def test_reads_time_out_at_max_execution_time(adapters: Adapters) -> None:
-    settings = adapters.settings
-    store = ChdbEventStore(
-        settings.clickhouse_url.removeprefix("chdb://"),
-        settings.clickhouse_database,
-        limits=read_limits(0.05, 0),
-    )
+async def test_reads_time_out_at_max_execution_time(make_settings: SettingsFactory) -> None:
+    store = create_event_store(make_settings(REPORT_MAX_SECONDS="0.05", REPORT_MAX_MEMORY="0"))
     try:
         with pytest.raises(QueryTooExpensive):
             await store.query("SELECT count() FROM numbers(10000000000) WHERE sipHash64(number) % 7 = 1")
