@@ -34,7 +34,8 @@ async def test_readyz_lists_each_component(client: Client, settings: Settings) -
     assert set(body["components"]) == expected
     assert all(c["status"] == "ok" for c in body["components"].values())
     assert body["components"]["database"]["engine"] == ("sqlite" if settings.uses_sqlite else "postgresql")
-    assert body["components"]["clickhouse"]["engine"] == "chdb"
+    engine = "chdb" if settings.embedded_clickhouse else "clickhouse-server"
+    assert body["components"]["clickhouse"]["engine"] == engine
 
 
 async def test_readyz_names_the_failing_component(make_settings: SettingsFactory) -> None:
