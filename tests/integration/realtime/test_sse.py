@@ -178,9 +178,11 @@ def test_scaled_an_event_accepted_by_one_web_process_reaches_a_stream_on_another
     tmp_path: Path,
     postgres_url: str,
     valkey_url: str,
+    clickhouse_url: str,
     server_factory: list[Server],
 ) -> None:
     secret = "s" * 40
+    database = f"sse_{uuid.uuid4().hex[:8]}"
     servers = []
     for name in ("web-a", "web-b"):
         data = tmp_path / name
@@ -189,9 +191,10 @@ def test_scaled_an_event_accepted_by_one_web_process_reaches_a_stream_on_another
         server = Server(
             _env(
                 DATA_DIR=str(data),
-                # Each process has its own chDB (chDB stands in for the shared ClickHouse server); the
-                # realtime path goes through PostgreSQL (sessions, sites) and Valkey (pub/sub) only.
-                CLICKHOUSE_URL=f"chdb://{data / 'clickhouse'}",
+                # One ClickHouse server for both; the realtime path itself goes through PostgreSQL
+                # (sessions, sites) and Valkey (pub/sub) only.
+                CLICKHOUSE_URL=clickhouse_url,
+                CLICKHOUSE_DATABASE=database,
                 DATABASE_URL=postgres_url,
                 VALKEY_URL=valkey_url,
                 SECRET_KEY=secret,
