@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import clickhouse_connect
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from datafast.db.clickhouse import MIGRATIONS_TABLE, AddColumns, CreateTable, Target
 from datafast.db.migrate import load_clickhouse_migrations
@@ -83,20 +84,63 @@ def test_engine_with_arguments_keeps_them_after_the_replication_path() -> None:
     )
 
 
+def _format(client: Client, statement: str) -> str:
+    """The statement as ClickHouse's parser reads it, printed back by its formatter."""
+    text: str = client.query("SELECT formatQuery({q:String})", parameters={"q": statement}).result_rows[0][0]
+    return text
+
+
 @pytest.mark.parametrize("target", [SINGLE, CLUSTER], ids=["single", "cluster"])
 def test_every_migration_statement_parses_in_clickhouse(target: Target) -> None:
-    """ClickHouse's own parser (formatQuery, in chDB) accepts every statement we would send."""
+    """ClickHouse's own parser (in chDB) accepts every statement we would send: EXPLAIN AST parses
+    it, and formatQuery's text parses again to the same text (a lossless round trip)."""
     statements = [s for m in load_clickhouse_migrations() for s in m.render(target)]
     statements += CreateTable(MIGRATIONS_TABLE).render(target)
+    kinds = {
+        "CREATE": "CreateQuery",
+        "ALTER": "AlterQuery",
+        "INSERT": "InsertQuery",
+        "DROP": "DropQuery",
+        "TRUNCATE": "TruncateQuery",
+    }
     client = clickhouse_connect.get_client(dsn="chdb://:memory:")
     try:
         for statement in statements:
-            formatted = client.command("SELECT formatQuery({q:String})", parameters={"q": statement})
-            assert str(formatted).startswith(
-                ("CREATE TABLE", "ALTER TABLE", "CREATE MATERIALIZED VIEW", "TRUNCATE", "INSERT INTO", "DROP")
-            )
+            ast = client.query(f"EXPLAIN AST {statement}").result_rows
+            assert ast[0][0].startswith(kinds[statement.split()[0]]), (statement, ast[0])
+            formatted = _format(client, statement)
+            assert _format(client, formatted) == formatted, statement
+            if target.cluster is None:
+                assert " ON CLUSTER " not in formatted
+                assert "Replicated" not in formatted
+            elif not statement.startswith("INSERT"):
+                # Every DDL statement goes to every node; parsing kept the clause.
+                assert f" ON CLUSTER {target.cluster}" in formatted, statement
     finally:
         client.close()
+
+
+def test_cluster_tables_are_replicated_locally_and_distributed_by_site() -> None:
+    """Parsed by ClickHouse: each sharded table is a Replicated*MergeTree ``_local`` table on
+    every node and a Distributed table over it, sharded by the site (so one site's rows, and its
+    reports, stay on one shard); unsharded tables are replicated on every node."""
+    statements = [s for m in load_clickhouse_migrations() for s in m.render(CLUSTER)]
+    client = clickhouse_connect.get_client(dsn="chdb://:memory:")
+    try:
+        formatted = [_format(client, s) for s in statements if s.startswith("CREATE TABLE")]
+    finally:
+        client.close()
+    tables = {f.split()[5]: f for f in formatted}  # CREATE TABLE IF NOT EXISTS <name> …
+    sharded = {n.removesuffix("_local") for n in tables if n.endswith("_local")}
+    assert {"datafast.events", "datafast.sessions", "datafast.payments"} <= sharded
+    for name in sharded:
+        assert "ENGINE = Replicated" in tables[f"{name}_local"], name
+        local = name.split(".")[1] + "_local"
+        assert f"ENGINE = Distributed(main, datafast, {local}, cityHash64(website_id))" in tables[name], name
+    for name, ddl in tables.items():
+        if name not in sharded and not name.endswith("_local"):
+            assert "ENGINE = Replicated" in ddl, name
+            assert "Distributed" not in ddl, name
 
 
 def test_cluster_rollups_are_filled_across_shards_and_kept_up_by_local_views() -> None:
