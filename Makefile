@@ -39,8 +39,10 @@ browser: ## Install Chromium from Debian when /usr/bin/chromium is missing
 	@[ -x /usr/bin/chromium ] || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; }
 
+# Two pytest-xdist workers (browser tests stay together on one); TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= 2
 test: build $(BIN)/helm browser ## Install and run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install $(BIN)/helm ## ruff (lint + format check) and mypy (strict on src/)
 	$(BIN)/ruff check src tests bench migrations

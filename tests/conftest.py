@@ -36,13 +36,25 @@ from tests.clickhouse_http import ClickHouseServer
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "7"))  # tests flush it: keep it apart from anything else
+# Tests flush these Valkey databases: keep them apart from anything else. Each test uses REDIS_DB;
+# tests/integration/test_deployments.py uses the next two. Parallel runs (pytest-xdist, `make test`)
+# give each worker its own three.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "7")) + 3 * _WORKER
 
 METRICS_TOKEN = "test-metrics-token-0123456789"
 METRICS_AUTH = {"authorization": f"Bearer {METRICS_TOKEN}"}
 """What an in-process test sends to GET /metrics (the test client's peer is not loopback)."""
 MODES = ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)]
 SettingsFactory = Callable[..., Settings]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``), one worker runs every browser test: they share
+    one browser and one DataFast server per worker, so spreading them would start two of each."""
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def free_port() -> int:

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import time
 import uuid
-from pathlib import Path
 
-import clickhouse_connect
 import pytest
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
@@ -19,7 +14,6 @@ from datafast.domain.ingest.stream import GROUP, STREAM, StreamDrainer, StreamSp
 from datafast.domain.ingest.writer import insert_rows
 from datafast.lib.adapters import Adapters
 from tests.helpers import event_record
-from tests.integration.test_cli import DATAFAST, _env
 
 pytestmark = pytest.mark.scaled
 scaled = pytest.mark.parametrize("mode", ["scaled"], indirect=True)
@@ -108,73 +102,3 @@ async def test_a_worker_dying_before_announcing_leaves_entries_to_the_next(adapt
     assert await successor.recover() == 5
     assert sorted(await _stored(adapters, site)) == [1] * 5
     assert await _left(adapters.valkey) == (0, 0, 0)
-
-
-def test_kill_9_of_a_worker_process_mid_drain(tmp_path: Path, postgres_url: str, valkey_url: str) -> None:
-    """Real `datafast worker` processes: one is killed mid-drain, the next finishes, nothing twice."""
-    env = _env(
-        DATA_DIR=str(tmp_path),
-        DATABASE_URL=postgres_url,
-        VALKEY_URL=valkey_url,
-        INGEST_BATCH_ROWS="50",
-        INGEST_FLUSH_INTERVAL="0.05",
-        INGEST_CLAIM_IDLE="1",
-    )
-    assert subprocess.run([*DATAFAST, "migrate"], env=env, cwd=tmp_path, check=False).returncode == 0
-    site, total = str(uuid.uuid4()), 3000
-
-    async def fill() -> None:
-        client = Valkey.from_url(valkey_url)
-        spool = StreamSpool(client)
-        for start in range(0, total, 100):
-            await asyncio.gather(*(spool.append([_record(site, n)]) for n in range(start, start + 100)))
-        await client.aclose()
-
-    async def left() -> tuple[int, int, int]:
-        client = Valkey.from_url(valkey_url)
-        try:
-            return await _left(client)
-        finally:
-            await client.aclose()
-
-    asyncio.run(fill())
-
-    def start_worker() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [*DATAFAST, "worker"], env=env, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL
-        )
-
-    first = start_worker()
-    try:
-        deadline = time.monotonic() + 60
-        while asyncio.run(left())[0] > total - 500:  # some batches are in, most are not
-            assert time.monotonic() < deadline, "the worker drained nothing"
-            time.sleep(0.02)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-    assert asyncio.run(left())[0] > 0, "the kill came too late to test anything"
-
-    second = start_worker()
-    try:
-        deadline = time.monotonic() + 90
-        while asyncio.run(left()) != (0, 0, 0):
-            assert time.monotonic() < deadline, f"left in Valkey: {asyncio.run(left())}"
-            time.sleep(0.1)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=60) == 0
-    finally:
-        if second.poll() is None:
-            os.killpg(second.pid, signal.SIGKILL)
-
-    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path / 'clickhouse'}", database="datafast")
-    try:
-        result = client.query(
-            "SELECT count(), uniqExact(event_id) FROM events WHERE website_id = {s:UUID}",
-            parameters={"s": site},
-        )
-    finally:
-        client.close()
-    assert result.result_rows[0] == (total, total)
