@@ -5,13 +5,31 @@
 Per mode it prints two JSON lines (single-event requests, then batches of 100 events):
 mode, events_per_s, p50_ms, p95_ms, p99_ms, accepted, stored, lost, duplicated, rss_mb,
 baseline_events_per_s, ratio_to_baseline. The baseline is a bare granian + msgspec ASGI
-handler measured in the same run with the same load. Needs wrk (apt-get install wrk);
-scaled mode needs PostgreSQL and Redis/Valkey on localhost (chDB stands in for ClickHouse).
+handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
+
+Embedded mode: one ``datafast serve`` on its defaults (SQLite, chDB in the process).
+
+Scaled mode: PostgreSQL and Redis/Valkey on localhost (a fresh database; Valkey DB 12) and one
+ClickHouse server over HTTP: tests/clickhouse_http.py, chDB in its own process running statements
+one at a time (a lower bound for a real ClickHouse server), with a fresh CLICKHOUSE_DATABASE.
+Deployed as tests/deployment.py does it: ``datafast migrate`` once, then one ``datafast serve``
+and one ``datafast worker``, every process and the row counter on that URL, so the figures
+include the HTTP hop to ClickHouse. Scaled lines add:
+
+- ``queryable_s``: from the end of the wrk load until the web process's Stats API
+  (``GET /api/v1/sites/{id}/metrics?metrics=pageviews``, a read-only API key of the user owning
+  every site, all sites asked at once per round) counts every accepted and every stored event
+  (wrk does not count the requests in flight when it stops; the server accepted and stored
+  them); null if not within 300 s. ``queryable_polls``: the rounds it took (polling stops at
+  the first round started with the ingest stream empty).
+- ``clickhouse`` (how ClickHouse was reached), ``clickhouse_rss_mb`` (its server's memory
+  after the load), ``web_processes`` and ``workers``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -24,12 +42,21 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.clickhouse_http import ClickHouseServer  # noqa: E402
+from tests.deployment import Deployment  # noqa: E402
+
 PYTHON = sys.executable
 SITES = 20
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+VALKEY_URL = "redis://127.0.0.1:6379/12"  # the test suite uses DBs 7-11
+QUERYABLE_TIMEOUT = 300.0
 
 
 def free_port() -> int:
@@ -109,37 +136,15 @@ def wrk(url: str, duration: int, connections: int, sites: list[str], batch: int)
     return result
 
 
-def datafast_env(mode: str, data_dir: Path) -> dict[str, str]:
+def embedded_env(data_dir: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env = {
+    return {
         **keep,
         "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "json",
         "TRUSTED_PROXIES": "127.0.0.1/32",
     }
-    if mode == "scaled":
-        import asyncio
-
-        import asyncpg
-
-        name = f"datafast_bench_{uuid.uuid4().hex[:8]}"
-
-        async def create() -> None:
-            conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-            await conn.execute(f'CREATE DATABASE "{name}"')
-            await conn.close()
-
-        asyncio.run(create())
-        import valkey
-
-        valkey.Valkey.from_url("redis://127.0.0.1:6379/9").flushdb()  # no stream left from an earlier run
-        env |= {
-            "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
-            "VALKEY_URL": "redis://127.0.0.1:6379/9",
-            "MIGRATE_ON_START": "true",
-        }
-    return env
 
 
 def datafast(*args: str, env: dict[str, str], cwd: Path) -> str:
@@ -148,32 +153,37 @@ def datafast(*args: str, env: dict[str, str], cwd: Path) -> str:
     ).stdout
 
 
+def site_id(out: str) -> str:
+    match = re.search(r"\(([0-9a-f-]{36})\)", out)
+    assert match is not None, out
+    return match[1]
+
+
 def create_sites(env: dict[str, str], cwd: Path) -> list[str]:
     datafast("user", "create", "--email", "bench@example.com", "--password", "password1", env=env, cwd=cwd)
-    ids = []
-    for n in range(1, SITES + 1):
-        out = datafast(
-            "site",
-            "create",
-            "--domain",
-            f"{n}.bench.example",
-            "--owner",
-            "bench@example.com",
-            env=env,
-            cwd=cwd,
+    return [
+        site_id(
+            datafast(
+                "site",
+                "create",
+                "--domain",
+                f"{n}.bench.example",
+                "--owner",
+                "bench@example.com",
+                env=env,
+                cwd=cwd,
+            )
         )
-        match = re.search(r"\(([0-9a-f-]{36})\)", out)
-        assert match is not None, out
-        ids.append(match[1])
-    return ids
+        for n in range(1, SITES + 1)
+    ]
 
 
-def count_rows(env: dict[str, str], cwd: Path) -> tuple[int, int]:
-    """(rows, distinct event ids) in ClickHouse, read once the server has stopped."""
-    dsn = env.get("CLICKHOUSE_URL", f"chdb://{env['DATA_DIR']}/clickhouse")
+def count_rows(dsn: str, database: str, cwd: Path) -> tuple[int, int]:
+    """(rows, distinct event ids) in ClickHouse, from a separate process (chDB: once the server has
+    stopped, as a chDB directory has one process at a time)."""
     script = (
         "import clickhouse_connect,sys;"
-        f"c=clickhouse_connect.get_client(dsn='{dsn}', database='datafast');"
+        f"c=clickhouse_connect.get_client(dsn={dsn!r}, database={database!r}, autogenerate_session_id=False);"
         "r=c.query('SELECT count(), uniqExact(event_id) FROM events').result_rows[0];print(r[0], r[1])"
     )
     out = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True, cwd=cwd).stdout
@@ -222,33 +232,91 @@ def stream_left(url: str) -> int:
         client.close()
 
 
-def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [PYTHON, "-m", "datafast", "worker"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+class StatsProbe:
+    """Pageviews of every site summed, as a web process's Stats API reports them (one read-only
+    API key; the sites asked all at once, as a dashboard would)."""
+
+    def __init__(self, url: str, api_key: str, sites: list[str]) -> None:
+        self.url, self.sites = url, sites
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+
+    async def _total(self, client: httpx.AsyncClient) -> int:
+        async def pageviews(site: str) -> int:
+            answer = await client.get(
+                f"/api/v1/sites/{site}/metrics", params={"metrics": "pageviews", "period": "7d"}
+            )
+            answer.raise_for_status()
+            return int(answer.json()["totals"]["pageviews"])
+
+        return sum(await asyncio.gather(*(pageviews(site) for site in self.sites)))
+
+    def total(self) -> int:
+        async def once() -> int:
+            async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=60) as client:
+                return await self._total(client)
+
+        return asyncio.run(once())
+
+    def watch(self, since: float) -> list[tuple[float, int]]:
+        """(seconds after ``since``, total) per round, until a round that started with the ingest
+        stream empty (every request inserted and the result cache invalidated: the worker does
+        both before it acknowledges), or QUERYABLE_TIMEOUT."""
+
+        async def rounds() -> list[tuple[float, int]]:
+            seen: list[tuple[float, int]] = []
+            async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=60) as client:
+                while time.monotonic() - since < QUERYABLE_TIMEOUT:
+                    drained = stream_left(VALKEY_URL) == 0
+                    total = await self._total(client)
+                    seen.append((time.monotonic() - since, total))
+                    if drained:
+                        break
+                    await asyncio.sleep(0.05)
+            return seen
+
+        return asyncio.run(rounds())
 
 
-def run_mode(mode: str, duration: int, connections: int) -> None:
-    work = Path(tempfile.mkdtemp(prefix=f"datafast-bench-{mode}-"))
+def figures(
+    mode: str,
+    batch: int,
+    result: dict[str, float],
+    baseline: dict[str, float],
+    new_rows: int,
+    new_distinct: int,
+    rss: float,
+) -> dict[str, Any]:
+    accepted = int(result["accepted"]) * batch
+    events_per_s = accepted / (result["duration_us"] / 1e6)
+    baseline_eps = baseline["accepted"] * batch / (baseline["duration_us"] / 1e6)
+    return {
+        "mode": mode,
+        "request": "single" if batch == 1 else f"batch{batch}",
+        "events_per_s": round(events_per_s),
+        "p50_ms": round(result["p50_us"] / 1000, 2),
+        "p95_ms": round(result["p95_us"] / 1000, 2),
+        "p99_ms": round(result["p99_us"] / 1000, 2),
+        "accepted": accepted,
+        "stored": new_distinct,
+        "lost": max(0, accepted - new_distinct),
+        "duplicated": new_rows - new_distinct,
+        "non_202": int(result["failed"]) + int(result["errors"]),
+        "rss_mb": rss,
+        "baseline_events_per_s": round(baseline_eps),
+        "ratio_to_baseline": round(events_per_s / baseline_eps, 3),
+    }
+
+
+def run_embedded(duration: int, connections: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="datafast-bench-embedded-"))
     try:
-        env = datafast_env(mode, work / "data")
+        env = embedded_env(work / "data")
         datafast("migrate", env=env, cwd=work)
         sites = create_sites(env, work)
-        # Scaled mode: web processes only append to the Valkey stream and a `datafast worker` inserts.
-        # chDB cannot share one directory between processes (a ClickHouse server would be shared),
-        # so here the worker writes to its own chDB directory, where the rows are counted.
-        worker_env = {**env, "CLICKHOUSE_URL": f"chdb://{work / 'data' / 'worker-clickhouse'}"}
-        if mode == "scaled":
-            datafast("migrate", env=worker_env, cwd=work)
-        count_env = worker_env if mode == "scaled" else env
+        dsn = f"chdb://{work / 'data' / 'clickhouse'}"
         for batch in (1, 100):
-            before_rows, before_distinct = count_rows(count_env, work)
+            before_rows, before_distinct = count_rows(dsn, "datafast", work)
             port = free_port()
-            worker = start_worker(worker_env, work) if mode == "scaled" else None
             server = subprocess.Popen(
                 [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
                 env=env,
@@ -263,42 +331,135 @@ def run_mode(mode: str, duration: int, connections: int) -> None:
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=120)
-            if worker is not None:
-                deadline = time.monotonic() + 300
-                while stream_left(env["VALKEY_URL"]) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-                worker.send_signal(signal.SIGTERM)
-                worker.wait(timeout=120)
-            rows, distinct = count_rows(count_env, work)
+            rows, distinct = count_rows(dsn, "datafast", work)
             baseline = run_baseline(duration, connections, sites, batch)
-            accepted = int(result["accepted"]) * batch
-            seconds = result["duration_us"] / 1e6
-            events_per_s = accepted / seconds
-            baseline_eps = baseline["accepted"] * batch / (baseline["duration_us"] / 1e6)
-            new_rows, new_distinct = rows - before_rows, distinct - before_distinct
-            print(
-                json.dumps(
-                    {
-                        "mode": mode,
-                        "request": "single" if batch == 1 else f"batch{batch}",
-                        "events_per_s": round(events_per_s),
-                        "p50_ms": round(result["p50_us"] / 1000, 2),
-                        "p95_ms": round(result["p95_us"] / 1000, 2),
-                        "p99_ms": round(result["p99_us"] / 1000, 2),
-                        "accepted": accepted,
-                        "stored": new_distinct,
-                        "lost": max(0, accepted - new_distinct),
-                        "duplicated": new_rows - new_distinct,
-                        "non_202": int(result["failed"]) + int(result["errors"]),
-                        "rss_mb": rss,
-                        "baseline_events_per_s": round(baseline_eps),
-                        "ratio_to_baseline": round(events_per_s / baseline_eps, 3),
-                    }
-                ),
-                flush=True,
+            line = figures(
+                "embedded", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
             )
+            print(json.dumps(line), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def fresh_postgres_database() -> str:
+    import asyncpg
+
+    name = f"datafast_bench_{uuid.uuid4().hex[:8]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(f"{POSTGRES}/test")
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(f"{POSTGRES}/test")
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.close()
+
+    asyncio.run(drop())
+
+
+def cli(app: Deployment, *args: str) -> str:
+    done = app.cli(*args)
+    if done.returncode != 0:
+        raise RuntimeError(f"datafast {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def run_scaled(duration: int, connections: int) -> None:
+    import valkey
+
+    work = Path(tempfile.mkdtemp(prefix="datafast-bench-scaled-"))
+    postgres_url = fresh_postgres_database()
+    try:
+        valkey.Valkey.from_url(VALKEY_URL).flushdb()  # no stream left from an earlier run
+        database = f"datafast_bench_{uuid.uuid4().hex[:8]}"
+        env = {
+            "CLICKHOUSE_DATABASE": database,
+            "TRUSTED_PROXIES": "127.0.0.1/32",
+            "STATS_RATE_LIMIT": "1000000",  # the queryable probe polls every site at once
+        }
+        sites: list[str] = []
+        api_key = ""
+        with ClickHouseServer(work / "clickhouse") as clickhouse:
+            for batch in (1, 100):
+                # A new web process and worker per request kind, as embedded mode restarts its server.
+                with Deployment(
+                    work / "app",
+                    "scaled",
+                    web=1,
+                    workers=1,
+                    postgres_url=postgres_url,
+                    valkey_url=VALKEY_URL,
+                    clickhouse_url=clickhouse.url,
+                    **env,
+                ) as app:
+                    web = app.webs[0]
+                    if not sites:
+                        # Site 1 (70% of the traffic in track.lua) belongs to a signed-up, verified
+                        # user; the other sites are theirs too, so one read-only key reads them all.
+                        account = web.account(domain="1.bench.example")
+                        sites = [account.site_id] + [
+                            site_id(
+                                cli(
+                                    app,
+                                    "site",
+                                    "create",
+                                    "--domain",
+                                    f"{n}.bench.example",
+                                    "--owner",
+                                    account.email,
+                                )
+                            )
+                            for n in range(2, SITES + 1)
+                        ]
+                        made = cli(
+                            app, "apikey", "create", "--user", account.email, "--read-only", "--name", "bench"
+                        )
+                        api_key = made.strip().splitlines()[-1]
+                    before_rows, before_distinct = count_rows(clickhouse.url, database, work)
+                    probe = StatsProbe(web.url, api_key, sites)
+                    before_api = probe.total()
+                    result = wrk(web.url, duration, connections, sites, batch)
+                    load_end = time.monotonic()
+                    rss = rss_mb(web.process.pid)  # type: ignore[union-attr]
+                    clickhouse_rss = rss_mb(clickhouse.process.pid)  # type: ignore[union-attr]
+                    rounds = probe.watch(load_end)
+                    web.stop()
+                    deadline = time.monotonic() + 300
+                    while stream_left(VALKEY_URL) and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                # Leaving the block stops the worker (SIGTERM: it finishes its batch).
+                rows, distinct = count_rows(clickhouse.url, database, work)
+                baseline = run_baseline(duration, connections, sites, batch)
+                line = figures(
+                    "scaled", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
+                )
+                # Every accepted event, and every event that reached ClickHouse: wrk's count leaves out
+                # the requests in flight when it stops (answered 202 and stored, never counted by wrk).
+                target = max(line["accepted"], distinct - before_distinct)
+                queryable = next((t for t, total in rounds if total - before_api >= target), None)
+                line |= {
+                    "queryable_s": None if queryable is None else round(queryable, 2),
+                    "queryable_polls": len(rounds),
+                    "clickhouse": "http (tests/clickhouse_http.py on chDB)",
+                    "clickhouse_rss_mb": clickhouse_rss,
+                    "web_processes": 1,
+                    "workers": 1,
+                }
+                print(json.dumps(line), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        drop_postgres_database(postgres_url)
 
 
 def main() -> None:
@@ -311,8 +472,10 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest.py needs wrk: apt-get install -y wrk")
-    for mode in ["embedded", "scaled"] if args.mode == "both" else [args.mode]:
-        run_mode(mode, args.duration, args.connections)
+    if args.mode in ("embedded", "both"):
+        run_embedded(args.duration, args.connections)
+    if args.mode in ("scaled", "both"):
+        run_scaled(args.duration, args.connections)
 
 
 if __name__ == "__main__":

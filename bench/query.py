@@ -1,6 +1,13 @@
-"""Stats API benchmark: a full dashboard over 30 days of a big site, on embedded chDB.
+"""Stats API benchmark: a full dashboard over 30 days of a big site, on chDB embedded or over HTTP.
 
     .venv/bin/python bench/query.py [--events 10000000] [--sites 50] [--runs 7] [--data-dir DIR]
+        [--engine chdb|http]
+
+``--engine chdb`` (the default) runs ClickHouse in this process, as embedded mode does.
+``--engine http`` starts tests/clickhouse_http.py (the ClickHouse HTTP interface served by chDB in
+its own process, statements one at a time) on the same data directory and reaches it through
+``HttpEventStore``, as scaled mode does: the data is generated through it and every figure
+includes the HTTP hop (request, result serialisation, clickhouse-connect parsing).
 
 Generates ``--events`` events (≈3 per visit) over 90 days and ``--sites`` sites, 70% of the
 visits on one site, straight into ClickHouse with ``INSERT … SELECT FROM numbers()`` and
@@ -15,12 +22,12 @@ revenue by source, for 30 days of the big site in Europe/Paris. "Cold" runs star
 empty result cache (ClickHouse's own mark cache and the OS page cache stay warm: dropping them
 would need root and would hit every other process); "warm" runs repeat with the cache filled.
 
-Prints one JSON line: events; dashboard_p50_ms, dashboard_p95_ms (cold, the queries one after
-the other); dashboard_cpu_p50_ms (CPU time of those passes: chDB runs in this process, and CPU
-time moves less than wall time on a loaded machine); parallel_p50_ms, parallel_p95_ms (cold,
-all at once as a browser sends them); raw_tables_ms (one cold pass without the rollups, the
-baseline) and rollups_vs_raw (the cold median over it); warm_p50_ms, warm_p95_ms; each query's
-cold median; and the load average seen.
+Prints one JSON line: engine; events; dashboard_p50_ms, dashboard_p95_ms (cold, the queries one
+after the other); dashboard_cpu_p50_ms (CPU time of those passes: of this process, where chDB
+runs, plus with ``--engine http`` of the server process; CPU time moves less than wall time on a
+loaded machine); parallel_p50_ms, parallel_p95_ms (cold, all at once as a browser sends them);
+raw_tables_ms (one cold pass without the rollups, the baseline) and rollups_vs_raw (the cold
+median over it); warm_p50_ms, warm_p95_ms; each query's cold median; and the load average seen.
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from tests.clickhouse_http import ClickHouseServer  # noqa: E402
 
 from datafast.db.migrate import migrate_clickhouse  # noqa: E402
 from datafast.domain.analytics.cache import ResultCache  # noqa: E402
@@ -49,7 +59,7 @@ from datafast.domain.analytics.queries import AnalyticsQueries  # noqa: E402
 from datafast.domain.analytics.schemas import DateRange, OrderBy, QueryRequest  # noqa: E402
 from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService  # noqa: E402
 from datafast.lib.cache import MemoryCache  # noqa: E402
-from datafast.lib.eventstore import ChdbEventStore  # noqa: E402
+from datafast.lib.eventstore import ChdbEventStore, EventStore, HttpEventStore  # noqa: E402
 from datafast.log import configure_logging  # noqa: E402
 
 DATABASE = "bench"
@@ -152,8 +162,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    store = ChdbEventStore(str(path / "clickhouse"), DATABASE)
+def process_cpu_s(pid: int) -> float:
+    """CPU time (user + system, every thread) of another process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | None) -> dict[str, Any]:
+    store: EventStore
+    if server is None:
+        store = ChdbEventStore(str(path / "clickhouse"), DATABASE)
+    else:
+        # A long read timeout: generating 10M+ events is one INSERT … SELECT of minutes.
+        store = HttpEventStore(f"{server.url}/?send_receive_timeout=3600", DATABASE, cluster=None)
+    server_pid = server.process.pid if server is not None and server.process is not None else None
+
+    def cpu_s() -> float:
+        return time.process_time() + (process_cpu_s(server_pid) if server_pid is not None else 0.0)
+
     try:
         await store.ensure_database()
         await migrate_clickhouse(store)
@@ -175,7 +201,7 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
 
         site = SiteContext(sites[0], "Europe/Paris", "EUR")
         cold: list[float] = []
-        cpu: list[float] = []  # chDB runs in this process: its CPU time, steadier than wall time under load
+        cpu: list[float] = []  # chDB's CPU time (this process, or the server's): steadier than wall time
         parallel: list[float] = []
         warm: list[float] = []
         per_query: dict[str, list[float]] = {}
@@ -184,7 +210,7 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             stats = StatsService(AnalyticsQueries(store), ResultCache(MemoryCache(), ttl=300))
             queries = dashboard(stats, site)
             total = 0.0
-            cpu_start = time.process_time()
+            cpu_start = cpu_s()
             for name, query in queries.items():
                 t = time.perf_counter()
                 await query()
@@ -192,7 +218,7 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
                 per_query.setdefault(name, []).append(elapsed)
                 total += elapsed
             cold.append(total)
-            cpu.append((time.process_time() - cpu_start) * 1000)
+            cpu.append((cpu_s() - cpu_start) * 1000)
             t = time.perf_counter()
             for query in queries.values():
                 await query()
@@ -209,6 +235,7 @@ async def run(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             await query()
         raw = (time.perf_counter() - t) * 1000
         return {
+            "engine": "chdb (in process)" if server is None else "http (tests/clickhouse_http.py on chDB)",
             "events": events,
             "sites": args.sites,
             "dashboard_p50_ms": round(statistics.median(cold), 1),
@@ -247,11 +274,21 @@ def main() -> None:
         action="store_true",
         help="with --data-dir: time the events already there instead of generating new ones",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["chdb", "http"],
+        default="chdb",
+        help="chdb: in this process (embedded mode); http: a ClickHouse HTTP server on chDB (scaled mode)",
+    )
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     path = args.data_dir or Path(tempfile.mkdtemp(prefix="datafast-bench-query-"))
     try:
-        result = asyncio.run(run(args, path))
+        if args.engine == "http":
+            with ClickHouseServer(path / "clickhouse", log=path / "clickhouse-http.log") as server:
+                result = asyncio.run(run(args, path, server))
+        else:
+            result = asyncio.run(run(args, path, None))
     finally:
         if args.data_dir is None:
             shutil.rmtree(path, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""A tiny run of bench/query.py: it generates, queries through the Stats service and prints one JSON line."""
+"""A tiny run of bench/query.py: it generates, queries through the Stats service and prints one JSON line,
+on chDB in process (embedded) and over HTTP (tests/clickhouse_http.py, as in scaled mode)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_query_benchmark_prints_one_json_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("engine", "shown"),
+    [("chdb", "chdb (in process)"), pytest.param("http", "http (", marks=pytest.mark.scaled)],
+)
+def test_query_benchmark_prints_one_json_line(tmp_path: Path, engine: str, shown: str) -> None:
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "query.py"),
+            "--engine",
+            engine,
             "--events",
             "20000",
             "--runs",
@@ -32,6 +41,7 @@ def test_query_benchmark_prints_one_json_line(tmp_path: Path) -> None:
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout
     result = json.loads(lines[0])
+    assert result["engine"].startswith(shown)
     assert 19_000 < result["events"] < 21_000
     for key in ("dashboard_p50_ms", "dashboard_p95_ms", "warm_p50_ms", "warm_p95_ms", "raw_tables_ms"):
         assert result[key] > 0
