@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install build browser run test lint format clean
+.PHONY: help install build browser promtool run test lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,7 +41,12 @@ browser: ## Install Chromium from Debian when /usr/bin/chromium is missing
 
 # Two pytest-xdist workers (browser tests stay together on one); TEST_WORKERS=0 runs in-process.
 TEST_WORKERS ?= 2
-test: build $(BIN)/helm browser ## Install and run the whole test suite
+# Debian's promtool checks /metrics in tests/integration/test_prometheus.py.
+promtool: ## Install promtool from Debian when /usr/bin/promtool is missing
+	@[ -x /usr/bin/promtool ] || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; }
+
+test: build $(BIN)/helm browser promtool ## Install and run the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install $(BIN)/helm ## ruff (lint + format check) and mypy (strict on src/)

@@ -7,6 +7,8 @@ import time
 import uuid
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from datafast.domain.ingest.rows import EventRow, encode_row
 from datafast.lib.eventstore import EventStore
 
@@ -71,3 +73,12 @@ def event_record(site: str, n: int, at: float = 1_764_147_600.5) -> bytes:
             currency="",
         )
     )
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample's value in a /metrics page (Prometheus text format), or None when absent."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None

@@ -13,6 +13,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.problem_details import ProblemDetailsPlugin
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from datafast import __version__
@@ -51,6 +52,16 @@ from datafast.settings import Settings, load_settings
 __all__ = ("create_app", "create_asgi")
 
 log = get_logger(__name__)
+
+
+HTTP_METRICS = PrometheusConfig(
+    app_name="datafast",
+    prefix="datafast_http",
+    group_path=True,  # the route's template, not each site's id: bounded label values
+    exclude=["^/metrics$", "^/healthz$", "^/readyz$"],
+    exclude_unhandled_paths=True,
+)
+"""Request counts and latency histograms per route (``datafast_http_*`` on /metrics)."""
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -122,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *telemetry.plugins(),
         ],
         middleware=[
+            HTTP_METRICS.middleware,
             DefineMiddleware(AccessLogMiddleware),
             DefineMiddleware(SecurityHeadersMiddleware, https=settings.secure_cookies),
         ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -59,6 +61,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     if workers > 1 and (problem := settings.multi_process_problem()):
         raise click.UsageError(f"--workers {workers} is not possible: {problem}.")
     host, port = host or settings.host, port or settings.port
+    # Before the workers import prometheus-client: they all write their samples to this (emptied)
+    # directory, and /metrics sums them (datafast.lib.metrics).
+    metrics_dir = settings.data_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     click.echo(f"DataFast {__version__} ({settings.mode} mode) on http://{host}:{port}")
     Granian(
         "datafast.app:create_asgi",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import re
 import threading
 import time
 import uuid
@@ -39,7 +38,7 @@ from datafast.domain.sites.services import WebsiteService
 from datafast.server.script import SCRIPT_DIR
 from datafast.settings import load_settings
 from tests.conftest import free_port
-from tests.helpers import CHROME_MAC
+from tests.helpers import CHROME_MAC, metric
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -88,7 +87,7 @@ class DataFast:
 
     def spool_is_empty(self) -> bool:
         metrics = httpx.get(self.url + "/metrics", timeout=5).text
-        return re.search(r"^datafast_spool_depth 0$", metrics, re.M) is not None
+        return metric(metrics, "datafast_spool_depth") == 0
 
 
 @pytest.fixture(scope="module")

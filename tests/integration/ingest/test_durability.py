@@ -12,7 +12,7 @@ import clickhouse_connect
 import httpx
 
 from tests.conftest import free_port
-from tests.helpers import CHROME_MAC
+from tests.helpers import CHROME_MAC, metric
 from tests.integration.test_cli import Server, _env, run
 
 
@@ -75,7 +75,7 @@ def test_kill_9_under_load_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     try:
         restarted.wait_ready()
         deadline = time.monotonic() + 60
-        while not re.search(r"^datafast_spool_depth 0$", httpx.get(restarted.url + "/metrics").text, re.M):
+        while metric(httpx.get(restarted.url + "/metrics").text, "datafast_spool_depth") != 0:
             assert time.monotonic() < deadline, "the replayed spool did not drain"
             time.sleep(0.1)
         assert restarted.stop() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from datafast.domain.ingest.stream import StreamDrainer
 from datafast.lib.adapters import Adapters
 from datafast.settings import Settings
 from tests.conftest import METRICS_AUTH
-from tests.helpers import CHROME_MAC
+from tests.helpers import CHROME_MAC, metric
 from tests.integration.accounts.conftest import Browser, signup
 from tests.integration.revenue.standins import STAND_INS, Delivery, StandIn
 
@@ -107,7 +106,7 @@ class Shop:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = (await self.client.get("/metrics", headers=METRICS_AUTH)).text
-            if re.search(r"^datafast_spool_depth 0$", text, re.M):
+            if metric(text, "datafast_spool_depth") == 0:
                 await asyncio.sleep(0.1)
                 return
             await asyncio.sleep(0.01)

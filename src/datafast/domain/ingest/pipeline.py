@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
-from datafast.domain.ingest.service import IngestMetrics, IngestService
+from datafast.domain.ingest.service import IngestService
 from datafast.domain.ingest.sessions import MemorySessionTracker, create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
@@ -20,6 +20,7 @@ from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
+from datafast.lib.metrics import IngestMetrics
 from datafast.log import get_logger
 
 __all__ = ("IngestPipeline", "start_ingest")

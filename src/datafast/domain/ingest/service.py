@@ -13,7 +13,7 @@ import hashlib
 import random
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
@@ -28,12 +28,12 @@ from datafast.domain.ingest.spool import FileSpool
 from datafast.domain.ingest.stream import StreamSpool
 from datafast.domain.ingest.visitors import SaltBook, cookieless_visitor_id
 from datafast.lib.geo import GeoLocator, Location
+from datafast.lib.metrics import IngestMetrics
 from datafast.lib.pubsub import PubSub
 from datafast.lib.ua import UserAgent, parse_user_agent
 
 __all__ = (
     "Accepted",
-    "IngestMetrics",
     "IngestService",
     "Rejected",
     "RequestInfo",
@@ -76,24 +76,6 @@ class SessionContention(RuntimeError):
 
 
 MAX_SESSION_ATTEMPTS = 20
-
-
-@dataclass(slots=True)
-class IngestMetrics:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-    batches: int = 0
-    batch_rows: int = 0
-    batch_seconds: list[float] = field(default_factory=list)
-
-    def observe_batch(self, rows: int, seconds: float) -> None:
-        self.batches += 1
-        self.batch_rows += rows
-        self.batch_seconds.append(seconds)
-        if len(self.batch_seconds) > 1000:
-            del self.batch_seconds[:500]
 
 
 class RealtimeEvent(msgspec.Struct):
@@ -142,7 +124,7 @@ class IngestService:
         agent = parse_user_agent(request.user_agent)
         if agent.is_bot:
             dropped["bot"] += len(events)
-            self.metrics.dropped.update(dropped)
+            self._count_dropped(dropped)
             return Accepted([], dropped)
 
         timed: list[tuple[TrackEvent, TrackedSite, float]] = []
@@ -184,8 +166,8 @@ class IngestService:
         ]
         new_keys = [key for (key, _), first in zip(identities, fresh, strict=True) if first and key]
         ids = ["evt_" + event_id.replace("-", "") for _, event_id in identities]
-        self.metrics.duplicates += len(timed) - len(kept)
-        self.metrics.dropped.update(dropped)
+        self.metrics.duplicates.inc(len(timed) - len(kept))
+        self._count_dropped(dropped)
         if not kept:
             return Accepted(ids, dropped)
 
@@ -224,7 +206,7 @@ class IngestService:
             # Not stored: a retry must not be taken for a duplicate.
             await self.deduplicator.forget(new_keys)
             raise
-        self.metrics.accepted += len(rows)
+        self.metrics.accepted.inc(len(rows))
         # One message per site and request (a JSON array of events): one round trip, not one per event.
         by_site: dict[str, list[RealtimeEvent]] = {}
         for row in rows:
@@ -232,6 +214,10 @@ class IngestService:
         for website_id, realtime in by_site.items():
             await self.pubsub.publish(f"site:{website_id}", _realtime.encode(realtime))
         return Accepted(ids, dropped)
+
+    def _count_dropped(self, dropped: Counter[str]) -> None:
+        for reason, count in dropped.items():
+            self.metrics.dropped.labels(reason).inc(count)
 
     def _row(
         self,
@@ -300,7 +286,7 @@ class IngestService:
         for website_id in {e.website_id for e in events}:
             site = await self.sites.get(website_id)
             if site is None:
-                self.metrics.rejected["unknown_site"] += 1
+                self.metrics.rejected.labels("unknown_site").inc()
                 raise SiteNotFound(website_id)
             sites[website_id] = site
         return sites
@@ -324,7 +310,7 @@ class IngestService:
                     )
                 )
         if errors:
-            self.metrics.rejected["hostname"] += 1
+            self.metrics.rejected.labels("hostname").inc()
             raise Rejected(errors)
 
     @staticmethod
