@@ -473,6 +473,7 @@ class Server(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each small answer waits ~40 ms for the client's delayed ACK
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
