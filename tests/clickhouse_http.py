@@ -57,6 +57,8 @@ from types import TracebackType
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.live import free_port
+
 __all__ = ("ClickHouseServer", "serve")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -679,7 +681,7 @@ class ClickHouseServer:
 
     def __init__(self, path: Path, port: int | None = None, log: Path | None = None) -> None:
         self.path = path
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or path.parent / f"{path.name}-clickhouse-http.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -733,13 +735,6 @@ class ClickHouseServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def main(argv: Iterator[str] | None = None) -> None:

@@ -94,16 +94,21 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def valkey_url() -> Iterator[str]:
+def flushed_valkey(offset: int = 0) -> Iterator[str]:
+    """The URL of Valkey database ``REDIS_DB + offset``, empty before and after its user."""
     import valkey
 
-    url = f"{REDIS_URL}/{REDIS_DB}"
+    url = f"{REDIS_URL}/{REDIS_DB + offset}"
     client = valkey.Valkey.from_url(url)
     client.flushdb()
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def valkey_url() -> Iterator[str]:
+    yield from flushed_valkey()
 
 
 @pytest.fixture(params=MODES)

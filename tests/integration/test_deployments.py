@@ -23,7 +23,7 @@ import pytest
 import valkey
 
 from datafast.domain.ingest.stream import GROUP, STREAM
-from tests.conftest import REDIS_DB, REDIS_URL
+from tests.conftest import flushed_valkey
 from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC
 from tests.live import Account
@@ -100,26 +100,17 @@ def body(account: Account, s: Sent, now: datetime) -> dict[str, Any]:
     return event
 
 
-def _valkey_db(n: int) -> Iterator[str]:
-    url = f"{REDIS_URL}/{REDIS_DB + n}"
-    client = valkey.Valkey.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def scaled_valkey() -> Iterator[str]:
     """The Valkey database of this module's shared deployment (the per-test one is flushed
     between tests)."""
-    yield from _valkey_db(1)
+    yield from flushed_valkey(1)
 
 
 @pytest.fixture
 def own_valkey() -> Iterator[str]:
     """A Valkey database of one test's own: no other deployment's workers drain its stream."""
-    yield from _valkey_db(2)
+    yield from flushed_valkey(2)
 
 
 def _deployment(
