@@ -229,9 +229,9 @@ class HttpEventStore(EventStore):
         tracer_provider: TracerProvider | None = None,
         limits: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(
-            database, cluster=cluster, threads=16, tracer_provider=tracer_provider, limits=limits
-        )
+        # As many threads as clickhouse-connect keeps connections per server (its shared urllib3
+        # pool holds 8): more would open and discard a connection per query.
+        super().__init__(database, cluster=cluster, threads=8, tracer_provider=tracer_provider, limits=limits)
         self.url = url
 
     def _connect(self, database: str | None) -> Client:
