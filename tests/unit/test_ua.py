@@ -197,6 +197,14 @@ def test_real_user_agents(name: str) -> None:
         "Twitterbot/1.0",
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36 (compatible; GoogleOther)",
+        # monitors, feed readers, link previewers that only crawler-user-agents' list knows
+        "Amazon CloudFront",
+        "Mozilla/5.0 (compatible; Cloudflare-Traffic-Manager/1.0; "
+        "+https://www.cloudflare.com/traffic-manager/; pool-id: AAAAAAAAAAAAAAAA)",
+        "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; AppInsights)",
+        "Slack-ImgProxy 0.59 (+https://api.slack.com/robots)",
+        "Uptime-Kuma/1.23.16",
+        "Viber",
     ],
 )
 def test_other_bots_and_http_libraries(header: str) -> None:
@@ -231,6 +239,7 @@ def test_native_accelerators_are_in_use() -> None:
     assert ua_parser.RegexResolver is RustResolver
     assert isinstance(ua._resolver, RustResolver)
     assert ua._is_crawler.crawlers.native
+    assert ua._crawler_list.native
     assert ua._AUTOMATION.native
 
 

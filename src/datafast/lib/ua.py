@@ -2,11 +2,14 @@
 
 - Browser/OS/device: ``ua-parser`` with the regexes maintained in ``ua-parser-builtins``,
   run by the native ``ua-parser-rs`` resolver when it is installed (pure Python otherwise).
-- Bots: the crawler patterns of ``crawlerdetect`` (a port of JayBizzle/Crawler-Detect), plus
-  headless/automation browsers and HTTP libraries, ua-parser's "Spider" devices and empty
-  User-Agents. The ~1,500 crawler patterns run as one Rust regex set when ``ua-parser-rs`` is
-  available (~5 µs instead of ~500 µs for Python's ``re`` on a typical browser UA), and
-  are searched in the lowercased UA (3x faster in Python's ``re`` than ``re.IGNORECASE``).
+- Bots: the crawler patterns of ``crawlerdetect`` (a port of JayBizzle/Crawler-Detect) and of
+  ``crawler-user-agents`` (monperrus/crawler-user-agents: monitors, feed readers, link
+  previewers, AI agents… that Crawler-Detect misses), plus headless/automation browsers and HTTP
+  libraries, ua-parser's "Spider" devices and empty User-Agents. Each list (~1,500 patterns)
+  runs as one Rust regex set when ``ua-parser-rs`` is available (~5 µs instead of ~500 µs for
+  Python's ``re`` on a typical browser UA). Crawler-Detect's patterns are searched in the
+  lowercased UA (3x faster in Python's ``re`` than ``re.IGNORECASE``); crawler-user-agents'
+  are case-sensitive, as that list is written (``[cC]laude[bB]ot``), and searched in the UA as sent.
 
 Everything is compiled at import. Results are cached per User-Agent string (bounded), so a
 repeated UA costs one dict lookup.
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
+import crawleruseragents
 import msgspec
 import ua_parser
 from crawlerdetect.providers.crawlers import data as _crawler_patterns
@@ -61,22 +65,23 @@ class _PatternSet:
     The patterns run as one ``ua-parser-rs`` extractor (a Rust regex set) when that package is
     installed; patterns Rust's engine lacks support for (look-arounds), or all of them without
     it, run as one Python ``re`` alternation. Searching lowercased text with lowercased patterns
-    instead of ``re.IGNORECASE`` is what makes the Python side fast (~3x).
+    instead of ``re.IGNORECASE`` is what makes the Python side fast (~3x). With
+    ``case_sensitive=True`` the patterns are kept as written, for text as sent.
     """
 
-    def __init__(self, patterns: Sequence[str], *, native: bool = True) -> None:
-        lowered = [_lowercase_pattern(p) for p in patterns]
-        python = lowered
+    def __init__(self, patterns: Sequence[str], *, native: bool = True, case_sensitive: bool = False) -> None:
+        prepared = list(patterns) if case_sensitive else [_lowercase_pattern(p) for p in patterns]
+        python = prepared
         self._rust: Any = None
         if native:
             try:
                 import ua_parser_rs
 
-                rust = [p for p in lowered if not _UNSUPPORTED_IN_RUST.search(p)]
+                rust = [p for p in prepared if not _UNSUPPORTED_IN_RUST.search(p)]
                 self._rust = ua_parser_rs.UserAgentExtractor(
                     [(p, "bot", None, None, None, None) for p in rust]
                 )
-                python = [p for p in lowered if _UNSUPPORTED_IN_RUST.search(p)]
+                python = [p for p in prepared if _UNSUPPORTED_IN_RUST.search(p)]
             except Exception:  # ua-parser-rs missing, or a pattern its engine rejects
                 self._rust = None
         self._python = re.compile("|".join(python)) if python else None
@@ -105,6 +110,43 @@ class _CrawlerDetector:
 
 
 _is_crawler = _CrawlerDetector()
+
+# crawler-user-agents' patterns that match real browsers (checked against the real-traffic agents
+# of npm ``user-agents`` and the browser examples of isbot and uap-core): left out (``None``) or
+# narrowed to the bot they are meant for. tests/unit/test_bots.py has each browser they dropped.
+CRAWLER_USER_AGENTS_FIXES: dict[str, str | None] = {
+    # Listed for GitHub Copilot's agent and ByteDance's, but they are the User-Agents of the VS
+    # Code and Trae editors (Electron): every webview or preview tab a developer opens sends them.
+    r"Code\/1\.": None,
+    r"Trae\/": None,
+    # An Android 15 build id (listed for 80legs; its example is an Instagram in-app browser): every
+    # browser on the many phones with this firmware sends it.
+    r"AP3A\.240617\.008": None,
+    # Listed as Facebook's link previewer, but it is Meta's in-app browser (isbot: not a bot).
+    r"MetaIAB Facebook": None,
+    # Fluid is a macOS site-specific browser (a WebKit window per web app), used by people.
+    r"Fluid": None,
+    # Bare words and suffixes inside device and app names: "HTC Butterfly s", "ViewSonic-ViewPad7e",
+    # the Viber in-app browser ("... Safari/537.36 Viber/11.9.5.8"), the WIRED app ("WIRED/3.2"),
+    # Opera Mini ("Opera Mini/4.4.39008/37.9178").
+    r"Butterfly": r"Butterfly/",
+    r"Sonic": r"\bSonic/",
+    r"Viber": r"^Viber$",
+    r"RED\/": r"^RED/",
+    r"008\/": r"^008/",
+}
+
+
+def _crawler_list_patterns() -> list[str]:
+    patterns = []
+    for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA:
+        pattern = CRAWLER_USER_AGENTS_FIXES.get(entry["pattern"], entry["pattern"])
+        if pattern is not None:
+            patterns.append(pattern)
+    return patterns
+
+
+_crawler_list = _PatternSet(_crawler_list_patterns(), case_sensitive=True)
 
 # Automation, headless browsers, site auditors and HTTP libraries (some are in crawlerdetect
 # too; this keeps them flagged whatever its list does). Searched in the lowercased UA.
@@ -204,6 +246,7 @@ def _parse(user_agent: str) -> UserAgent:
     is_bot = (
         (device is not None and device.family == "Spider")
         or _AUTOMATION.search(lowered)
+        or _crawler_list.search(stripped)
         or _is_crawler(lowered)
         or (browser == "Electron" and _bare_electron(stripped))
     )
