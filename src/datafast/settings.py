@@ -104,7 +104,10 @@ class Settings:
     """Where a site's domain-ownership proof is fetched (tests point it at a local server)."""
     site_verification_allow_private: bool = False
     """Let the proof be fetched from private/loopback addresses (tests only)."""
-    """Bearer token for ``GET /metrics``; unset: only direct loopback peers are answered."""
+    worker_metrics_port: int = 0
+    """``datafast worker``: serve its Prometheus metrics (job outcomes, insert batches) on this port
+    of ``worker_metrics_host`` (0: off)."""
+    worker_metrics_host: str = "127.0.0.1"
     realtime_recheck: float = 10.0
     """Seconds between re-checks of an open realtime stream's credential and site access."""
 
@@ -230,6 +233,8 @@ def load_settings(
         metrics_token=parse("METRICS_TOKEN", "", _metrics_token),
         site_verification_url=get("SITE_VERIFICATION_URL", "https://{domain}/.well-known/datafast.txt"),
         site_verification_allow_private=parse("SITE_VERIFICATION_ALLOW_PRIVATE", "false", _bool),
+        worker_metrics_port=parse("WORKER_METRICS_PORT", "0", _non_negative_int),
+        worker_metrics_host=get("WORKER_METRICS_HOST", "127.0.0.1"),
     )
     if not secret_key:
         settings = _with_secret_key(settings)

@@ -6,12 +6,15 @@ import asyncio
 import signal
 from typing import Any
 
+from prometheus_client import start_http_server
 from saq import Worker
+from saq.job import Job, Status
 
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.stream import StreamDrainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import create_adapters
+from datafast.lib.metrics import WorkerMetrics
 from datafast.lib.queue import SaqQueue
 from datafast.log import get_logger
 from datafast.settings import Settings
@@ -30,11 +33,23 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     async def startup(ctx: Any) -> None:
         ctx["adapters"] = adapters
 
+    metrics = WorkerMetrics()
+
+    async def after_process(ctx: Any) -> None:
+        job: Job | None = ctx.get("job")
+        if job is not None:
+            outcome = "retried" if job.status == Status.QUEUED else job.status.value
+            metrics.jobs.labels(job.function, outcome).inc()
+
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host, metrics.registry)
+
     worker = Worker(
         queue.saq,
         functions=list(JOBS.items()),
         concurrency=concurrency,
         startup=startup,
+        after_process=after_process,
         # SAQ waits the whole grace period at shutdown (its pollers never finish early): keep it short.
         shutdown_grace_period_s=5,
     )
@@ -52,6 +67,7 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
         claim_idle=settings.ingest_claim_idle,
         # New data drops the sites' cached Stats API results.
         on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+        on_batch=metrics.observe_batch,
     )
     drainer.start()
     task = asyncio.create_task(worker.start())

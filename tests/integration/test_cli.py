@@ -16,6 +16,7 @@ import pytest
 
 from datafast.lib.queue import SaqQueue
 from tests.conftest import free_port
+from tests.helpers import metric
 
 DATAFAST = [sys.executable, "-m", "datafast"]
 
@@ -215,7 +216,13 @@ def test_user_and_site_create(tmp_path: Path) -> None:
 
 @pytest.mark.scaled
 def test_worker_runs_jobs_from_valkey(tmp_path: Path, postgres_url: str, valkey_url: str) -> None:
-    env = _env(DATA_DIR=str(tmp_path), DATABASE_URL=postgres_url, VALKEY_URL=valkey_url)
+    metrics_port = free_port()
+    env = _env(
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=postgres_url,
+        VALKEY_URL=valkey_url,
+        WORKER_METRICS_PORT=str(metrics_port),
+    )
     worker = subprocess.Popen(
         [*DATAFAST, "worker", "--concurrency", "2"],
         env=env,
@@ -236,6 +243,19 @@ def test_worker_runs_jobs_from_valkey(tmp_path: Path, postgres_url: str, valkey_
 
         result = asyncio.run(ask())
         assert result == {"pong": True, "pid": worker.pid}
+        # Its own metrics, on its own port (a worker serves no app): the job's outcome is counted.
+        deadline = time.monotonic() + 10
+        while (
+            metric(
+                page := httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text,
+                "datafast_jobs_total",
+                job="ping",
+                outcome="complete",
+            )
+            != 1
+        ):
+            assert time.monotonic() < deadline, page
+            time.sleep(0.05)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     finally:

@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ("IngestMetrics", "ScrapeTime", "exposition", "multiprocess_dir")
+__all__ = ("IngestMetrics", "ScrapeTime", "WorkerMetrics", "exposition", "multiprocess_dir")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 INSERT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -57,6 +57,34 @@ class IngestMetrics:
         )
         self.insert_rows = Counter(
             "datafast_insert_rows", "Rows written by this process's batches.", registry=r
+        )
+
+    def observe_batch(self, rows: int, seconds: float) -> None:
+        self.insert_seconds.observe(seconds)
+        self.insert_rows.inc(rows)
+
+
+class WorkerMetrics:
+    """What one ``datafast worker`` counts, served on ``WORKER_METRICS_PORT`` (a worker has no app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.jobs = Counter(
+            "datafast_jobs",
+            "Queued jobs run by this worker, by job and outcome (complete, failed, aborted, retried).",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+        self.insert_seconds = Histogram(
+            "datafast_insert_duration_seconds",
+            "Time to write one batch of the ingest stream into ClickHouse.",
+            buckets=INSERT_BUCKETS,
+            registry=self.registry,
+        )
+        self.insert_rows = Counter(
+            "datafast_insert_rows",
+            "Rows this worker wrote from the ingest stream.",
+            registry=self.registry,
         )
 
     def observe_batch(self, rows: int, seconds: float) -> None:

@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from valkey.asyncio import Valkey
@@ -79,8 +79,11 @@ class StreamDrainer:
         claim_idle: float = 30.0,
         consumer: str | None = None,
         on_written: WrittenHook | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self.client = client
+        self.on_batch = on_batch
+        """Told (rows, seconds) of each batch written, e.g. for this process's metrics."""
         self.store = store
         self.stream = stream
         self.batches = stream + ":batches"
@@ -181,6 +184,8 @@ class StreamDrainer:
             pipe.lpush(_LATENCIES, f"{time.perf_counter() - started:.6f}")
             pipe.ltrim(_LATENCIES, 0, 999)
             await pipe.execute()
+        if self.on_batch is not None:
+            self.on_batch(count, time.perf_counter() - started)
         return count
 
     async def recover(self) -> int:
