@@ -6,6 +6,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import inspect
 
+from datafast import __version__
 from datafast.app import create_app
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
@@ -30,6 +31,7 @@ async def test_readyz_lists_each_component(client: Client, settings: Settings) -
     body = response.json()
     assert body["status"] == "ok"
     assert body["mode"] == settings.mode
+    assert body["version"] == __version__
     expected = {"database", "clickhouse"} | ({"valkey"} if settings.valkey_url else set())
     assert set(body["components"]) == expected
     assert all(c["status"] == "ok" for c in body["components"].values())

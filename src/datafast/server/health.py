@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from datafast import __version__
 from datafast.db.migrate import config_db_is_current, pending_clickhouse_migrations
 from datafast.lib.adapters import Adapters
 from datafast.log import get_logger
@@ -49,6 +50,8 @@ class Readiness(msgspec.Struct):
     status: str
     mode: str
     components: dict[str, ComponentStatus]
+    version: str = __version__
+    """The running DataFast release (as in ``pyproject.toml``)."""
 
 
 async def _timed(name: str, engine: str, check: Callable[[], Awaitable[Any]]) -> ComponentStatus:
