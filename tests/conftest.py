@@ -29,6 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.app import create_app
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.ingest.pipeline import create_stream_drainer
+from datafast.domain.ingest.stream import StreamDrainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings
@@ -166,6 +169,22 @@ async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     async with config.get_session() as session:
         yield session
         await session.rollback()
+    await engine.dispose()
+
+
+@pytest.fixture
+async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[StreamDrainer | None]:
+    """Scaled mode: what each `datafast worker` runs, processing the stream /track appends to."""
+    if adapters.valkey is None:
+        yield None
+        return
+    engine = sqlalchemy_config(settings).get_engine()
+    drainer = create_stream_drainer(
+        adapters, engine, interval=0.05, on_written=ResultCache(adapters.cache, 30).invalidate
+    )
+    drainer.start()
+    yield drainer
+    await drainer.stop()
     await engine.dispose()
 
 

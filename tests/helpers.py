@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
-from datafast.domain.ingest.rows import EventRow, encode_row
+from datafast.domain.ingest.capture import Captured, CapturedEvent
+from datafast.domain.ingest.schemas import TrackEvent
 from datafast.lib.eventstore import EventStore
 
 CHROME_MAC = (
@@ -37,42 +39,11 @@ async def wait_for_rows(
     raise AssertionError(f"expected {expected} rows for {website_id}, found {len(rows)} after {timeout}s")
 
 
-def event_record(site: str, n: int, at: float = 1_764_147_600.5) -> bytes:
-    """A plain stored pageview (spool record) of visitor ``v<n>``, for spool and writer tests."""
-    return encode_row(
-        EventRow(
-            website_id=site,
-            event_id=str(uuid.uuid4()),
-            event_type="pageview",
-            event_name="",
-            timestamp=at + n,
-            visitor_id=f"v{n}",
-            session_id=f"s{n}",
-            hostname="a.example",
-            pathname=f"/p{n}",
-            page_url=f"https://a.example/p{n}",
-            referrer="",
-            referrer_source="",
-            channel="direct",
-            utm_source="",
-            utm_medium="",
-            utm_campaign="",
-            utm_term="",
-            utm_content="",
-            browser="Firefox",
-            browser_version="133.0",
-            os="Linux",
-            os_version="",
-            device="desktop",
-            country="FR",
-            region="",
-            city="",
-            goal_name="",
-            props={},
-            revenue=0,
-            currency="",
-        )
-    )
+def captured_record(site: str, n: int, at: float = 1_764_147_600.5, host: str = "sessions.example") -> bytes:
+    """A captured request (spool or stream record): a pageview of visitor ``v<n>`` on ``/p<n>``."""
+    event = TrackEvent(website_id=site, page_url=f"https://{host}/p{n}")
+    captured = CapturedEvent(event, at + n, f"v{n}", "", "", str(uuid.uuid4()))
+    return msgspec.msgpack.encode(Captured(CHROME_MAC, "FR", "", "", [captured]))
 
 
 def metric(text: str, name: str, **labels: str) -> float | None:

@@ -21,6 +21,7 @@ from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.db.models import User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
+from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.ingest.track import handle_track, track
 from datafast.domain.realtime import RealtimeHub
@@ -81,13 +82,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_config_db(engine)
                 await migrate_clickhouse(adapters.event_store)
             app.state.adapters = adapters
-            pipeline = await start_ingest(adapters, engine)
+            # New rows drop the sites' cached Stats API results.
+            written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
+            pipeline = await start_ingest(adapters, engine, written)
             app.state.ingest_pipeline = pipeline
-            app.state.ingest = pipeline.service
+            app.state.ingest = pipeline.capture
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             app.state.realtime = RealtimeHub(adapters.pubsub, heartbeat=settings.realtime_heartbeat)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
-            async with follow_site_changes(adapters.pubsub, pipeline.service.sites):
+            async with follow_site_changes(adapters.pubsub, pipeline.capture.sites):
                 yield
         finally:
             hub: RealtimeHub | None = app.state.get("realtime")

@@ -96,6 +96,10 @@ class Settings:
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
     ingest_claim_idle: float = 30.0
     """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
+    ingest_backlog_mb: int = 1024
+    """Captured data waiting for ClickHouse (spool or stream) above which /track answers 503."""
+    ingest_session_memory: int = 200_000
+    """Embedded mode: open visits kept in memory; past it the least recently active are dropped."""
     realtime_heartbeat: float = 15.0
     """Seconds between keep-alive comments on an idle realtime (SSE) stream."""
     metrics_token: str | None = None
@@ -220,6 +224,8 @@ def load_settings(
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
         ingest_claim_idle=parse("INGEST_CLAIM_IDLE", "30", _positive_float),
+        ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),
+        ingest_session_memory=parse("INGEST_SESSION_MEMORY", "200000", _positive_int),
     )
     settings = replace(settings, accounts=_account_settings(get, parse, base_url))
     settings = replace(

@@ -1,4 +1,4 @@
-"""``datafast worker`` (scaled mode): drains the ingest stream into ClickHouse and runs queued jobs."""
+"""``datafast worker`` (scaled mode): processes the ingest stream into ClickHouse and runs queued jobs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from prometheus_client import start_http_server
 from saq import Worker
 from saq.job import Job, Status
 
+from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.ingest.stream import StreamDrainer
+from datafast.domain.ingest.pipeline import create_stream_drainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import create_adapters
 from datafast.lib.metrics import WorkerMetrics
@@ -59,12 +60,10 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
         loop.add_signal_handler(sig, stopping.set)
     assert adapters.valkey is not None
     # The ingest stream's consumer: web processes only append; workers put events in ClickHouse.
-    drainer = StreamDrainer(
-        adapters.valkey,
-        adapters.event_store,
-        max_rows=settings.ingest_batch_rows,
-        interval=settings.ingest_flush_interval,
-        claim_idle=settings.ingest_claim_idle,
+    engine = sqlalchemy_config(settings).get_engine()  # the sites' hostnames and currencies
+    drainer = create_stream_drainer(
+        adapters,
+        engine,
         # New data drops the sites' cached Stats API results.
         on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
         on_batch=metrics.observe_batch,
@@ -76,4 +75,5 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     log.info("worker stopping")
     await drainer.stop()
     await worker.stop()
+    await engine.dispose()
     await adapters.close()

@@ -36,9 +36,13 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.accepted = Counter("datafast_events_accepted", "Events accepted and spooled.", registry=r)
+        self.accepted = Counter(
+            "datafast_events_accepted", "Events captured into the durable log (answered 202).", registry=r
+        )
         self.duplicates = Counter(
-            "datafast_events_duplicate", "Retried events recognised as already accepted.", registry=r
+            "datafast_events_duplicate",
+            "Retried events recognised as already stored (by this process's processing).",
+            registry=r,
         )
         self.dropped = Counter(
             "datafast_events_dropped",

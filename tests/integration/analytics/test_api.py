@@ -14,8 +14,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.ingest.stream import StreamDrainer
+from datafast.domain.ingest.pipeline import create_stream_drainer
 from datafast.lib.adapters import Adapters
 from tests.conftest import SettingsFactory
 from tests.helpers import CHROME_MAC
@@ -212,11 +213,9 @@ async def test_results_are_cached_until_the_site_gets_new_data(
     # by a worker's stream drainer, wired as `datafast worker` wires it), the cache is dropped.
     drainer = None
     if adapters.valkey is not None:
-        drainer = StreamDrainer(
-            adapters.valkey,
-            adapters.event_store,
-            interval=0.05,
-            on_written=ResultCache(adapters.cache, 30).invalidate,
+        engine = sqlalchemy_config(adapters.settings).get_engine()
+        drainer = create_stream_drainer(
+            adapters, engine, interval=0.05, on_written=ResultCache(adapters.cache, 30).invalidate
         )
         drainer.start()
     track = await client.post(
@@ -237,6 +236,7 @@ async def test_results_are_cached_until_the_site_gets_new_data(
         await asyncio.sleep(0.2)
     if drainer is not None:
         await drainer.stop()
+        await engine.dispose()
     assert after == before + added + 1
 
 

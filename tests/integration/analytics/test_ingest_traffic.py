@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import DateRange, QueryRequest
 from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService
+from datafast.domain.ingest.capture import RequestInfo
 from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.service import RequestInfo
 from tests.helpers import CHROME_MAC
 from tests.integration.analytics.test_correctness import assert_metrics
 from tests.integration.analytics.traffic import Event, Truth, Visit
@@ -50,7 +50,7 @@ async def test_stats_over_traffic_from_the_real_ingest_match_the_truth(pipeline:
             timestamp=at.timestamp() * 1000,
             sent_at=received.timestamp() * 1000,
         )
-        await pipeline.service.accept(
+        await pipeline.capture.accept(
             [event], None, RequestInfo("81.2.69.142", CHROME_MAC, received.timestamp())
         )
         await pipeline.writer.flush()  # one insert per event: cancel/state pairs in separate parts

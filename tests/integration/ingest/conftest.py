@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.capture import Capture, RequestInfo
 from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.process import Processor
 from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.service import IngestService, RequestInfo
 from datafast.domain.ingest.sessions import create_session_tracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.stream import StreamDrainer
 from datafast.domain.ingest.visitors import SaltBook
 from datafast.domain.ingest.writer import BatchWriter
 from datafast.domain.sites.services import WebsiteService
@@ -30,12 +30,14 @@ from tests.helpers import CHROME_MAC
 
 
 class Pipeline:
-    def __init__(self, service: IngestService, writer: BatchWriter, adapters: Adapters, site_id: str) -> None:
-        self.service, self.writer, self.adapters, self.site_id = service, writer, adapters, site_id
+    """Capture into a real spool; processing (with the mode's session store) when rows are read."""
+
+    def __init__(self, capture: Capture, writer: BatchWriter, adapters: Adapters, site_id: str) -> None:
+        self.capture, self.writer, self.adapters, self.site_id = capture, writer, adapters, site_id
 
     async def visit(self, at: datetime, path: str = "/", **fields: object) -> None:
         event = TrackEvent(website_id=self.site_id, page_url=f"https://sessions.example{path}", **fields)  # type: ignore[arg-type]
-        await self.service.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, at.timestamp()))
+        await self.capture.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, at.timestamp()))
 
     async def rows(self) -> list[dict[str, object]]:
         await self.writer.flush()
@@ -81,28 +83,10 @@ async def pipeline(
     await db_session.commit()
     engine = sqlalchemy_config(settings).get_engine()
     spool = FileSpool(tmp_path / "spool")
-    writer = BatchWriter(spool, adapters.event_store)
-    service = IngestService(
-        sites=SiteDirectory(engine),
-        spool=spool,
-        deduplicator=MemoryDeduplicator(),
-        salts=SaltBook(engine),
-        sessions=create_session_tracker(adapters.valkey),
-        geo=create_geo_locator(None),
-        pubsub=adapters.pubsub,
-    )
-    yield Pipeline(service, writer, adapters, str(site.id))
+    sites = SiteDirectory(engine)
+    processor = Processor(sites, MemoryDeduplicator(), create_session_tracker(adapters.valkey))
+    writer = BatchWriter(spool, adapters.event_store, processor, pubsub=adapters.pubsub)
+    capture = Capture(sites, spool, SaltBook(engine), create_geo_locator(None))
+    yield Pipeline(capture, writer, adapters, str(site.id))
     await spool.close()
     await engine.dispose()
-
-
-@pytest.fixture
-async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[StreamDrainer | None]:
-    """Scaled mode: what each `datafast worker` runs, draining the stream the app appends to."""
-    if adapters.valkey is None:
-        yield None
-        return
-    drainer = StreamDrainer(adapters.valkey, adapters.event_store, interval=0.05)
-    drainer.start()
-    yield drainer
-    await drainer.stop()

@@ -9,11 +9,13 @@ import pytest
 from valkey.asyncio import Valkey
 
 from datafast.db.config import sqlalchemy_config
+from datafast.domain.ingest.capture import RequestInfo
+from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.process import Processed, Processor
 from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.service import IngestService, RequestInfo
-from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker, create_session_tracker
+from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker
 from datafast.domain.ingest.sites import SiteDirectory
-from datafast.domain.ingest.visitors import SaltBook
+from datafast.domain.ingest.writer import insert_rows
 from datafast.settings import Settings
 from tests.helpers import CHROME_MAC
 from tests.integration.ingest.conftest import Pipeline
@@ -64,26 +66,21 @@ async def test_the_next_day_is_a_new_cookieless_visitor(pipeline: Pipeline) -> N
 
 
 @pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
-async def test_sessions_are_shared_by_every_web_process(pipeline: Pipeline, settings: Settings) -> None:
-    """Scaled mode: a visitor's next request may reach another process; it continues the session."""
-    first = pipeline.service
+async def test_sessions_are_shared_by_every_worker(pipeline: Pipeline, settings: Settings) -> None:
+    """Scaled mode: a visitor's next request may be processed by another worker; it continues the visit."""
     engine = sqlalchemy_config(settings).get_engine()
-    other = IngestService(
-        sites=SiteDirectory(engine),
-        spool=first.spool,
-        deduplicator=first.deduplicator,
-        salts=SaltBook(engine),
-        sessions=create_session_tracker(pipeline.adapters.valkey),
-        geo=first.geo,
-        pubsub=first.pubsub,
+    assert pipeline.adapters.valkey is not None
+    other = Processor(
+        SiteDirectory(engine), MemoryDeduplicator(), ValkeySessionTracker(pipeline.adapters.valkey)
     )
     now = datetime.now(UTC)
     await pipeline.visit(now - timedelta(minutes=5), "/one")
-    pipeline.service = other
+    await pipeline.writer.flush()
+    pipeline.writer.processor = other
     await pipeline.visit(now, "/two")
+    rows = await pipeline.rows()
     await engine.dispose()
 
-    rows = await pipeline.rows()
     assert [r["pathname"] for r in rows] == ["/one", "/two"]
     assert rows[0]["session_id"] == rows[1]["session_id"]
 
@@ -184,46 +181,51 @@ async def test_open_visits_survive_a_restart(pipeline: Pipeline) -> None:
     # A new process: its tracker is empty until it reads the open visits back from ClickHouse.
     restarted = MemorySessionTracker()
     assert await restarted.recover(pipeline.adapters.event_store) >= 1
-    pipeline.service.sessions = restarted
+    pipeline.writer.processor.sessions = restarted
     await pipeline.visit(now, "/c")
 
     [session] = await pipeline.sessions()
     assert (session["pageviews"], session["entry_page"], session["exit_page"]) == (3, "/a", "/c")
-    assert session["version"] == 3
+    assert session["version"] == 2  # one write for the batch of /a and /b, one for /c
     assert len({r["session_id"] for r in await pipeline.rows()}) == 1
     assert (await pipeline.session_totals())["visits"] == 1
 
 
 @pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
-async def test_concurrent_processes_never_lose_a_session_update(
-    pipeline: Pipeline, settings: Settings
-) -> None:
-    """Two web processes update the same visit at once: compare-and-set makes one of them retry."""
-    first = pipeline.service
+async def test_concurrent_workers_never_lose_a_session_update(pipeline: Pipeline, settings: Settings) -> None:
+    """Two workers process batches of the same visit at once: compare-and-set makes one re-plan."""
     engine = sqlalchemy_config(settings).get_engine()
-    other_client = Valkey.from_url(str(settings.valkey_url))
-    other = IngestService(
-        sites=SiteDirectory(engine),
-        spool=first.spool,
-        deduplicator=first.deduplicator,
-        salts=SaltBook(engine),
-        sessions=ValkeySessionTracker(other_client),
-        geo=first.geo,
-        pubsub=first.pubsub,
-    )
+    clients = [Valkey.from_url(str(settings.valkey_url)) for _ in range(2)]
+    workers = [
+        Processor(SiteDirectory(engine), MemoryDeduplicator(), ValkeySessionTracker(c)) for c in clients
+    ]
     now = datetime.now(UTC).timestamp()
-
-    async def send(service: IngestService, n: int) -> None:
+    for n in range(40):
         event = TrackEvent(
             website_id=pipeline.site_id,
             page_url=f"https://sessions.example/p{n}",
             visitor_id="v1",
             session_id="s1",
         )
-        await service.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, now + n / 1000))
+        await pipeline.capture.accept([event], None, RequestInfo("81.2.69.142", CHROME_MAC, now + n / 1000))
+    batch = pipeline.writer.spool.take(1000)
+    assert batch is not None
+    assert batch.count == 40
+    pipeline.writer.spool.commit(batch)  # processed here by the two workers, not by the writer
 
-    await asyncio.gather(*(send(first if n % 2 else other, n) for n in range(40)))
-    await other_client.aclose()
+    async def process(n: int) -> Processed:
+        worker = workers[n % 2]
+
+        async def persist(processed: Processed) -> bool:
+            return await worker.sessions.save(processed.loaded, processed.changed)
+
+        return await worker.run(batch.records[n * 2 : n * 2 + 2], persist)
+
+    batches = await asyncio.gather(*(process(n) for n in range(20)))
+    for n, processed in enumerate(batches):
+        await insert_rows(pipeline.adapters.event_store, processed.blob, f"race:{pipeline.site_id}:{n}")
+    for client in clients:
+        await client.aclose()
     await engine.dispose()
 
     [session] = await pipeline.sessions()

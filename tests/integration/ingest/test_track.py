@@ -169,8 +169,10 @@ async def test_retried_send_is_stored_once(client: Client, app: Litestar, site: 
     while _rows_written(metrics := (await client.get("/metrics", headers=METRICS_AUTH)).text) != 2:
         assert time.monotonic() < deadline, metrics
         await asyncio.sleep(0.02)
-    assert metric(metrics, "datafast_events_accepted_total") == 2
-    assert metric(metrics, "datafast_events_duplicate_total") == 1
+    # Captured: all three; the retry is recognised when processed (embedded: in this process).
+    assert metric(metrics, "datafast_events_accepted_total") == 3
+    if app.state.adapters.valkey is None:
+        assert metric(metrics, "datafast_events_duplicate_total") == 1
 
 
 def _rows_written(metrics: str) -> float | None:

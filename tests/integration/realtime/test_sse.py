@@ -18,10 +18,12 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import free_port
+from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC
 from tests.integration.realtime.sse import EventStream
 from tests.integration.test_cli import Server, _env
 from tests.integration.test_cli import server_factory as server_factory  # a fixture
+from tests.live import LiveServer
 
 
 @contextmanager
@@ -179,38 +181,23 @@ def test_scaled_an_event_accepted_by_one_web_process_reaches_a_stream_on_another
     postgres_url: str,
     valkey_url: str,
     clickhouse_url: str,
-    server_factory: list[Server],
 ) -> None:
-    secret = "s" * 40
-    database = f"sse_{uuid.uuid4().hex[:8]}"
-    servers = []
-    for name in ("web-a", "web-b"):
-        data = tmp_path / name
-        data.mkdir()
-        port = free_port()
-        server = Server(
-            _env(
-                DATA_DIR=str(data),
-                # One ClickHouse server for both; the realtime path itself goes through PostgreSQL
-                # (sessions, sites) and Valkey (pub/sub) only.
-                CLICKHOUSE_URL=clickhouse_url,
-                CLICKHOUSE_DATABASE=database,
-                DATABASE_URL=postgres_url,
-                VALKEY_URL=valkey_url,
-                SECRET_KEY=secret,
-                MIGRATE_ON_START="true",
-                BASE_URL=f"http://127.0.0.1:{port}",
-                REALTIME_HEARTBEAT="0.5",
-                LOG_LEVEL="WARNING",
-            ),
-            data,
-            port,
-        )
-        server_factory.append(server)
-        server.wait_ready()  # one after the other: both migrate the shared PostgreSQL database
-        servers.append(server)
-    web_a, web_b = servers
+    """web-a captures it, a worker processes and publishes it, web-b streams it: within 2 s."""
+    with Deployment(
+        tmp_path,
+        "scaled",
+        web=2,
+        workers=1,
+        postgres_url=postgres_url,
+        valkey_url=valkey_url,
+        clickhouse_url=clickhouse_url,
+        REALTIME_HEARTBEAT="0.5",
+        LOG_LEVEL="WARNING",
+    ) as deployment:
+        _event_crosses_processes(*deployment.webs)
 
+
+def _event_crosses_processes(web_a: LiveServer, web_b: LiveServer) -> None:
     # The session lives in PostgreSQL: web-b knows it too.
     with sign_up(web_a.url) as client:
         site_id = add_site(client, "scaled.example")

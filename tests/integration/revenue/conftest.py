@@ -15,7 +15,6 @@ from litestar.testing import AsyncTestClient
 
 from datafast.domain.ingest.stream import StreamDrainer
 from datafast.lib.adapters import Adapters
-from datafast.settings import Settings
 from tests.conftest import METRICS_AUTH
 from tests.helpers import CHROME_MAC, metric
 from tests.integration.accounts.conftest import Browser, signup
@@ -27,18 +26,6 @@ Client = AsyncTestClient[Litestar]
 @pytest.fixture
 def env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "INGEST_FLUSH_INTERVAL": "0.05"}
-
-
-@pytest.fixture
-async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[StreamDrainer | None]:
-    """Scaled mode: what each `datafast worker` runs, draining the stream /track appends to."""
-    if adapters.valkey is None:
-        yield None
-        return
-    drainer = StreamDrainer(adapters.valkey, adapters.event_store, interval=0.05)
-    drainer.start()
-    yield drainer
-    await drainer.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,11 @@
-"""Retried sends are no-ops: the first sighting of a key within the window wins."""
+"""Retried sends are no-ops: the first stored event with a key within the window wins.
+
+Processing asks which keys were already stored (``seen``) and marks a batch's keys only once
+the batch is durable: a batch lost before that (a worker killed mid-batch) leaves no mark,
+so whoever processes it again does not take its events for duplicates. In scaled mode the
+marks are set in the same atomic step that saves the batch's sessions and announces it
+(:meth:`~datafast.domain.ingest.sessions.ValkeySessionTracker.save_and_announce`).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,12 @@ __all__ = ("Deduplicator", "MemoryDeduplicator", "ValkeyDeduplicator")
 
 
 class Deduplicator(Protocol):
-    async def first_seen(self, keys: list[str]) -> list[bool]:
-        """For each key: True the first time it is seen within the window, False after."""
+    async def seen(self, keys: list[str]) -> list[bool]:
+        """For each key: whether an event with it was stored within the window."""
         ...
 
-    async def forget(self, keys: list[str]) -> None:
-        """Undo ``first_seen`` for keys whose events could not be stored."""
+    async def mark(self, keys: list[str]) -> None:
+        """Record ``keys`` as stored (their batch is durable)."""
         ...
 
 
@@ -29,41 +36,35 @@ class MemoryDeduplicator:
         self._max_entries = max_entries
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    async def first_seen(self, keys: list[str]) -> list[bool]:
+    async def seen(self, keys: list[str]) -> list[bool]:
+        now = time.monotonic()
+        return [(until := self._seen.get(key)) is not None and until > now for key in keys]
+
+    async def mark(self, keys: list[str]) -> None:
         now = time.monotonic()
         while self._seen:
             oldest, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self._max_entries:
+            if expires > now and len(self._seen) + len(keys) <= self._max_entries:
                 break
             del self._seen[oldest]
-        result = []
         for key in keys:
-            until = self._seen.get(key)
-            fresh = until is None or until <= now
-            if fresh:
-                self._seen.pop(key, None)  # re-inserted at the end: the map stays ordered by expiry
-                self._seen[key] = now + self._window
-            result.append(fresh)
-        return result
-
-    async def forget(self, keys: list[str]) -> None:
-        for key in keys:
-            self._seen.pop(key, None)
+            self._seen.pop(key, None)  # re-inserted at the end: the map stays ordered by expiry
+            self._seen[key] = now + self._window
 
 
 class ValkeyDeduplicator:
     def __init__(self, client: Valkey, window: int = 24 * 3600, prefix: str = "datafast:dedupe:") -> None:
         self._client = client
-        self._window = window
-        self._prefix = prefix
+        self.window = window
+        self.prefix = prefix
 
-    async def first_seen(self, keys: list[str]) -> list[bool]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.set(self._prefix + key, b"1", nx=True, ex=self._window)
-            results = await pipe.execute()
-        return [bool(r) for r in results]
+    async def seen(self, keys: list[str]) -> list[bool]:
+        values = await self._client.mget([self.prefix + key for key in keys])
+        return [value is not None for value in values]
 
-    async def forget(self, keys: list[str]) -> None:
+    async def mark(self, keys: list[str]) -> None:
         if keys:
-            await self._client.delete(*(self._prefix + key for key in keys))
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(self.prefix + key, b"1", ex=self.window)
+                await pipe.execute()

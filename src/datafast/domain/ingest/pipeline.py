@@ -1,29 +1,32 @@
-"""Builds the ingest pipeline for one process: spool slot, batch writer, service."""
+"""Builds the ingest pipeline for one process: capture, its durable log, and (embedded) processing."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from valkey.asyncio import Valkey
 
-from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.ingest.capture import Capture
 from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
-from datafast.domain.ingest.service import IngestService
-from datafast.domain.ingest.sessions import MemorySessionTracker, create_session_tracker
+from datafast.domain.ingest.process import Processor
+from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker
 from datafast.domain.ingest.sites import SiteDirectory
 from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.stream import StreamSpool
+from datafast.domain.ingest.stream import StreamDrainer, StreamSpool
 from datafast.domain.ingest.visitors import SaltBook
-from datafast.domain.ingest.writer import BatchWriter
+from datafast.domain.ingest.writer import BatchWriter, WrittenHook
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
 from datafast.lib.metrics import IngestMetrics
 from datafast.log import get_logger
 
-__all__ = ("IngestPipeline", "start_ingest")
+__all__ = ("IngestPipeline", "create_stream_drainer", "start_ingest")
 
 log = get_logger(__name__)
 MAX_SLOTS = 256
@@ -31,9 +34,9 @@ MAX_SLOTS = 256
 
 @dataclass(slots=True)
 class IngestPipeline:
-    """Embedded mode: a file spool drained by this process's writer. Scaled: a Valkey stream only."""
+    """Embedded mode: a file spool processed by this process's writer. Scaled: a Valkey stream only."""
 
-    service: IngestService
+    capture: Capture
     metrics: IngestMetrics
     spool: FileSpool | StreamSpool
     writer: BatchWriter | None = None
@@ -67,49 +70,77 @@ def _claim_slot(base: Path) -> tuple[Path, int]:
     raise RuntimeError(f"all {MAX_SLOTS} spool slots in {base} are in use")
 
 
-async def start_ingest(adapters: Adapters, engine: AsyncEngine) -> IngestPipeline:
+async def start_ingest(adapters: Adapters, engine: AsyncEngine, on_written: WrittenHook) -> IngestPipeline:
+    """``on_written`` is told which sites got new rows (the Stats API drops their cached results)."""
     settings = adapters.settings
     geo = create_geo_locator(settings.geoip_database)  # first: the likeliest to fail (a bad .mmdb)
     metrics = IngestMetrics()
+    sites = SiteDirectory(engine)
     spool: FileSpool | StreamSpool
+    writer = lock = None
+    backlog = settings.ingest_backlog_mb * 1024 * 1024
     if adapters.valkey is not None:
-        # Web processes only append; `datafast worker` drains the stream into ClickHouse.
-        spool, writer, lock = StreamSpool(adapters.valkey), None, None
+        # Web processes only append; `datafast worker` processes the stream into ClickHouse.
+        spool = StreamSpool(adapters.valkey, max_bytes=backlog)
+        await spool.start()
     else:
         directory, lock = _claim_slot(settings.data_dir / "spool")
-        spool = FileSpool(directory)
+        spool = FileSpool(directory, max_bytes=backlog)
+        sessions = MemorySessionTracker(settings.ingest_session_memory)
+        processor = Processor(sites, MemoryDeduplicator(), sessions, metrics)
         writer = BatchWriter(
             spool,
             adapters.event_store,
+            processor,
+            pubsub=adapters.pubsub,
             max_rows=settings.ingest_batch_rows,
             interval=settings.ingest_flush_interval,
             on_batch=metrics.observe_batch,
-            # New data drops the sites' cached Stats API results.
-            on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+            on_written=on_written,
         )
-        # Whatever a crash left in the spool goes to ClickHouse before new events.
-        await writer.flush()
-        writer.start()
-    deduplicator = (
-        ValkeyDeduplicator(adapters.valkey) if adapters.valkey is not None else MemoryDeduplicator()
-    )
-    sessions = create_session_tracker(adapters.valkey)
-    if isinstance(sessions, MemorySessionTracker):
-        # Visits still open when the process stopped go on where they were (Valkey keeps its own).
         try:
+            # A batch processed before a crash goes in first; then the visits still open come
+            # back from ClickHouse (that batch's included), then the rest of the spool follows.
+            await writer.recover()
             recovered = await sessions.recover(adapters.event_store)
+            await writer.flush()
         except Exception as exc:  # e.g. not migrated yet: /readyz says so; visits start afresh
-            log.warning("open sessions not recovered", error=str(exc)[:300])
+            log.warning("spool or open sessions not recovered", error=str(exc)[:300])
         else:
             log.info("open sessions recovered", sessions=recovered)
-    service = IngestService(
-        sites=SiteDirectory(engine),
-        spool=spool,
-        deduplicator=deduplicator,
-        salts=SaltBook(engine),
-        sessions=sessions,
-        geo=geo,
-        pubsub=adapters.pubsub,
-        metrics=metrics,
+        writer.start()
+    capture = Capture(sites, spool, SaltBook(engine), geo, metrics)
+    return IngestPipeline(capture, metrics, spool, writer, lock)
+
+
+def create_stream_drainer(
+    adapters: Adapters,
+    engine: AsyncEngine,
+    *,
+    client: Valkey | None = None,
+    on_written: WrittenHook | None = None,
+    on_batch: Callable[[int, float], None] | None = None,
+    **options: Any,
+) -> StreamDrainer:
+    """Scaled mode's processing, as each ``datafast worker`` runs it (``options``: the drainer's)."""
+    client = client or adapters.valkey
+    if client is None:
+        raise RuntimeError("the ingest stream needs VALKEY_URL")
+    settings = adapters.settings
+    processor = Processor(
+        SiteDirectory(engine), ValkeyDeduplicator(client), ValkeySessionTracker(client), IngestMetrics()
     )
-    return IngestPipeline(service, metrics, spool, writer, lock)
+    defaults: dict[str, Any] = {
+        "max_rows": settings.ingest_batch_rows,
+        "interval": settings.ingest_flush_interval,
+        "claim_idle": settings.ingest_claim_idle,
+    }
+    return StreamDrainer(
+        client,
+        adapters.event_store,
+        processor,
+        pubsub=adapters.pubsub,
+        on_written=on_written,
+        on_batch=on_batch,
+        **(defaults | options),
+    )

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -293,6 +295,22 @@ class SessionPlan:
 Loaded = dict[str, SessionState]
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A processed batch of the ingest stream, announced before its insert (see ``stream.py``)."""
+
+    batches: str
+    """The hash of token → entry ids."""
+    batch_rows: str
+    """The hash of token → processed rows."""
+    token: str
+    ids: bytes
+    rows: bytes
+    dedupe_prefix: str
+    dedupe_keys: list[str]
+    dedupe_ttl: int
+
+
 class SessionTracker(Protocol):
     """Where visitors' current sessions are kept between requests."""
 
@@ -302,17 +320,21 @@ class SessionTracker(Protocol):
         """Store ``changed`` if none of those keys moved since ``loaded``; False when one did."""
         ...
 
-    async def restore(self, saved: Mapping[str, SessionState], previous: Loaded) -> None:
-        """Undo a ``save`` whose events could not be stored (where nobody changed them since)."""
-        ...
-
 
 class MemorySessionTracker:
-    """Kept in this process (embedded mode has one process); recovered from ClickHouse on start."""
+    """Kept in this process (embedded mode has one process); recovered from ClickHouse on start.
 
-    def __init__(self, max_entries: int = 1_000_000) -> None:
+    At most ``max_entries`` visits are kept, the most recently active: a flood of made-up
+    visitor ids costs bounded memory (the least recently active visits are dropped; their
+    visitors' next events start new sessions).
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
         self._max_entries = max_entries
-        self._sessions: dict[str, SessionState] = {}
+        self._sessions: OrderedDict[str, SessionState] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     async def load(self, keys: Iterable[str]) -> Loaded:
         return {key: state for key in keys if (state := self._sessions.get(key)) is not None}
@@ -320,19 +342,12 @@ class MemorySessionTracker:
     async def save(self, loaded: Loaded, changed: Mapping[str, SessionState]) -> bool:
         if any(self._sessions.get(key) is not loaded.get(key) for key in changed):
             return False
-        self._sessions.update(changed)
-        if len(self._sessions) > self._max_entries:
-            now = time.time()
-            self._sessions = {k: v for k, v in self._sessions.items() if v.active_until > now}
+        for key, state in changed.items():
+            self._sessions[key] = state
+            self._sessions.move_to_end(key)
+        while len(self._sessions) > self._max_entries:
+            self._sessions.popitem(last=False)
         return True
-
-    async def restore(self, saved: Mapping[str, SessionState], previous: Loaded) -> None:
-        for key, state in saved.items():
-            if self._sessions.get(key) is state:
-                if key in previous:
-                    self._sessions[key] = previous[key]
-                else:
-                    del self._sessions[key]
 
     async def recover(self, store: EventStore, now: float | None = None) -> int:
         """Load the sessions still open (last event under 30 minutes ago) from ClickHouse."""
@@ -365,7 +380,11 @@ class MemorySessionTracker:
                 exit_at=row["ended"],
                 **{name: row[name] for name in _ORIGIN_FIELDS},
             )
-            self._sessions[f"{row['site']}:{row['visitor_id']}"] = state  # the latest wins
+            key = f"{row['site']}:{row['visitor_id']}"
+            self._sessions[key] = state  # the latest wins
+            self._sessions.move_to_end(key)
+        while len(self._sessions) > self._max_entries:
+            self._sessions.popitem(last=False)
         return len(result.result_rows)
 
 
@@ -401,6 +420,30 @@ end
 return 1
 """
 
+# The same for a processed batch, which is also announced and whose events' de-duplication keys
+# are marked. KEYS: n session keys, the batches and rows hashes, then the de-duplication keys.
+# ARGV: n, session TTL, de-duplication TTL, token, entry ids, rows, then n expected and n new
+# session values. Fails (0) if a session moved or an event key was marked meanwhile.
+_SAVE_AND_ANNOUNCE = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[6 + i] then return 0 end
+end
+for i = n + 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+for i = 1, n do
+  local value = ARGV[6 + n + i]
+  if value == '' then redis.call('DEL', KEYS[i]) else redis.call('SET', KEYS[i], value, 'EX', ARGV[2]) end
+end
+for i = n + 3, #KEYS do
+  redis.call('SET', KEYS[i], '1', 'EX', ARGV[3])
+end
+redis.call('HSET', KEYS[n + 1], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[n + 2], ARGV[4], ARGV[6])
+return 1
+"""
+
 _pack = msgspec.msgpack.Encoder()
 _unpack = msgspec.msgpack.Decoder(SessionState)
 
@@ -412,6 +455,7 @@ class ValkeySessionTracker:
         self._client = client
         self._prefix = prefix
         self._cas = client.register_script(_COMPARE_AND_SET)
+        self._save_and_announce = client.register_script(_SAVE_AND_ANNOUNCE)
         self._raw: dict[int, dict[str, bytes]] = {}
 
     async def load(self, keys: Iterable[str]) -> Loaded:
@@ -429,11 +473,26 @@ class ValkeySessionTracker:
             {key: _pack.encode(state) for key, state in changed.items()},
         )
 
-    async def restore(self, saved: Mapping[str, SessionState], previous: Loaded) -> None:
-        await self._compare_and_set(
-            {key: _pack.encode(state) for key, state in saved.items()},
-            {key: _pack.encode(previous[key]) if key in previous else b"" for key in saved},
-        )
+    async def save_and_announce(
+        self,
+        loaded: Loaded,
+        changed: Mapping[str, SessionState],
+        batch: Announcement,
+    ) -> bool:
+        """``save``, and in the same atomic step announce ``batch`` and mark its events' keys stored.
+
+        A worker that dies after this leaves a batch whose sessions are saved, whose events are
+        marked, *and* whose rows are kept: whoever takes it over inserts those rows and never
+        applies the batch twice. A worker that dies before it leaves none of the three.
+        """
+        keys = list(changed)
+        args: list[bytes | int | str] = [len(keys), SESSION_TIMEOUT + 60, batch.dedupe_ttl, batch.token]
+        args += [batch.ids, batch.rows]
+        args += [_pack.encode(loaded[key]) if key in loaded else b"" for key in keys]
+        args += [_pack.encode(changed[key]) for key in keys]
+        script_keys = [*(self._prefix + key for key in keys), batch.batches, batch.batch_rows]
+        script_keys += [batch.dedupe_prefix + key for key in batch.dedupe_keys]
+        return bool(await self._save_and_announce(keys=script_keys, args=args))
 
     async def _compare_and_set(self, expected: dict[str, bytes], values: dict[str, bytes]) -> bool:
         keys = list(expected)

@@ -1,23 +1,26 @@
-"""Scaled mode's spool: a Valkey stream that web processes append to and workers drain.
+"""Scaled mode's durable log: a Valkey stream that web processes append to and workers process.
 
-Web processes only ``XADD`` each request's records (event rows, then its tagged session rows)
-before answering 202. Every ``datafast worker`` runs a :class:`StreamDrainer` in one consumer
-group, so each entry goes to one worker; several may run at once.
+Web processes only ``XADD`` each captured request (one round trip) before answering 202. Every
+``datafast worker`` runs a :class:`StreamDrainer` in one consumer group, so each entry goes to
+one worker; several may run at once.
 
-Exactly once into ClickHouse, the same way the file spool does it: a drainer *announces* a
-batch (its token → its entry ids, in a Valkey hash) before inserting it with that token as
-``insert_deduplication_token``, then acknowledges and deletes the entries and the announcement
-in one transaction. When a worker dies mid-batch its entries stay pending; after
-``claim_idle`` seconds another worker claims them and inserts an announced batch again with
-the same token (ClickHouse writes nothing twice) or, if the batch was never announced, as new.
-How durable an acknowledged event is depends on Valkey's persistence: run it with
-``appendonly yes`` (the compose file and Helm chart do).
+Exactly once into ClickHouse: a drainer processes a batch of entries (de-duplication, sessions,
+rows) and then, in one atomic step, saves the batch's session states and *announces* the batch —
+its token, entry ids and processed rows, in Valkey hashes — before inserting the rows with that
+token as ``insert_deduplication_token``; then it acknowledges and deletes the entries and the
+announcement in one transaction. When a worker dies mid-batch its entries stay pending; after
+``claim_idle`` seconds another worker claims them and inserts an announced batch's rows again
+with the same token (ClickHouse writes nothing twice, and the batch is never applied to the
+sessions twice) or, if the batch was never announced, processes it as new. How durable an
+acknowledged event is depends on Valkey's persistence: run it with ``appendonly yes`` (the
+compose file and Helm chart do).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -28,11 +31,13 @@ from typing import Any
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
-from datafast.domain.ingest.writer import WrittenHook, announce_written, insert_rows
+from datafast.domain.ingest.dedupe import ValkeyDeduplicator
+from datafast.domain.ingest.process import Processed, Processor
+from datafast.domain.ingest.sessions import Announcement, ValkeySessionTracker
+from datafast.domain.ingest.writer import WrittenHook, announce_written, insert_rows, publish_realtime
 from datafast.lib.eventstore import EventStore
+from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
-
-__all__ = ("STREAM", "StreamDrainer", "StreamSpool", "batch_stats")
 
 log = get_logger(__name__)
 
@@ -47,14 +52,41 @@ Entry = tuple[bytes, bytes]
 
 
 class StreamSpool:
-    """What a web process appends to: one stream entry per request."""
+    """What a web process appends to: one stream entry per captured request.
 
-    def __init__(self, client: Valkey, stream: str = STREAM) -> None:
+    ``overloaded`` answers from the stream's size as last measured (refreshed in the background
+    at most once a second), so an append stays one round trip.
+    """
+
+    def __init__(self, client: Valkey, stream: str = STREAM, max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.client = client
         self.stream = stream
+        self.max_bytes = max_bytes
+        self._checked = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
+        self._overloaded: str | None = None
+
+    async def start(self) -> None:
+        await self._refresh()
 
     async def append(self, records: list[bytes]) -> None:
-        await self.client.xadd(self.stream, {_FIELD: b"".join(records)})
+        for record in records:
+            await self.client.xadd(self.stream, {_FIELD: record})
+
+    def overloaded(self) -> str | None:
+        if time.monotonic() - self._checked > 1.0 and (self._refreshing is None or self._refreshing.done()):
+            self._refreshing = asyncio.create_task(self._refresh())
+        return self._overloaded
+
+    async def _refresh(self) -> None:
+        self._checked = time.monotonic()
+        try:
+            size = await self.client.memory_usage(self.stream, samples=5) or 0
+        except Exception as exc:  # Valkey away: the appends will say so themselves
+            log.warning("could not measure the ingest stream", error=str(exc)[:300])
+            return
+        waiting = f"{size // (1024 * 1024)} MB of events are waiting for the workers"
+        self._overloaded = waiting if size >= self.max_bytes else None
 
     async def depth(self) -> int:
         """Requests appended and not yet in ClickHouse (entries are deleted once inserted)."""
@@ -66,13 +98,16 @@ class StreamSpool:
 
 
 class StreamDrainer:
-    """One worker's consumer: reads up to ``max_rows`` events or ``interval`` seconds, inserts, acks."""
+    """One worker's consumer: up to ``max_rows`` requests or ``interval`` seconds a batch, processed,
+    inserted, acknowledged."""
 
     def __init__(
         self,
         client: Valkey,
         store: EventStore,
+        processor: Processor,
         *,
+        pubsub: PubSub | None = None,
         stream: str = STREAM,
         max_rows: int = 1000,
         interval: float = 1.0,
@@ -85,8 +120,17 @@ class StreamDrainer:
         self.on_batch = on_batch
         """Told (rows, seconds) of each batch written, e.g. for this process's metrics."""
         self.store = store
+        self.processor = processor
+        self.pubsub = pubsub
+        if not isinstance(processor.sessions, ValkeySessionTracker):
+            raise TypeError("a stream drainer keeps sessions in Valkey")
+        self.sessions: ValkeySessionTracker = processor.sessions
+        if not isinstance(processor.deduplicator, ValkeyDeduplicator):
+            raise TypeError("a stream drainer keeps de-duplication keys in Valkey")
+        self.deduplicator: ValkeyDeduplicator = processor.deduplicator
         self.stream = stream
         self.batches = stream + ":batches"
+        self.batch_rows = stream + ":batch-rows"
         self.max_rows = max_rows
         self.interval = interval
         self.claim_idle = claim_idle
@@ -130,11 +174,11 @@ class StreamDrainer:
                 backoff = min(backoff * 2, 30)
 
     async def drain_once(self, *, block: bool = False) -> int:
-        """Read new entries (up to ``max_rows`` events or ``interval`` s) and insert them; returns events."""
+        """Read new entries (up to ``max_rows`` requests or ``interval`` s) and store them; returns events."""
         entries = await self.read(block=block)
         if not entries:
             return 0
-        return await self._write(await self.announce(entries), entries)
+        return await self._process(entries)
 
     async def read(self, *, block: bool = False) -> list[Entry]:
         """New entries for this consumer; they stay pending (owned by it) until written."""
@@ -156,29 +200,41 @@ class StreamDrainer:
             if not fresh:
                 break
             entries += fresh
-            rows += sum(blob.count(b"\n{") + blob.startswith(b"{") for _, blob in fresh)
+            rows += len(fresh)
         return entries
 
-    async def announce(self, entries: Sequence[Entry], suffix: str = "") -> str:
-        """Record which entries form a batch, before inserting it; returns the batch's token."""
+    async def _process(self, entries: Sequence[Entry], suffix: str = "") -> int:
         ids = [entry_id for entry_id, _ in entries]
         token = f"stream:{ids[0].decode()}:{ids[-1].decode()}:{len(ids)}{suffix}"
-        await self._announce(token, ids)
-        return token
+        processed = await self.processor.run(
+            [blob for _, blob in entries], functools.partial(self._persist, token, ids)
+        )
+        # Durable from here (announced with its rows): live feeds need not wait for the insert.
+        await publish_realtime(self.pubsub, processed)
+        return await self._write(token, ids, processed.blob)
 
-    async def _announce(self, token: str, ids: list[bytes]) -> None:
-        await self.client.execute_command("HSET", self.batches, token, b",".join(ids))  # type: ignore[no-untyped-call]
+    async def _persist(self, token: str, ids: list[bytes], processed: Processed) -> bool:
+        announcement = Announcement(
+            batches=self.batches,
+            batch_rows=self.batch_rows,
+            token=token,
+            ids=b",".join(ids),
+            rows=processed.blob,
+            dedupe_prefix=self.deduplicator.prefix,
+            dedupe_keys=processed.keys,
+            dedupe_ttl=self.deduplicator.window,
+        )
+        return await self.sessions.save_and_announce(processed.loaded, processed.changed, announcement)
 
-    async def _write(self, token: str, entries: Sequence[Entry]) -> int:
+    async def _write(self, token: str, ids: list[bytes], rows: bytes) -> int:
         started = time.perf_counter()
-        blob = b"".join(blob for _, blob in entries)
-        count = await insert_rows(self.store, blob, token)
-        await announce_written(self.on_written, blob)
-        ids = [entry_id for entry_id, _ in entries]
+        count = await insert_rows(self.store, rows, token)
+        await announce_written(self.on_written, rows)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, *ids)
             pipe.xdel(self.stream, *ids)
             pipe.hdel(self.batches, token)
+            pipe.hdel(self.batch_rows, token)
             pipe.hincrby(_STATS, "batches", 1)
             pipe.hincrby(_STATS, "rows", count)
             pipe.lpush(_LATENCIES, f"{time.perf_counter() - started:.6f}")
@@ -203,9 +259,13 @@ class StreamDrainer:
             )
             if not entries:
                 continue  # its worker is alive (or the batch is done)
-            if len(entries) < len(ids):  # pragma: no cover - ack, delete and unannounce are one transaction
-                log.warning("announced batch partly gone", token=announced_token.decode())
-            recovered += await self._write(announced_token.decode(), entries)
+            rows: bytes | None = await self.client.execute_command(  # type: ignore[no-untyped-call]
+                "HGET", self.batch_rows, announced_token
+            )
+            if rows is None:  # pragma: no cover - announced in one step with its rows
+                log.warning("announced batch without rows", token=announced_token.decode())
+                continue
+            recovered += await self._write(announced_token.decode(), ids, rows)
         pending = await self.client.xpending_range(
             self.stream, GROUP, min="-", max="+", count=10_000, idle=int(self.claim_idle * 1000)
         )
@@ -217,7 +277,7 @@ class StreamDrainer:
                 )
             )
             if entries:
-                recovered += await self._write(await self.announce(entries, ":claimed"), entries)
+                recovered += await self._process(entries, ":claimed")
         if recovered:
             log.info("recovered events left by a stopped worker", events=recovered)
         return recovered

@@ -16,14 +16,8 @@ import msgspec
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
+from datafast.domain.ingest.capture import Capture, Overloaded, Rejected, RequestInfo, SiteNotFound
 from datafast.domain.ingest.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
-from datafast.domain.ingest.service import (
-    IngestService,
-    Rejected,
-    RequestInfo,
-    SessionContention,
-    SiteNotFound,
-)
 from datafast.lib.clientip import TrustedProxies, client_ip
 from datafast.log import get_logger
 
@@ -54,15 +48,26 @@ class _Problem(Exception):
         errors: list[FieldError] | None = None,
         *,
         close: bool = False,
+        retry_after: int | None = None,
     ) -> None:
         self.status, self.title, self.detail, self.errors = status, title, detail, errors
         self.close = close
+        self.retry_after = retry_after
 
 
-async def _respond(send: Send, status: int, body: bytes, media_type: bytes, close: bool = False) -> None:
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    media_type: bytes,
+    close: bool = False,
+    retry_after: int | None = None,
+) -> None:
     headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *_CORS]
     if close:
         headers.append((b"connection", b"close"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -120,7 +125,7 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
             events, sent_at, was_batch = decode_events(body)
         except InvalidBody as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
-        service: IngestService = state.ingest
+        capture: Capture = state.ingest
         trusted: TrustedProxies = state.trusted_proxies
         client = scope.get("client")
         peer = client[0] if client else None
@@ -131,14 +136,17 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
             received_at=time.time(),
         )
         try:
-            accepted = await service.accept(events, sent_at, request)
+            accepted = await capture.accept(events, sent_at, request)
         except SiteNotFound as exc:
             raise _Problem(404, "Unknown site", f"No site has the id {exc.args[0]!r}.") from None
         except Rejected as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
-        except SessionContention:
+        except Overloaded as exc:
             raise _Problem(
-                503, "Busy", "The same visits are being updated elsewhere; retry shortly."
+                503,
+                "Busy",
+                f"Events are not being accepted for now ({exc}); retry shortly.",
+                retry_after=exc.retry_after,
             ) from None
     except _Problem as problem:
         details: dict[str, object] = {
@@ -149,7 +157,12 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
         if problem.errors:
             details["errors"] = [{"key": e.key, "message": e.message} for e in problem.errors]
         await _respond(
-            send, problem.status, _json.encode(details), b"application/problem+json", problem.close
+            send,
+            problem.status,
+            _json.encode(details),
+            b"application/problem+json",
+            problem.close,
+            problem.retry_after,
         )
         return
     payload: dict[str, Any] = (

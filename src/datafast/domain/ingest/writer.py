@@ -1,17 +1,22 @@
-"""The batch writer: spool → ClickHouse every ``max_rows`` events or ``interval`` seconds."""
+"""Embedded mode's processing loop: spool → processing → ClickHouse, every ``max_rows`` requests
+or ``interval`` seconds, in this process beside capture (chDB inserts and merges run in its own
+threads, outside the GIL)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from datafast.domain.ingest.process import Processed, Processor
 from datafast.domain.ingest.rows import EVENT_COLUMNS
 from datafast.domain.ingest.sessions import SESSION_COLUMNS, SESSION_TAG
 from datafast.domain.ingest.spool import Batch, FileSpool
 from datafast.lib.eventstore import EventStore
+from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
 __all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
@@ -31,12 +36,25 @@ async def announce_written(on_written: WrittenHook | None, blob: bytes) -> None:
         log.warning("could not announce written sites", error=str(exc)[:300])
 
 
+async def publish_realtime(pubsub: PubSub | None, processed: Processed) -> None:
+    """Send a durable batch's events to the sites' live feeds (one message per site)."""
+    if pubsub is None:
+        return
+    for website_id, message in processed.realtime.items():
+        try:
+            await pubsub.publish(f"site:{website_id}", message)
+        except Exception as exc:  # durable: a live feed hiccup must not replay the batch
+            log.warning("could not publish live events", error=str(exc)[:300])
+
+
 class BatchWriter:
     def __init__(
         self,
         spool: FileSpool,
         store: EventStore,
+        processor: Processor,
         *,
+        pubsub: PubSub | None = None,
         max_rows: int = 1000,
         interval: float = 1.0,
         on_batch: Callable[[int, float], None] | None = None,
@@ -44,6 +62,8 @@ class BatchWriter:
     ) -> None:
         self.spool = spool
         self.store = store
+        self.processor = processor
+        self.pubsub = pubsub
         self.max_rows = max_rows
         self.interval = interval
         self._on_batch = on_batch
@@ -81,33 +101,45 @@ class BatchWriter:
         return self._stopping.is_set()
 
     async def flush(self) -> int:
-        """Insert everything spooled now; returns the number of events written."""
-        written = 0
+        """Process and insert everything spooled now; returns the number of events written."""
+        written = await self.recover()
         async with self._lock:
-            batch = self.spool.pending_batch() or self.spool.take(self._batch_rows())
-            while batch is not None:
-                written += await self._insert(batch)
-                batch = self.spool.take(self._batch_rows())
+            while (batch := self.spool.take(self._batch_rows())) is not None:
+                processed = await self.processor.run(batch.records, functools.partial(self._persist, batch))
+                # Durable from here: live feeds need not wait for the insert.
+                await publish_realtime(self.pubsub, processed)
+                written += await self._insert(batch, processed.blob)
         return written
+
+    async def recover(self) -> int:
+        """Insert the batch announced before a crash or a failed insert (its rows, same token)."""
+        async with self._lock:
+            pending = self.spool.pending_batch()
+            if pending is None:
+                return 0
+            batch, rows = pending
+            return await self._insert(batch, rows)
 
     def _batch_rows(self) -> int:
         """``max_rows``, or more when behind: fewer, larger inserts catch up faster."""
         return max(self.max_rows, min(self.spool.depth, self.max_rows * 50))
 
-    async def _insert(self, batch: Batch) -> int:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.spool.announce, batch)
+    async def _persist(self, batch: Batch, processed: Processed) -> bool:
+        """The processed rows on disk, announced, then the new session states kept in memory."""
+        await asyncio.get_running_loop().run_in_executor(None, self.spool.announce, batch, processed.blob)
+        if not await self.processor.sessions.save(processed.loaded, processed.changed):
+            return False
+        await self.processor.deduplicator.mark(processed.keys)
+        return True
+
+    async def _insert(self, batch: Batch, rows: bytes) -> int:
         started = time.perf_counter()
-        events = await self.write(batch)
-        await announce_written(self._on_written, b"".join(batch.records))
+        events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
+        await announce_written(self._on_written, rows)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
-        await loop.run_in_executor(None, self.spool.commit, batch)
+        await asyncio.get_running_loop().run_in_executor(None, self.spool.commit, batch)
         return events
-
-    async def write(self, batch: Batch) -> int:
-        """Insert an announced batch into its tables (repeated, it writes nothing new); returns its events."""
-        return await insert_rows(self.store, b"".join(batch.records), batch.token(self.spool.state.spool_id))
 
     async def stop(self) -> None:
         """Stop the loop and write what is left (a failure leaves it in the spool for next start).

@@ -38,7 +38,7 @@ class FeedMessage:
     id: str
     """The event's id: unique across processes, so it can be a ``Last-Event-ID``."""
     data: bytes
-    """The event as JSON (``RealtimeEvent`` of the ingest service)."""
+    """The event as JSON (``RealtimeEvent`` of ingest processing)."""
 
 
 @dataclass(eq=False)

@@ -46,7 +46,7 @@ _realtime = msgspec.json.Encoder()
 
 
 def _announce(row: PaymentRow) -> dict[str, object]:
-    """A payment as the realtime channel carries tracked events (see the ingest service)."""
+    """A payment as the realtime channel carries tracked events (see datafast.domain.ingest.process)."""
     return {
         "id": f"{row.payment_key}:{row.version}",
         "type": "purchase" if row.kind == "payment" else "refund",
