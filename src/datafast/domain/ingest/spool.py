@@ -82,6 +82,8 @@ class FileSpool:
         self._file = open(self._segment_path(self._durable[0]), "ab")  # noqa: SIM115
         self._disk_checked = (0.0, False)
         self.closed = False
+        self.last_append = 0.0
+        """``time.monotonic()`` of the last group commit."""
         self.syncs = 0
         """Group commits so far: records per sync = how well concurrent requests share one fsync."""
 
@@ -182,6 +184,7 @@ class FileSpool:
                 continue
             self._depth += count
             self._backlog += size
+            self.last_append = time.monotonic()
             for _, future in group:
                 if not future.done():
                     future.set_result(None)

@@ -47,6 +47,9 @@ _FIELD = b"r"
 _STATS = "datafast:ingest:stats"
 _LATENCIES = "datafast:ingest:latencies"
 
+LINGER = 0.05
+"""A batch is closed this long after its last entry arrived (or when full, or after ``interval``)."""
+
 Entry = tuple[bytes, bytes]
 """(stream entry id, the request's records)."""
 
@@ -189,11 +192,13 @@ class StreamDrainer:
             wait = deadline - time.monotonic()
             if block and wait <= 0:
                 break
+            if entries:  # the batch closes once entries stop coming for a moment
+                wait = min(wait, LINGER)
             response = await self.client.xreadgroup(
                 GROUP,
                 self.consumer,
                 {self.stream: ">"},
-                count=self.max_rows,
+                count=self.max_rows - rows,
                 block=max(1, int(wait * 1000)) if block else None,
             )
             fresh = _entries(response)

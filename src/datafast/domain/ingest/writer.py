@@ -23,6 +23,9 @@ __all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
 
 log = get_logger(__name__)
 _WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
+LINGER = 0.05
+"""Spooled requests are processed once none came for this long (or ``max_rows`` wait, or ``interval``
+passed): a lone visit reaches the live feed at once, a busy site still gets batches."""
 WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
 """Called with the website ids of rows just written (the Stats API drops their cached results)."""
 
@@ -79,7 +82,9 @@ class BatchWriter:
         last = time.monotonic()
         backoff = 0.5
         while not await self._stopped_within(0.02):
-            if self.spool.depth < self.max_rows and time.monotonic() - last < self.interval:
+            now = time.monotonic()
+            quiet = self.spool.depth and now - self.spool.last_append >= LINGER
+            if self.spool.depth < self.max_rows and now - last < self.interval and not quiet:
                 continue
             try:
                 await self.flush()
