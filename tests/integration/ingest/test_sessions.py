@@ -237,3 +237,24 @@ async def test_concurrent_workers_never_lose_a_session_update(pipeline: Pipeline
         "bounces": 0,
         "duration": 0,
     }
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+async def test_open_visits_in_memory_are_bounded_by_the_least_recently_active(pipeline: Pipeline) -> None:
+    """Client-chosen visitor ids cannot grow the embedded session map past its bound."""
+    pipeline.writer.processor.sessions = tracker = MemorySessionTracker(max_entries=50)
+    now = datetime.now(UTC)
+    await pipeline.visit(now - timedelta(minutes=20), "/kept", visitor_id="regular", session_id=None)
+    for n in range(300):
+        await pipeline.visit(now - timedelta(minutes=10), f"/flood/{n}", visitor_id=f"made-up-{n}")
+        if n == 100:
+            await pipeline.writer.flush()
+            assert len(tracker) == 50
+    await pipeline.visit(now, "/again", visitor_id="regular")
+    rows = await pipeline.rows()
+
+    assert len(tracker) == 50
+    assert len(rows) == 302  # every event is stored
+    regular = [row for row in rows if row["visitor_id"] == "regular"]
+    # Dropped from memory by the flood: the regular visitor's next event starts a new session.
+    assert len({row["session_id"] for row in regular}) == 2

@@ -73,7 +73,7 @@ class SiteNotFound(LookupError):
 
 
 class Overloaded(RuntimeError):
-    """The log holds as much unprocessed data as it may: answer 503 with ``retry_after`` seconds."""
+    """Nothing can be appended now (the log is at its bound, or unreachable): 503 after ``retry_after`` s."""
 
     def __init__(self, reason: str, retry_after: int = 5) -> None:
         super().__init__(reason)
@@ -174,7 +174,11 @@ class Capture:
         if captured:
             location = self.geo.locate(request.ip)
             record = Captured(request.user_agent, location.country, location.region, location.city, captured)
-            await self.log.append([_encode(record)])
+            try:
+                await self.log.append([_encode(record)])
+            except Exception as exc:  # a full disk, Valkey away: not stored, so not acknowledged
+                self.metrics.rejected.labels("log_unavailable").inc()
+                raise Overloaded(f"the event log cannot be written: {type(exc).__name__}") from exc
             self.metrics.accepted.inc(len(captured))
         return Accepted(ids, dropped)
 
