@@ -4,8 +4,10 @@
 
 Per mode it prints two JSON lines (single-event requests, then batches of 100 events):
 mode, events_per_s, p50_ms, p95_ms, p99_ms, accepted, stored, lost, duplicated, rss_mb,
-baseline_events_per_s, ratio_to_baseline. The baseline is a bare granian + msgspec ASGI
-handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
+baseline_events_per_s, ratio_to_baseline, rss_mb_by_process, and visible_p50_s / visible_p95_s:
+the time from a probe event's 202 until the Stats API counts it, under the load (one probe a
+0.25 s to a site of its own, left out of the other figures). The baseline is a bare granian +
+msgspec ASGI handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
 
 Embedded mode: one ``datafast serve`` on its defaults (SQLite, chDB in the process).
 
@@ -39,6 +41,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,6 +60,7 @@ SITES = 20
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 VALKEY_URL = "redis://127.0.0.1:6379/12"  # the test suite uses DBs 7-11
 QUERYABLE_TIMEOUT = 300.0
+PROBE_DOMAIN = "probe.bench.example"
 
 
 def free_port() -> int:
@@ -178,13 +182,15 @@ def create_sites(env: dict[str, str], cwd: Path) -> list[str]:
     ]
 
 
-def count_rows(dsn: str, database: str, cwd: Path) -> tuple[int, int]:
-    """(rows, distinct event ids) in ClickHouse, from a separate process (chDB: once the server has
-    stopped, as a chDB directory has one process at a time)."""
+def count_rows(dsn: str, database: str, cwd: Path, sites: list[str]) -> tuple[int, int]:
+    """(rows, distinct event ids) of ``sites`` in ClickHouse, from a separate process (chDB: once the
+    server has stopped, as a chDB directory has one process at a time)."""
+    wanted = ",".join(f"'{site}'" for site in sites)  # uuids made by the bench itself
     script = (
         "import clickhouse_connect,sys;"
         f"c=clickhouse_connect.get_client(dsn={dsn!r}, database={database!r}, autogenerate_session_id=False);"
-        "r=c.query('SELECT count(), uniqExact(event_id) FROM events').result_rows[0];print(r[0], r[1])"
+        "r=c.query('SELECT count(), uniqExact(event_id) FROM events"
+        f" WHERE toString(website_id) IN ({wanted})').result_rows[0];print(r[0], r[1])"
     )
     out = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True, cwd=cwd).stdout
     rows, distinct = out.split()
@@ -277,6 +283,73 @@ class StatsProbe:
         return asyncio.run(rounds())
 
 
+class VisibilityProbe:
+    """Events-visible latency under load: one pageview to a site of its own every 0.25 s, and the
+    time from its 202 until the Stats API (``/metrics`` of that site, polled every 50 ms) counts it."""
+
+    def __init__(self, url: str, api_key: str, site: str, domain: str) -> None:
+        self.url, self.site, self.domain = url, site, domain
+        self.headers = {"Authorization": f"Bearer {api_key}"}
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def __enter__(self) -> VisibilityProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    async def _run(self) -> None:
+        acknowledged: list[float] = []
+        async with httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=30) as client:
+            base = await self._count(client)
+
+            async def send() -> None:
+                while not self._stop.is_set():
+                    answer = await client.post(
+                        "/track",
+                        json={"website_id": self.site, "page_url": f"https://{self.domain}/probe"},
+                        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"},
+                    )
+                    if answer.status_code == 202:
+                        acknowledged.append(time.monotonic())
+                    await asyncio.sleep(0.25)
+
+            sender = asyncio.create_task(send())
+            seen = 0
+            while not self._stop.is_set() or seen < len(acknowledged):
+                visible = await self._count(client) - base
+                now = time.monotonic()
+                while seen < min(visible, len(acknowledged)):
+                    self.latencies.append(now - acknowledged[seen])
+                    seen += 1
+                if self._stop.is_set() and not sender.done():
+                    sender.cancel()
+                if now - (acknowledged[-1] if acknowledged else now) > QUERYABLE_TIMEOUT:
+                    break
+                await asyncio.sleep(0.05)
+
+    async def _count(self, client: httpx.AsyncClient) -> int:
+        answer = await client.get(
+            f"/api/v1/sites/{self.site}/metrics", params={"metrics": "pageviews", "period": "7d"}
+        )
+        answer.raise_for_status()
+        return int(answer.json()["totals"]["pageviews"])
+
+    def figures(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return {"visible_p50_s": None, "visible_p95_s": None, "visible_probes": 0}
+        return {
+            "visible_p50_s": round(ordered[len(ordered) // 2], 3),
+            "visible_p95_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
+            "visible_probes": len(ordered),
+        }
+
+
 def figures(
     mode: str,
     batch: int,
@@ -313,9 +386,27 @@ def run_embedded(duration: int, connections: int) -> None:
         env = embedded_env(work / "data")
         datafast("migrate", env=env, cwd=work)
         sites = create_sites(env, work)
+        probe_site = site_id(
+            datafast(
+                "site", "create", "--domain", PROBE_DOMAIN, "--owner", "bench@example.com", env=env, cwd=work
+            )
+        )
+        datafast("user", "verify", "--email", "bench@example.com", env=env, cwd=work)
+        made = datafast(
+            "apikey",
+            "create",
+            "--user",
+            "bench@example.com",
+            "--read-only",
+            "--name",
+            "bench",
+            env=env,
+            cwd=work,
+        )
+        api_key = made.strip().splitlines()[-1]
         dsn = f"chdb://{work / 'data' / 'clickhouse'}"
         for batch in (1, 100):
-            before_rows, before_distinct = count_rows(dsn, "datafast", work)
+            before_rows, before_distinct = count_rows(dsn, "datafast", work, sites)
             port = free_port()
             server = subprocess.Popen(
                 [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
@@ -326,16 +417,19 @@ def run_embedded(duration: int, connections: int) -> None:
             )
             try:
                 wait_ready(f"http://127.0.0.1:{port}/readyz")
-                result = wrk(f"http://127.0.0.1:{port}", duration, connections, sites, batch)
-                rss = rss_mb(server.pid)
+                url = f"http://127.0.0.1:{port}"
+                with VisibilityProbe(url, api_key, probe_site, PROBE_DOMAIN) as visibility:
+                    result = wrk(url, duration, connections, sites, batch)
+                    rss = rss_mb(server.pid)
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=120)
-            rows, distinct = count_rows(dsn, "datafast", work)
+            rows, distinct = count_rows(dsn, "datafast", work, sites)
             baseline = run_baseline(duration, connections, sites, batch)
             line = figures(
                 "embedded", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
             )
+            line |= {"rss_mb_by_process": {"datafast serve": rss}} | visibility.figures()
             print(json.dumps(line), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -389,7 +483,7 @@ def run_scaled(duration: int, connections: int) -> None:
             "STATS_RATE_LIMIT": "1000000",  # the queryable probe polls every site at once
         }
         sites: list[str] = []
-        api_key = ""
+        api_key = probe_site = ""
         with ClickHouseServer(work / "clickhouse") as clickhouse:
             for batch in (1, 100):
                 # A new web process and worker per request kind, as embedded mode restarts its server.
@@ -422,24 +516,29 @@ def run_scaled(duration: int, connections: int) -> None:
                             )
                             for n in range(2, SITES + 1)
                         ]
+                        probe_site = site_id(
+                            cli(app, "site", "create", "--domain", PROBE_DOMAIN, "--owner", account.email)
+                        )
                         made = cli(
                             app, "apikey", "create", "--user", account.email, "--read-only", "--name", "bench"
                         )
                         api_key = made.strip().splitlines()[-1]
-                    before_rows, before_distinct = count_rows(clickhouse.url, database, work)
+                    before_rows, before_distinct = count_rows(clickhouse.url, database, work, sites)
                     probe = StatsProbe(web.url, api_key, sites)
                     before_api = probe.total()
-                    result = wrk(web.url, duration, connections, sites, batch)
-                    load_end = time.monotonic()
-                    rss = rss_mb(web.process.pid)  # type: ignore[union-attr]
-                    clickhouse_rss = rss_mb(clickhouse.process.pid)  # type: ignore[union-attr]
+                    with VisibilityProbe(web.url, api_key, probe_site, PROBE_DOMAIN) as visibility:
+                        result = wrk(web.url, duration, connections, sites, batch)
+                        load_end = time.monotonic()
+                        rss = rss_mb(web.process.pid)  # type: ignore[union-attr]
+                        worker_rss = [rss_mb(worker.pid) for worker in app.workers]
+                        clickhouse_rss = rss_mb(clickhouse.process.pid)  # type: ignore[union-attr]
                     rounds = probe.watch(load_end)
                     web.stop()
                     deadline = time.monotonic() + 300
                     while stream_left(VALKEY_URL) and time.monotonic() < deadline:
                         time.sleep(0.2)
                 # Leaving the block stops the worker (SIGTERM: it finishes its batch).
-                rows, distinct = count_rows(clickhouse.url, database, work)
+                rows, distinct = count_rows(clickhouse.url, database, work, sites)
                 baseline = run_baseline(duration, connections, sites, batch)
                 line = figures(
                     "scaled", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
@@ -455,7 +554,13 @@ def run_scaled(duration: int, connections: int) -> None:
                     "clickhouse_rss_mb": clickhouse_rss,
                     "web_processes": 1,
                     "workers": 1,
+                    "rss_mb_by_process": {
+                        "datafast serve": rss,
+                        **{f"datafast worker {n}": mb for n, mb in enumerate(worker_rss)},
+                        "clickhouse (test server)": clickhouse_rss,
+                    },
                 }
+                line |= visibility.figures()
                 print(json.dumps(line), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
