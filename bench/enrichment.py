@@ -118,7 +118,7 @@ def main() -> None:
     geo = BundledGeoLocator()
     geo_load = time.perf_counter() - start
     start = time.perf_counter()
-    from datafast.domain.ingest.referrers import classify
+    from datafast.domain.ingest.process.referrers import classify
 
     ref_import = time.perf_counter() - start
     from datafast.lib.clientip import TrustedProxies, client_ip

@@ -30,8 +30,8 @@ from datafast.app import create_app
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.domain.ingest.pipeline import create_stream_drainer
-from datafast.domain.ingest.stream import StreamDrainer
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings

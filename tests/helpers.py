@@ -11,7 +11,7 @@ import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from datafast.domain.ingest.capture import Captured, CapturedEvent
-from datafast.domain.ingest.schemas import TrackEvent
+from datafast.domain.ingest.capture.schemas import TrackEvent
 from datafast.lib.eventstore import EventStore
 
 CHROME_MAC = (

@@ -22,8 +22,8 @@ from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.db.models import User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
-from datafast.domain.ingest.track import handle_track, track
 from datafast.domain.realtime import RealtimeHub
 from datafast.domain.sites.changes import follow_site_changes
 from datafast.jobs import JOBS

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import valkey
 
-from datafast.domain.ingest.stream import GROUP, STREAM
+from datafast.domain.ingest.log.stream import GROUP, STREAM
 from tests.conftest import flushed_valkey
 from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC

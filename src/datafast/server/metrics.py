@@ -18,8 +18,8 @@ from litestar.datastructures import State
 from litestar.handlers import BaseRouteHandler
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from datafast.domain.ingest.log.stream import batch_stats
 from datafast.domain.ingest.pipeline import IngestPipeline
-from datafast.domain.ingest.stream import batch_stats
 from datafast.errors import Forbidden, Unauthorized
 from datafast.lib.adapters import Adapters
 from datafast.lib.metrics import ScrapeTime, exposition

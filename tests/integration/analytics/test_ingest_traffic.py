@@ -11,7 +11,7 @@ from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import DateRange, QueryRequest
 from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService
 from datafast.domain.ingest.capture import RequestInfo
-from datafast.domain.ingest.schemas import TrackEvent
+from datafast.domain.ingest.capture.schemas import TrackEvent
 from tests.helpers import CHROME_MAC
 from tests.integration.analytics.test_correctness import assert_metrics
 from tests.integration.analytics.traffic import Event, Truth, Visit

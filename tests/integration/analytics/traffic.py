@@ -21,8 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 # The rows built below follow the column orders ingest writes (re-exported for the tests).
-from datafast.domain.ingest.rows import EVENT_COLUMNS as EVENT_COLUMNS
-from datafast.domain.ingest.sessions import SESSION_COLUMNS as SESSION_COLUMNS
+from datafast.domain.ingest.process.rows import EVENT_COLUMNS as EVENT_COLUMNS
+from datafast.domain.ingest.process.sessions import SESSION_COLUMNS as SESSION_COLUMNS
 
 SOURCES = [
     ("Google", "search", "https://www.google.com/"),

@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.accounts.services import UserService
 from datafast.domain.ingest.capture import Capture, RequestInfo
-from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.capture.schemas import TrackEvent
+from datafast.domain.ingest.capture.sites import SiteDirectory
+from datafast.domain.ingest.capture.visitors import SaltBook
+from datafast.domain.ingest.log.spool import FileSpool
+from datafast.domain.ingest.log.writer import BatchWriter
 from datafast.domain.ingest.process import Processor
-from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.sessions import create_session_tracker
-from datafast.domain.ingest.sites import SiteDirectory
-from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.visitors import SaltBook
-from datafast.domain.ingest.writer import BatchWriter
+from datafast.domain.ingest.process.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.process.sessions import create_session_tracker
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator

@@ -10,12 +10,12 @@ from valkey.asyncio import Valkey
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.ingest.capture import RequestInfo
-from datafast.domain.ingest.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.capture.schemas import TrackEvent
+from datafast.domain.ingest.capture.sites import SiteDirectory
+from datafast.domain.ingest.log.writer import insert_rows
 from datafast.domain.ingest.process import Processed, Processor
-from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker
-from datafast.domain.ingest.sites import SiteDirectory
-from datafast.domain.ingest.writer import insert_rows
+from datafast.domain.ingest.process.dedupe import MemoryDeduplicator
+from datafast.domain.ingest.process.sessions import MemorySessionTracker, ValkeySessionTracker
 from datafast.settings import Settings
 from tests.helpers import CHROME_MAC
 from tests.integration.ingest.conftest import Pipeline

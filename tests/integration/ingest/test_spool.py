@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.writer import BatchWriter, insert_rows
+from datafast.domain.ingest.log.spool import FileSpool
+from datafast.domain.ingest.log.writer import BatchWriter, insert_rows
 from datafast.lib.adapters import Adapters
 from tests.helpers import captured_record
 from tests.integration.ingest.conftest import Pipeline

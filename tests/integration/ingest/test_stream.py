@@ -12,9 +12,9 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
 from datafast.db.config import sqlalchemy_config
+from datafast.domain.ingest.log.stream import GROUP, STREAM, StreamDrainer, StreamSpool
+from datafast.domain.ingest.log.writer import insert_rows
 from datafast.domain.ingest.pipeline import create_stream_drainer
-from datafast.domain.ingest.stream import GROUP, STREAM, StreamDrainer, StreamSpool
-from datafast.domain.ingest.writer import insert_rows
 from datafast.lib.adapters import Adapters
 from tests.helpers import captured_record
 from tests.integration.ingest.conftest import Pipeline

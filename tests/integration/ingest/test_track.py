@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import User, Website
 from datafast.domain.accounts.services import UserService
-from datafast.domain.ingest.stream import StreamDrainer
+from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from tests.conftest import METRICS_AUTH, SettingsFactory

@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from datafast.domain.ingest.stream import StreamDrainer
+from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.lib.adapters import Adapters
 from tests.conftest import METRICS_AUTH
 from tests.helpers import CHROME_MAC, metric

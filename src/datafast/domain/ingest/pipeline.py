@@ -13,14 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from valkey.asyncio import Valkey
 
 from datafast.domain.ingest.capture import Capture
-from datafast.domain.ingest.dedupe import MemoryDeduplicator, ValkeyDeduplicator
+from datafast.domain.ingest.capture.sites import SiteDirectory
+from datafast.domain.ingest.capture.visitors import SaltBook
+from datafast.domain.ingest.log.spool import FileSpool
+from datafast.domain.ingest.log.stream import StreamDrainer, StreamSpool
+from datafast.domain.ingest.log.writer import BatchWriter, WrittenHook
 from datafast.domain.ingest.process import Processor
-from datafast.domain.ingest.sessions import MemorySessionTracker, ValkeySessionTracker
-from datafast.domain.ingest.sites import SiteDirectory
-from datafast.domain.ingest.spool import FileSpool
-from datafast.domain.ingest.stream import StreamDrainer, StreamSpool
-from datafast.domain.ingest.visitors import SaltBook
-from datafast.domain.ingest.writer import BatchWriter, WrittenHook
+from datafast.domain.ingest.process.dedupe import MemoryDeduplicator, ValkeyDeduplicator
+from datafast.domain.ingest.process.sessions import MemorySessionTracker, ValkeySessionTracker
 from datafast.lib.adapters import Adapters
 from datafast.lib.geo import create_geo_locator
 from datafast.lib.metrics import IngestMetrics

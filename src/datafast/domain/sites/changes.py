@@ -1,6 +1,6 @@
 """Tell every web process that a site changed, so /track's site cache drops it at once.
 
-Each process caches sites for a minute (:class:`~datafast.domain.ingest.sites.SiteDirectory`).
+Each process caches sites for a minute (:class:`~datafast.domain.ingest.capture.sites.SiteDirectory`).
 A change (new hostnames, deletion) is published on the pub/sub channel ``sites:changed``
 (in-process in embedded mode, Valkey in scaled mode); each process follows the channel and
 forgets the site. If a message is lost (Valkey briefly down), the one-minute expiry still holds.

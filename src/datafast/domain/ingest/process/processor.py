@@ -22,12 +22,12 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from datafast.domain.ingest.capture import Captured, CapturedEvent, decode_captured, split_url
-from datafast.domain.ingest.dedupe import Deduplicator
-from datafast.domain.ingest.referrers import classify
-from datafast.domain.ingest.rows import EventRow, encode_row
-from datafast.domain.ingest.schemas import TrackEvent
-from datafast.domain.ingest.sessions import Loaded, SessionPlan, SessionState, SessionTracker
-from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
+from datafast.domain.ingest.capture.schemas import TrackEvent
+from datafast.domain.ingest.capture.sites import SiteDirectory, TrackedSite
+from datafast.domain.ingest.process.dedupe import Deduplicator
+from datafast.domain.ingest.process.referrers import classify
+from datafast.domain.ingest.process.rows import EventRow, encode_row
+from datafast.domain.ingest.process.sessions import Loaded, SessionPlan, SessionState, SessionTracker
 from datafast.lib.metrics import IngestMetrics
 from datafast.lib.ua import UserAgent, parse_user_agent
 

@@ -11,10 +11,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from datafast.domain.ingest.log.spool import Batch, FileSpool
 from datafast.domain.ingest.process import Processed, Processor
-from datafast.domain.ingest.rows import EVENT_COLUMNS
-from datafast.domain.ingest.sessions import SESSION_COLUMNS, SESSION_TAG
-from datafast.domain.ingest.spool import Batch, FileSpool
+from datafast.domain.ingest.process.rows import EVENT_COLUMNS
+from datafast.domain.ingest.process.sessions import SESSION_COLUMNS, SESSION_TAG
 from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger

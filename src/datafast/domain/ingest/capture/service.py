@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from datafast.domain.ingest.schemas import FieldError, TrackEvent
-from datafast.domain.ingest.sites import SiteDirectory, TrackedSite
-from datafast.domain.ingest.visitors import SaltBook, cookieless_visitor_id
+from datafast.domain.ingest.capture.schemas import FieldError, TrackEvent
+from datafast.domain.ingest.capture.sites import SiteDirectory, TrackedSite
+from datafast.domain.ingest.capture.visitors import SaltBook, cookieless_visitor_id
 from datafast.lib.geo import GeoLocator
 from datafast.lib.metrics import IngestMetrics
 from datafast.lib.ua import parse_user_agent

@@ -17,7 +17,7 @@ from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
 from datafast.domain.ingest.capture import Capture, Overloaded, Rejected, RequestInfo, SiteNotFound
-from datafast.domain.ingest.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
+from datafast.domain.ingest.capture.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
 from datafast.lib.clientip import TrustedProxies, client_ip
 from datafast.log import get_logger
 

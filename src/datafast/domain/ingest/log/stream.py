@@ -31,10 +31,10 @@ from typing import Any
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
-from datafast.domain.ingest.dedupe import ValkeyDeduplicator
+from datafast.domain.ingest.log.writer import WrittenHook, announce_written, insert_rows, publish_realtime
 from datafast.domain.ingest.process import Processed, Processor
-from datafast.domain.ingest.sessions import Announcement, ValkeySessionTracker
-from datafast.domain.ingest.writer import WrittenHook, announce_written, insert_rows, publish_realtime
+from datafast.domain.ingest.process.dedupe import ValkeyDeduplicator
+from datafast.domain.ingest.process.sessions import Announcement, ValkeySessionTracker
 from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger

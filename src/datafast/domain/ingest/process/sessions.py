@@ -22,7 +22,7 @@ from typing import Protocol
 import msgspec
 from valkey.asyncio import Valkey
 
-from datafast.domain.ingest.rows import EventRow
+from datafast.domain.ingest.process.rows import EventRow
 from datafast.lib.eventstore import EventStore
 
 __all__ = (

@@ -4,7 +4,7 @@ Processing asks which keys were already stored (``seen``) and marks a batch's ke
 the batch is durable: a batch lost before that (a worker killed mid-batch) leaves no mark,
 so whoever processes it again does not take its events for duplicates. In scaled mode the
 marks are set in the same atomic step that saves the batch's sessions and announces it
-(:meth:`~datafast.domain.ingest.sessions.ValkeySessionTracker.save_and_announce`).
+(:meth:`~datafast.domain.ingest.process.sessions.ValkeySessionTracker.save_and_announce`).
 """
 
 from __future__ import annotations

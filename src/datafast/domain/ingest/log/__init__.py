@@ -1,0 +1,1 @@
+"""The durable log between capture and processing: the embedded spool and the scaled stream."""
