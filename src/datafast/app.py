@@ -164,7 +164,7 @@ def create_asgi() -> ASGIApp:
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and scope["path"] == "/track":
-            await handle_track(state, scope, receive, send)
+            await handle_track(state.ingest, state.trusted_proxies, scope, receive, send)
         else:
             await app(scope, receive, send)
 

@@ -104,10 +104,13 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
 @asgi("/track", copy_scope=False, include_in_schema=False)
 async def track(scope: Scope, receive: Receive, send: Send) -> None:
     """The route inside the app (what the test client and any mount reach)."""
-    await handle_track(scope["app"].state, scope, receive, send)
+    state = scope["app"].state
+    await handle_track(state.ingest, state.trusted_proxies, scope, receive, send)
 
 
-async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
+async def handle_track(
+    capture: Capture, trusted: TrustedProxies, scope: Scope, receive: Receive, send: Send
+) -> None:
     """The whole of POST /track; ``datafast serve`` calls it before the framework sees the request."""
     method = scope.get("method", "")
     if method == "OPTIONS":
@@ -125,8 +128,6 @@ async def handle_track(state: Any, scope: Scope, receive: Receive, send: Send) -
             events, sent_at, was_batch = decode_events(body)
         except InvalidBody as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
-        capture: Capture = state.ingest
-        trusted: TrustedProxies = state.trusted_proxies
         client = scope.get("client")
         peer = client[0] if client else None
         forwarded = headers.get(b"x-forwarded-for")
