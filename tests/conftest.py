@@ -32,6 +32,8 @@ from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.domain.ingest.pipeline import create_stream_drainer
+from datafast.domain.revenue.service import PaymentService
+from datafast.domain.revenue.store import PaymentStore
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings
@@ -179,8 +181,10 @@ async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[Strea
         yield None
         return
     engine = sqlalchemy_config(settings).get_engine()
+    written = ResultCache(adapters.cache, 30).invalidate
+    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
     drainer = create_stream_drainer(
-        adapters, engine, interval=0.05, on_written=ResultCache(adapters.cache, 30).invalidate
+        adapters, engine, interval=0.05, on_written=written, on_identified=payments.link_identified
     )
     drainer.start()
     yield drainer

@@ -25,6 +25,8 @@ from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.realtime import RealtimeHub
+from datafast.domain.revenue.service import PaymentService
+from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.sites.changes import follow_site_changes
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
@@ -84,7 +86,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.adapters = adapters
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
-            pipeline = await start_ingest(adapters, engine, written)
+            # An identify stored after a payment links it then (the payment-time lookup missed it).
+            payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
+            pipeline = await start_ingest(adapters, engine, written, payments.link_identified)
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.capture
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)

@@ -13,6 +13,8 @@ from saq.job import Job, Status
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.pipeline import create_stream_drainer
+from datafast.domain.revenue.service import PaymentService
+from datafast.domain.revenue.store import PaymentStore
 from datafast.jobs import JOBS
 from datafast.lib.adapters import create_adapters
 from datafast.lib.metrics import WorkerMetrics
@@ -61,12 +63,15 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     assert adapters.valkey is not None
     # The ingest stream's consumer: web processes only append; workers put events in ClickHouse.
     engine = sqlalchemy_config(settings).get_engine()  # the sites' hostnames and currencies
+    # New data drops the sites' cached Stats API results.
+    written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
+    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
     drainer = create_stream_drainer(
         adapters,
         engine,
-        # New data drops the sites' cached Stats API results.
-        on_written=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+        on_written=written,
         on_batch=metrics.observe_batch,
+        on_identified=payments.link_identified,  # payments stored before their visitor's identify
     )
     drainer.start()
     task = asyncio.create_task(worker.start())

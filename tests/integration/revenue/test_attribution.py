@@ -129,6 +129,31 @@ async def test_a_payment_without_metadata_is_linked_by_the_identified_email(shop
     assert stored.result_rows[0][0] == 0  # only the hash was stored
 
 
+async def test_an_identify_that_arrives_after_the_payment_still_links_it(shop: Shop) -> None:
+    """The webhook came first (or the identify was queued offline): the link is made when the
+    identify is processed, and attribution follows it."""
+    stripe = Stripe()
+    connection = await shop.connect(stripe)
+    await shop.visit("v-late", path="/?utm_source=producthunt", **_ago(2))
+    await shop.drained()
+    await shop.wait_for_sessions(1)
+    await shop.deliver_all(connection, stripe.payment(4200, email="late@example.com")[1])
+    await shop.deliver_all(connection, stripe.payment(900, email="nobody@example.com")[1])
+    assert {p["amount"]: p["link"] for p in await shop.payments()} == {4200: "none", 900: "none"}
+
+    await shop.visit(
+        "v-late", path="/welcome", event_type="identify", props={"email": "Late@Example.com"}, **_ago(1)
+    )
+    await shop.drained()
+
+    payments = {p["amount"]: p for p in await shop.payments()}
+    assert (payments[4200]["visitor_id"], payments[4200]["link"]) == ("v-late", "email")
+    assert (payments[900]["visitor_id"], payments[900]["link"]) == ("", "none")
+    rows = await shop.attribution(model="first", dimension="utm_source")
+    assert rows["producthunt"]["revenue"] == 4200
+    assert rows[None]["revenue"] == 900
+
+
 async def test_tracker_purchase_and_provider_payment_of_one_sale_count_once(shop: Shop) -> None:
     """The dedupe rule: a tracker event whose props.transaction_id a provider payment carries
     is the same sale; one without a transaction id (or with another) counts on its own."""

@@ -17,7 +17,7 @@ from datafast.domain.ingest.capture.sites import SiteDirectory
 from datafast.domain.ingest.capture.visitors import SaltBook
 from datafast.domain.ingest.log.spool import FileSpool
 from datafast.domain.ingest.log.stream import StreamDrainer, StreamSpool
-from datafast.domain.ingest.log.writer import BatchWriter, WrittenHook
+from datafast.domain.ingest.log.writer import BatchWriter, IdentifiedHook, WrittenHook
 from datafast.domain.ingest.process import Processor
 from datafast.domain.ingest.process.dedupe import MemoryDeduplicator, ValkeyDeduplicator
 from datafast.domain.ingest.process.sessions import MemorySessionTracker, ValkeySessionTracker
@@ -70,8 +70,14 @@ def _claim_slot(base: Path) -> tuple[Path, int]:
     raise RuntimeError(f"all {MAX_SLOTS} spool slots in {base} are in use")
 
 
-async def start_ingest(adapters: Adapters, engine: AsyncEngine, on_written: WrittenHook) -> IngestPipeline:
-    """``on_written`` is told which sites got new rows (the Stats API drops their cached results)."""
+async def start_ingest(
+    adapters: Adapters,
+    engine: AsyncEngine,
+    on_written: WrittenHook,
+    on_identified: IdentifiedHook | None = None,
+) -> IngestPipeline:
+    """``on_written`` is told which sites got new rows (the Stats API drops their cached results),
+    ``on_identified`` which email hashes were identified (payments waiting for them get linked)."""
     settings = adapters.settings
     geo = create_geo_locator(settings.geoip_database)  # first: the likeliest to fail (a bad .mmdb)
     metrics = IngestMetrics()
@@ -97,6 +103,7 @@ async def start_ingest(adapters: Adapters, engine: AsyncEngine, on_written: Writ
             interval=settings.ingest_flush_interval,
             on_batch=metrics.observe_batch,
             on_written=on_written,
+            on_identified=on_identified,
         )
         try:
             # A batch processed before a crash goes in first; then the visits still open come
@@ -120,6 +127,7 @@ def create_stream_drainer(
     client: Valkey | None = None,
     on_written: WrittenHook | None = None,
     on_batch: Callable[[int, float], None] | None = None,
+    on_identified: IdentifiedHook | None = None,
     **options: Any,
 ) -> StreamDrainer:
     """Scaled mode's processing, as each ``datafast worker`` runs it (``options``: the drainer's)."""
@@ -142,5 +150,6 @@ def create_stream_drainer(
         pubsub=adapters.pubsub,
         on_written=on_written,
         on_batch=on_batch,
+        on_identified=on_identified,
         **(defaults | options),
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -168,6 +168,26 @@ class PaymentService:
         outcome.updated += 1
         merged.version = time.time_ns()
         return merged
+
+    async def link_identified(self, identified: Mapping[str, set[str]]) -> int:
+        """Link stored payments to visitors identified since: ``identified`` maps a site id to the
+        email hashes of ``identify`` events just stored (an identify sent after the payment, or
+        delivered late). Each payment gets the visitor the payment-time rule picks; returns how
+        many were linked."""
+        linked: list[PaymentRow] = []
+        for site, hashes in identified.items():
+            for row in await self.store.unlinked_by_email(site, sorted(hashes)):
+                found = await self.store.visitor_by_email(uuid.UUID(site), row.email_hash, row.timestamp)
+                if found is not None:
+                    visitor, session = found
+                    linked.append(
+                        replace(
+                            row, visitor_id=visitor, session_id=session, link="email", version=time.time_ns()
+                        )
+                    )
+        if linked:
+            await self._written(linked)
+        return len(linked)
 
     async def _link(self, site: uuid.UUID, provider: str, item: Incoming) -> tuple[str, str, str, datetime]:
         """(visitor, session, how it was linked, when the attribution window ends)."""

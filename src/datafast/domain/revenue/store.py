@@ -143,6 +143,12 @@ class PaymentStore:
         visitor, session = result.result_rows[0]
         return str(visitor), str(session)
 
+    async def unlinked_by_email(self, site: uuid.UUID | str, hashes: list[str]) -> list[PaymentRow]:
+        """The site's payments and refunds linked to no visitor whose customer email hash is in ``hashes``."""
+        return await self._rows(
+            "link = 'none' AND email_hash IN {hashes:Array(String)}", {"site": str(site), "hashes": hashes}
+        )
+
     async def missing_rates(self) -> list[PaymentRow]:
         """Payments of every site stored without a rate to the site's currency."""
         result = await self.store.query(

@@ -31,7 +31,14 @@ from typing import Any
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
-from datafast.domain.ingest.log.writer import WrittenHook, announce_written, insert_rows, publish_realtime
+from datafast.domain.ingest.log.writer import (
+    IdentifiedHook,
+    WrittenHook,
+    announce_identified,
+    announce_written,
+    insert_rows,
+    publish_realtime,
+)
 from datafast.domain.ingest.process import Processed, Processor
 from datafast.domain.ingest.process.dedupe import ValkeyDeduplicator
 from datafast.domain.ingest.process.sessions import Announcement, ValkeySessionTracker
@@ -118,8 +125,10 @@ class StreamDrainer:
         consumer: str | None = None,
         on_written: WrittenHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        on_identified: IdentifiedHook | None = None,
     ) -> None:
         self.client = client
+        self.on_identified = on_identified
         self.on_batch = on_batch
         """Told (rows, seconds) of each batch written, e.g. for this process's metrics."""
         self.store = store
@@ -216,7 +225,7 @@ class StreamDrainer:
         )
         # Durable from here (announced with its rows): live feeds need not wait for the insert.
         await publish_realtime(self.pubsub, processed)
-        return await self._write(token, ids, processed.blob)
+        return await self._write(token, ids, processed.blob, processed)
 
     async def _persist(self, token: str, ids: list[bytes], processed: Processed) -> bool:
         announcement = Announcement(
@@ -231,9 +240,13 @@ class StreamDrainer:
         )
         return await self.sessions.save_and_announce(processed.loaded, processed.changed, announcement)
 
-    async def _write(self, token: str, ids: list[bytes], rows: bytes) -> int:
+    async def _write(
+        self, token: str, ids: list[bytes], rows: bytes, processed: Processed | None = None
+    ) -> int:
         started = time.perf_counter()
         count = await insert_rows(self.store, rows, token)
+        if processed is not None:
+            await announce_identified(self.on_identified, processed)
         await announce_written(self.on_written, rows)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.xack(self.stream, GROUP, *ids)

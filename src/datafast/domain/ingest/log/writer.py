@@ -9,7 +9,7 @@ import contextlib
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from datafast.domain.ingest.log.spool import Batch, FileSpool
 from datafast.domain.ingest.process import Processed, Processor
@@ -28,6 +28,17 @@ LINGER = 0.05
 passed): a lone visit reaches the live feed at once, a busy site still gets batches."""
 WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
 """Called with the website ids of rows just written (the Stats API drops their cached results)."""
+IdentifiedHook = Callable[[Mapping[str, set[str]]], Awaitable[object]]
+"""Called with the email hashes of ``identify`` events just written, by site (late payment links)."""
+
+
+async def announce_identified(on_identified: IdentifiedHook | None, processed: Processed) -> None:
+    if on_identified is None or not processed.identified:
+        return
+    try:
+        await on_identified(processed.identified)
+    except Exception as exc:  # the events are written: linking payments is retried by the next identify
+        log.warning("could not link payments to identified visitors", error=str(exc)[:300])
 
 
 async def announce_written(on_written: WrittenHook | None, blob: bytes) -> None:
@@ -62,8 +73,10 @@ class BatchWriter:
         interval: float = 1.0,
         on_batch: Callable[[int, float], None] | None = None,
         on_written: WrittenHook | None = None,
+        on_identified: IdentifiedHook | None = None,
     ) -> None:
         self.spool = spool
+        self._on_identified = on_identified
         self.store = store
         self.processor = processor
         self.pubsub = pubsub
@@ -113,7 +126,7 @@ class BatchWriter:
                 processed = await self.processor.run(batch.records, functools.partial(self._persist, batch))
                 # Durable from here: live feeds need not wait for the insert.
                 await publish_realtime(self.pubsub, processed)
-                written += await self._insert(batch, processed.blob)
+                written += await self._insert(batch, processed.blob, processed)
         return written
 
     async def recover(self) -> int:
@@ -137,9 +150,11 @@ class BatchWriter:
         await self.processor.deduplicator.mark(processed.keys)
         return True
 
-    async def _insert(self, batch: Batch, rows: bytes) -> int:
+    async def _insert(self, batch: Batch, rows: bytes, processed: Processed | None = None) -> int:
         started = time.perf_counter()
         events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
+        if processed is not None:
+            await announce_identified(self._on_identified, processed)
         await announce_written(self._on_written, rows)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
