@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
+import subprocess
 import time
 import uuid
 from collections import defaultdict
@@ -23,7 +25,7 @@ import pytest
 import valkey
 
 from datafast.domain.ingest.log.stream import GROUP, STREAM
-from tests.conftest import flushed_valkey
+from tests.conftest import flushed_valkey, free_port
 from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC
 from tests.live import Account
@@ -319,3 +321,131 @@ def _pending_total(client: valkey.Valkey) -> int:
         return int(client.xpending(STREAM, GROUP)["pending"])
     except valkey.ResponseError:
         return 0
+
+
+class PrivateValkey:
+    """A Valkey (redis-server) of one test's own, with an append-only file fsynced on every write,
+    so it can be killed and started again on the same data."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "valkey"
+        self.dir.mkdir(parents=True)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        options = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.dir),
+                *options,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if valkey.Valkey.from_url(self.url).ping():
+                    return
+            except valkey.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # SIGKILL: whatever the append-only file holds is what survives
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_valkey(tmp_path: Path) -> Iterator[PrivateValkey]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is needed (the test machine's Valkey stand-in)")
+    server = PrivateValkey(tmp_path)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()
+
+
+async def _load_retrying(url: str, account: Account, acknowledged: list[str], stop: asyncio.Event) -> None:
+    """A tracker's sends: a 503 (the log cannot be written) is sent again, same event id, after a pause."""
+    async with httpx.AsyncClient(timeout=10, headers={"user-agent": CHROME_MAC}) as client:
+        while not stop.is_set():
+            event = {
+                "website_id": account.site_id,
+                "page_url": f"https://{account.domain}/",
+                "event_id": uuid.uuid4().hex,
+            }
+            while True:
+                response = await client.post(url + "/track", json=event)
+                if response.status_code != 503:
+                    break
+                assert int(response.headers["retry-after"]) > 0
+                await asyncio.sleep(0.05)
+            assert response.status_code == 202, response.text
+            acknowledged.append(response.json()["id"].removeprefix("evt_"))
+
+
+@pytest.mark.scaled
+def test_a_valkey_restart_under_load_loses_and_duplicates_nothing(
+    request: pytest.FixtureRequest, tmp_path: Path, private_valkey: PrivateValkey
+) -> None:
+    deployment = Deployment(
+        tmp_path / "app",
+        "scaled",
+        web=2,
+        workers=1,
+        postgres_url=request.getfixturevalue("postgres_url"),
+        valkey_url=private_valkey.url,
+        clickhouse_url=request.getfixturevalue("clickhouse_url"),
+        INGEST_FLUSH_INTERVAL="0.05",
+    )
+    with deployment:
+        account = deployment.account()
+        acknowledged: list[str] = []
+
+        async def drive() -> None:
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(_load_retrying(url, account, acknowledged, stop))
+                for url in deployment.urls
+                for _ in range(4)
+            ]
+            await asyncio.sleep(1.5)
+            private_valkey.kill()  # kill -9 under load
+            await asyncio.sleep(1)
+            private_valkey.start()  # the same append-only file
+            await asyncio.sleep(2)  # traffic goes on after the restart
+            stop.set()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(drive())
+        assert acknowledged
+        watch = valkey.Valkey.from_url(private_valkey.url)
+        deadline = time.monotonic() + 120
+        while watch.xlen(STREAM) or _pending_total(watch) or watch.hlen(STREAM + ":batches"):
+            assert time.monotonic() < deadline, f"not drained:\n{deployment.logs()}"
+            time.sleep(0.1)
+        watch.close()
+        client = clickhouse_connect.get_client(
+            dsn=deployment.env["CLICKHOUSE_URL"], database=deployment.env["CLICKHOUSE_DATABASE"]
+        )
+        try:
+            rows = client.query(
+                "SELECT event_id, count() FROM events WHERE website_id = {s:UUID} GROUP BY event_id",
+                parameters={"s": account.site_id},
+            ).result_rows
+        finally:
+            client.close()
+    stored = {str(event_id).replace("-", ""): count for event_id, count in rows}
+    assert [k for k, count in stored.items() if count != 1] == [], "an event was stored twice"
+    assert set(acknowledged) - set(stored) == set(), "acknowledged events were lost"
