@@ -1,7 +1,8 @@
 """The live feed in scaled mode survives a lost Valkey pub/sub connection.
 
-A real ``datafast serve`` process in scaled mode (PostgreSQL + Valkey; its own chDB stands in for the
-ClickHouse server) feeds the dashboard's live panel in Chromium and a plain SSE client. The test
+A real ``datafast serve`` process in scaled mode (PostgreSQL + Valkey + ClickHouse over HTTP) and a
+``datafast worker`` processing what it captures feed the dashboard's live panel in Chromium and a
+plain SSE client. The test
 kills the server's pub/sub connection in Valkey (``CLIENT KILL``, only the pub/sub clients of the
 test database, so other suites sharing the server keep theirs), waits until the server has
 subscribed again, and a new visit still reaches both.
@@ -9,6 +10,7 @@ subscribed again, and a new visit still reaches both.
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,36 +25,40 @@ from tests.browser.dashboard.conftest import DESKTOP, PASSWORD, Errors
 from tests.conftest import REDIS_DB, free_port
 from tests.helpers import CHROME_MAC
 from tests.integration.realtime.sse import EventStream
-from tests.integration.test_cli import Server, _env
+from tests.integration.test_cli import DATAFAST, Server, _env
 
 pytestmark = [pytest.mark.browser, pytest.mark.scaled]
 
 
 @pytest.fixture
-def scaled(tmp_path: Path, postgres_url: str, valkey_url: str) -> Iterator[Server]:
+def scaled(tmp_path: Path, postgres_url: str, valkey_url: str, clickhouse_url: str) -> Iterator[Server]:
     data = tmp_path / "web"
     data.mkdir()
     port = free_port()
-    server = Server(
-        _env(
-            DATA_DIR=str(data),
-            CLICKHOUSE_URL=f"chdb://{data / 'clickhouse'}",
-            DATABASE_URL=postgres_url,
-            VALKEY_URL=valkey_url,
-            SECRET_KEY="r" * 40,
-            MIGRATE_ON_START="true",
-            BASE_URL=f"http://127.0.0.1:{port}",
-            REALTIME_HEARTBEAT="1",
-            LOG_LEVEL="WARNING",
-        ),
-        data,
-        port,
+    env = _env(
+        DATA_DIR=str(data),
+        CLICKHOUSE_URL=clickhouse_url,
+        CLICKHOUSE_DATABASE=f"live_{uuid.uuid4().hex[:8]}",
+        DATABASE_URL=postgres_url,
+        VALKEY_URL=valkey_url,
+        SECRET_KEY="r" * 40,
+        MIGRATE_ON_START="true",
+        BASE_URL=f"http://127.0.0.1:{port}",
+        REALTIME_HEARTBEAT="1",
+        LOG_LEVEL="WARNING",
     )
+    server = Server(env, data, port)
+    worker = None
     try:
         server.wait_ready()
+        # Scaled web processes only capture: a worker processes and publishes what they take.
+        worker = subprocess.Popen([*DATAFAST, "worker"], env=env, cwd=data, start_new_session=True)
         yield server
     finally:
         server.kill()
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=30)
 
 
 def pubsub_clients(admin: valkey.Valkey) -> set[str]:
