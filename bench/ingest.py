@@ -185,12 +185,11 @@ def create_sites(env: dict[str, str], cwd: Path) -> list[str]:
 def count_rows(dsn: str, database: str, cwd: Path, sites: list[str]) -> tuple[int, int]:
     """(rows, distinct event ids) of ``sites`` in ClickHouse, from a separate process (chDB: once the
     server has stopped, as a chDB directory has one process at a time)."""
-    wanted = ",".join(f"'{site}'" for site in sites)  # uuids made by the bench itself
+    sql = "SELECT count(), uniqExact(event_id) FROM events WHERE has({s:Array(String)}, toString(website_id))"
     script = (
         "import clickhouse_connect,sys;"
         f"c=clickhouse_connect.get_client(dsn={dsn!r}, database={database!r}, autogenerate_session_id=False);"
-        "r=c.query('SELECT count(), uniqExact(event_id) FROM events"
-        f" WHERE toString(website_id) IN ({wanted})').result_rows[0];print(r[0], r[1])"
+        f"r=c.query({sql!r}, parameters={{'s': {sites!r}}}).result_rows[0];print(r[0], r[1])"
     )
     out = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True, cwd=cwd).stdout
     rows, distinct = out.split()

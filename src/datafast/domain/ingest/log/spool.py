@@ -37,6 +37,9 @@ log = get_logger(__name__)
 _HEADER = struct.Struct("<II")
 SEGMENT_BYTES = 64 * 1024 * 1024
 READ_BYTES = 4 * 1024 * 1024
+BATCH_BYTES = 2 * 1024 * 1024
+"""About how much of the spool one batch takes (a few thousand events): processing a batch runs on
+the event loop beside capture, so a batch must stay short."""
 MIN_FREE_BYTES = 256 * 1024 * 1024
 """Appends stop while the spool's disk has less than this free."""
 
@@ -231,27 +234,31 @@ class FileSpool:
         records = self._read(segment, start, end, 10**9)
         return Batch(segment, start, end, records, len(records)), self._pending_path.read_bytes()
 
-    def take(self, max_rows: int) -> Batch | None:
-        """Up to ``max_rows`` durable records after the checkpoint, of one segment, in order."""
+    def take(self, max_rows: int, max_bytes: int = BATCH_BYTES) -> Batch | None:
+        """Up to ``max_rows`` durable records (and about ``max_bytes``) after the checkpoint, of one
+        segment, in order."""
         segment, start = self.state.segment, self.state.committed
         durable_segment, durable_offset = self._durable
         # Records written after a segment change: the older segment is done once it is read through.
         while segment < durable_segment and start >= self._segment_path(segment).stat().st_size:
             segment, start = segment + 1, 0
         end = durable_offset if segment == durable_segment else None
-        records = self._read(segment, start, end, max_rows)
+        records = self._read(segment, start, end, max_rows, max_bytes)
         if not records:
             return None
         size = sum(_HEADER.size + len(r) for r in records)
         return Batch(segment, start, start + size, records, len(records))
 
-    def _read(self, segment: int, start: int, end: int | None, max_rows: int) -> list[bytes]:
-        """Records of ``segment`` from byte ``start`` (up to ``end``, a record boundary)."""
+    def _read(
+        self, segment: int, start: int, end: int | None, max_rows: int, max_bytes: int = 2**62
+    ) -> list[bytes]:
+        """Records of ``segment`` from byte ``start`` (up to ``end``, a record boundary), stopping
+        after ``max_rows`` records or once ``max_bytes`` are read."""
         records: list[bytes] = []
         with open(self._segment_path(segment), "rb") as handle:
             offset = start
             want = READ_BYTES
-            while len(records) < max_rows and (end is None or offset < end):
+            while len(records) < max_rows and (end is None or offset < end) and offset - start < max_bytes:
                 handle.seek(offset)
                 data = handle.read(want if end is None else min(want, end - offset))
                 position = 0

@@ -122,7 +122,7 @@ class BatchWriter:
         """Process and insert everything spooled now; returns the number of events written."""
         written = await self.recover()
         async with self._lock:
-            while (batch := self.spool.take(self._batch_rows())) is not None:
+            while (batch := self.spool.take(self.max_rows)) is not None:
                 processed = await self.processor.run(batch.records, functools.partial(self._persist, batch))
                 # Durable from here: live feeds need not wait for the insert.
                 await publish_realtime(self.pubsub, processed)
@@ -137,10 +137,6 @@ class BatchWriter:
                 return 0
             batch, rows = pending
             return await self._insert(batch, rows)
-
-    def _batch_rows(self) -> int:
-        """``max_rows``, or more when behind: fewer, larger inserts catch up faster."""
-        return max(self.max_rows, min(self.spool.depth, self.max_rows * 50))
 
     async def _persist(self, batch: Batch, processed: Processed) -> bool:
         """The processed rows on disk, announced, then the new session states kept in memory."""

@@ -35,6 +35,7 @@ __all__ = ("Processed", "Processor", "RealtimeEvent", "SessionContention")
 
 _UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_SESSION_ATTEMPTS = 20
+YIELD_EVERY = 200
 
 
 class SessionContention(RuntimeError):
@@ -143,7 +144,11 @@ class Processor:
                 wanted.add(f"{site.id}:{captured.earlier_id}")
         loaded = await self.sessions.load(wanted)
         plan = SessionPlan(loaded)
-        rows = [_row(plan, request, captured, site) for request, captured, site in kept]
+        rows = []
+        for n, (request, captured, site) in enumerate(kept, 1):
+            rows.append(_row(plan, request, captured, site))
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # embedded: capture's requests go on while a batch is planned
         changed, session_records = plan.finish()
         by_site: dict[str, list[RealtimeEvent]] = {}
         identified: dict[str, set[str]] = {}
