@@ -283,30 +283,37 @@ def test_kill_9_of_a_worker_mid_batch_loses_and_duplicates_nothing(
         assert killed_holding > 0
         assert acknowledged
         deployment.start_worker()  # a replacement, as an orchestrator would start
-
-        deadline = time.monotonic() + 90
-        while watch.xlen(STREAM) or _pending_total(watch) or watch.hlen(STREAM + ":batches"):
-            assert time.monotonic() < deadline, f"not drained:\n{deployment.logs()}"
-            time.sleep(0.1)
         watch.close()
-
-        client = clickhouse_connect.get_client(
-            dsn=deployment.env["CLICKHOUSE_URL"], database=deployment.env["CLICKHOUSE_DATABASE"]
-        )
-        try:
-            rows = client.query(
-                "SELECT event_id, count() FROM events WHERE website_id = {s:UUID} GROUP BY event_id",
-                parameters={"s": account.site_id},
-            ).result_rows
-        finally:
-            client.close()
-    stored = {str(event_id).replace("-", ""): count for event_id, count in rows}
-    assert [k for k, count in stored.items() if count != 1] == [], "an event was stored twice"
+        stored = _stored_once_drained(deployment, own_valkey, account)
     lost = set(acknowledged) - set(stored)
     assert lost == set(), (
         f"{len(lost)} of {len(acknowledged)} acknowledged events were lost ({len(stored)} stored)"
     )
     assert len(stored) == len(acknowledged)
+
+
+def _stored_once_drained(deployment: Deployment, valkey_url: str, account: Account) -> dict[str, int]:
+    """Once the workers have drained the stream: how often each stored event id of the site is
+    there (asserted once each)."""
+    watch = valkey.Valkey.from_url(valkey_url)
+    deadline = time.monotonic() + 120
+    while watch.xlen(STREAM) or _pending_total(watch) or watch.hlen(STREAM + ":batches"):
+        assert time.monotonic() < deadline, f"not drained:\n{deployment.logs()}"
+        time.sleep(0.1)
+    watch.close()
+    client = clickhouse_connect.get_client(
+        dsn=deployment.env["CLICKHOUSE_URL"], database=deployment.env["CLICKHOUSE_DATABASE"]
+    )
+    try:
+        rows = client.query(
+            "SELECT event_id, count() FROM events WHERE website_id = {s:UUID} GROUP BY event_id",
+            parameters={"s": account.site_id},
+        ).result_rows
+    finally:
+        client.close()
+    stored = {str(event_id).replace("-", ""): int(count) for event_id, count in rows}
+    assert [k for k, count in stored.items() if count != 1] == [], "an event was stored twice"
+    return stored
 
 
 def _pending_summary(client: valkey.Valkey) -> Any:
@@ -430,22 +437,5 @@ def test_a_valkey_restart_under_load_loses_and_duplicates_nothing(
 
         asyncio.run(drive())
         assert acknowledged
-        watch = valkey.Valkey.from_url(private_valkey.url)
-        deadline = time.monotonic() + 120
-        while watch.xlen(STREAM) or _pending_total(watch) or watch.hlen(STREAM + ":batches"):
-            assert time.monotonic() < deadline, f"not drained:\n{deployment.logs()}"
-            time.sleep(0.1)
-        watch.close()
-        client = clickhouse_connect.get_client(
-            dsn=deployment.env["CLICKHOUSE_URL"], database=deployment.env["CLICKHOUSE_DATABASE"]
-        )
-        try:
-            rows = client.query(
-                "SELECT event_id, count() FROM events WHERE website_id = {s:UUID} GROUP BY event_id",
-                parameters={"s": account.site_id},
-            ).result_rows
-        finally:
-            client.close()
-    stored = {str(event_id).replace("-", ""): count for event_id, count in rows}
-    assert [k for k, count in stored.items() if count != 1] == [], "an event was stored twice"
+        stored = _stored_once_drained(deployment, private_valkey.url, account)
     assert set(acknowledged) - set(stored) == set(), "acknowledged events were lost"
