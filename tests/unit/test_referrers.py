@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from datafast.domain.ingest import referrers
+from datafast.domain.ingest.process import referrers
 from datafast.domain.ingest.process.referrers import DIRECT, Source, classify, lookup_host
 
 SITE = frozenset({"example.com", "shop.example.org"})
