@@ -151,6 +151,25 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
     }
 
 
+def start_serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``datafast serve`` on a free port, ready; (process, its URL)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url + "/readyz")
+    except BaseException:
+        server.kill()
+        raise
+    return server, url
+
+
 def datafast(*args: str, env: dict[str, str], cwd: Path) -> str:
     return subprocess.run(
         [PYTHON, "-m", "datafast", *args], env=env, cwd=cwd, capture_output=True, text=True, check=True
@@ -406,17 +425,8 @@ def run_embedded(duration: int, connections: int) -> None:
         dsn = f"chdb://{work / 'data' / 'clickhouse'}"
         for batch in (1, 100):
             before_rows, before_distinct = count_rows(dsn, "datafast", work, sites)
-            port = free_port()
-            server = subprocess.Popen(
-                [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
-                env=env,
-                cwd=work,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            server, url = start_serve(env, work)
             try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz")
-                url = f"http://127.0.0.1:{port}"
                 with VisibilityProbe(url, api_key, probe_site, PROBE_DOMAIN) as visibility:
                     result = wrk(url, duration, connections, sites, batch)
                     rss = rss_mb(server.pid)

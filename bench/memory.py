@@ -16,7 +16,6 @@ import asyncio
 import json
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,14 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import (  # noqa: E402
-    PYTHON,
     count_rows,
     create_sites,
     datafast,
     embedded_env,
-    free_port,
     rss_mb,
-    wait_ready,
+    start_serve,
 )
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -80,14 +77,7 @@ def main() -> None:
         env = embedded_env(work / "data")
         datafast("migrate", env=env, cwd=work)
         sites = create_sites(env, work)[:1]
-        port = free_port()
-        server = subprocess.Popen(
-            [PYTHON, "-m", "datafast", "serve", "--port", str(port)],
-            env=env,
-            cwd=work,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, url = start_serve(env, work)
         samples: list[tuple[int, float]] = []
         sent = [0]
         stop = threading.Event()
@@ -97,14 +87,11 @@ def main() -> None:
                 samples.append((sent[0], rss_mb(server.pid)))
 
         try:
-            wait_ready(f"http://127.0.0.1:{port}/readyz")
             start_rss = rss_mb(server.pid)
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             started = time.monotonic()
-            accepted = asyncio.run(
-                send(f"http://127.0.0.1:{port}", sites[0], args.visitors, args.connections, sent)
-            )
+            accepted = asyncio.run(send(url, sites[0], args.visitors, args.connections, sent))
             elapsed = time.monotonic() - started
             time.sleep(3)  # the last batches processed
             stop.set()

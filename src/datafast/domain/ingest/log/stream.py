@@ -32,6 +32,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
 from datafast.domain.ingest.log.writer import (
+    LINGER,
     IdentifiedHook,
     WrittenHook,
     announce_identified,
@@ -53,9 +54,6 @@ GROUP = "writers"
 _FIELD = b"r"
 _STATS = "datafast:ingest:stats"
 _LATENCIES = "datafast:ingest:latencies"
-
-LINGER = 0.05
-"""A batch is closed this long after its last entry arrived (or when full, or after ``interval``)."""
 
 Entry = tuple[bytes, bytes]
 """(stream entry id, the request's records)."""

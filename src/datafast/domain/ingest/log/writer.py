@@ -24,8 +24,9 @@ __all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
 log = get_logger(__name__)
 _WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
 LINGER = 0.05
-"""Spooled requests are processed once none came for this long (or ``max_rows`` wait, or ``interval``
-passed): a lone visit reaches the live feed at once, a busy site still gets batches."""
+"""A batch closes once no request came for this long (or ``max_rows`` wait, or ``interval`` passed),
+in the spool and the stream alike: a lone visit reaches the live feed at once, a busy site still
+gets batches."""
 WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
 """Called with the website ids of rows just written (the Stats API drops their cached results)."""
 IdentifiedHook = Callable[[Mapping[str, set[str]]], Awaitable[object]]
