@@ -19,25 +19,23 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from saq import Worker
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.app import create_app
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
-from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.ingest.log.stream import StreamDrainer
-from datafast.domain.ingest.pipeline import create_stream_drainer
-from datafast.domain.revenue.service import PaymentService
-from datafast.domain.revenue.store import PaymentStore
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.settings import Settings, load_settings
 from tests.clickhouse_http import ClickHouseServer
+from tests.helpers import running_worker
 
 POSTGRES_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -175,21 +173,13 @@ async def db_session(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def drainer(settings: Settings, adapters: Adapters) -> AsyncIterator[StreamDrainer | None]:
-    """Scaled mode: what each `datafast worker` runs, processing the stream /track appends to."""
+async def ingest_worker(adapters: Adapters) -> AsyncIterator[Worker[Any] | None]:
+    """Scaled mode: a `datafast worker` (its SAQ drain jobs) processing the streams /track appends to."""
     if adapters.valkey is None:
         yield None
         return
-    engine = sqlalchemy_config(settings).get_engine()
-    written = ResultCache(adapters.cache, 30).invalidate
-    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
-    drainer = create_stream_drainer(
-        adapters, engine, interval=0.05, on_written=written, on_identified=payments.link_identified
-    )
-    drainer.start()
-    yield drainer
-    await drainer.stop()
-    await engine.dispose()
+    async with running_worker(adapters, interval=0.05) as worker:
+        yield worker
 
 
 @pytest.fixture

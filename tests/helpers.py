@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
+from datafast.db.config import sqlalchemy_config
 from datafast.domain.ingest.capture import Captured, CapturedEvent
 from datafast.domain.ingest.capture.schemas import TrackEvent
+from datafast.lib.adapters import Adapters
 from datafast.lib.eventstore import EventStore
+from datafast.worker import create_worker
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -53,3 +58,22 @@ def metric(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
+
+
+@contextlib.asynccontextmanager
+async def running_worker(adapters: Adapters, **options: Any) -> AsyncIterator[Any]:
+    """Scaled mode: a ``datafast worker`` on this event loop — the real SAQ worker, its drain jobs
+    processing the ingest streams (``options``: the drainers', e.g. ``interval``)."""
+    engine = sqlalchemy_config(adapters.settings).get_engine()
+    worker = create_worker(adapters, engine, concurrency=2, shutdown_grace=0, **options)
+    task = asyncio.create_task(worker.start())
+    try:
+        yield worker
+    finally:
+        worker.event.set()  # drain leases end after the batch in hand
+        for _ in range(1000):  # at most 10 s
+            if not worker.job_task_contexts:
+                break
+            await asyncio.sleep(0.01)
+        await task  # stops the rest (idle pollers)
+        await engine.dispose()

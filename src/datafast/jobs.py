@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from datafast.domain.ingest.jobs import DRAIN, drain
 from datafast.lib.queue import JobFunction
 
 __all__ = ("JOBS",)
@@ -15,4 +16,4 @@ async def ping(ctx: dict[str, Any], **_: Any) -> dict[str, Any]:
     return {"pong": True, "pid": os.getpid()}
 
 
-JOBS: dict[str, JobFunction] = {"ping": ping}
+JOBS: dict[str, JobFunction] = {"ping": ping, DRAIN: drain}

@@ -94,8 +94,10 @@ class Settings:
     """ClickHouse ``max_execution_time`` of every read (0: none); over it a report answers 503."""
     report_max_memory: int = 4_000_000_000
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
-    ingest_claim_idle: float = 30.0
-    """Scaled mode: seconds before a worker takes over stream entries a silent worker left pending."""
+    ingest_partitions: int = 4
+    """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place."""
+    ingest_heartbeat: int = 15
+    """Scaled mode: seconds a partition's drain job may go silent before SAQ retries it on another worker."""
     ingest_backlog_mb: int = 1024
     """Captured data waiting for ClickHouse (spool or stream) above which /track answers 503."""
     ingest_session_memory: int = 200_000
@@ -223,7 +225,8 @@ def load_settings(
         geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
-        ingest_claim_idle=parse("INGEST_CLAIM_IDLE", "30", _positive_float),
+        ingest_partitions=parse("INGEST_PARTITIONS", "4", _positive_int),
+        ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),
         ingest_session_memory=parse("INGEST_SESSION_MEMORY", "200000", _positive_int),
     )

@@ -1,84 +1,107 @@
-"""``datafast worker`` (scaled mode): processes the ingest stream into ClickHouse and runs queued jobs."""
+"""``datafast worker`` (scaled mode): runs SAQ jobs from Valkey — the ingest stream's partitions
+(:mod:`datafast.domain.ingest.jobs`) and every other queued job."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
+import os
+import socket
+import uuid
 from typing import Any
 
 from prometheus_client import start_http_server
-from saq import Worker
+from saq import CronJob, Worker
 from saq.job import Job, Status
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.ingest.pipeline import create_stream_drainer
+from datafast.domain.ingest.jobs import dispatch, requeue
+from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.jobs import JOBS
-from datafast.lib.adapters import create_adapters
+from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.metrics import WorkerMetrics
 from datafast.lib.queue import SaqQueue
 from datafast.log import get_logger
 from datafast.settings import Settings
 
-__all__ = ("run_worker",)
+__all__ = ("create_worker", "run_worker")
 
 log = get_logger(__name__)
 
 
-async def run_worker(settings: Settings, concurrency: int) -> None:
-    adapters = await create_adapters(settings, JOBS)
+def create_worker(
+    adapters: Adapters,
+    engine: AsyncEngine,
+    concurrency: int,
+    *,
+    metrics: WorkerMetrics | None = None,
+    shutdown_grace: int = 5,
+    **drainer_options: Any,
+) -> Worker[Any]:
+    """A SAQ worker wired as ``datafast worker`` runs it: ``concurrency`` slots for queued jobs,
+    plus one per ingest partition (a drain job holds its slot for its lease)."""
+    settings = adapters.settings
     queue = adapters.queue
-    if not isinstance(queue, SaqQueue):  # pragma: no cover - the CLI refuses this earlier
+    if not isinstance(queue, SaqQueue):
         raise RuntimeError("datafast worker needs VALKEY_URL")
+    metrics = metrics or WorkerMetrics()
+    # New data drops the sites' cached Stats API results; an identify links payments stored before it.
+    written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
+    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
+    processing = create_stream_processing(
+        adapters,
+        engine,
+        on_written=written,
+        on_batch=metrics.observe_batch,
+        on_identified=payments.link_identified,
+        **drainer_options,
+    )
 
     async def startup(ctx: Any) -> None:
         ctx["adapters"] = adapters
-
-    metrics = WorkerMetrics()
+        ctx["ingest"] = processing
+        await processing.enqueue(queue.saq, await processing.in_use())  # not only at the first cron tick
 
     async def after_process(ctx: Any) -> None:
         job: Job | None = ctx.get("job")
         if job is not None:
             outcome = "retried" if job.status == Status.QUEUED else job.status.value
             metrics.jobs.labels(job.function, outcome).inc()
+        await requeue(ctx)
 
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host, metrics.registry)
-
-    worker = Worker(
+    return Worker(
         queue.saq,
-        functions=list(JOBS.items()),
-        concurrency=concurrency,
+        functions=set(JOBS.items()),
+        cron_jobs=[CronJob(dispatch, cron="* * * * * */5", unique=True)],  # every 5 s
+        concurrency=concurrency + settings.ingest_partitions,
         startup=startup,
         after_process=after_process,
+        # A dead worker's drain job is retried once its heartbeat is this stale.
+        timers={
+            "schedule": 1,
+            "worker_info": 10,
+            "abort": 1,
+            "sweep": max(1, settings.ingest_heartbeat // 3),
+        },
         # SAQ waits the whole grace period at shutdown (its pollers never finish early): keep it short.
-        shutdown_grace_period_s=5,
+        shutdown_grace_period_s=shutdown_grace,
+        id=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
     )
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
-    assert adapters.valkey is not None
-    # The ingest stream's consumer: web processes only append; workers put events in ClickHouse.
+
+
+async def run_worker(settings: Settings, concurrency: int) -> None:
+    adapters = await create_adapters(settings, JOBS)
+    metrics = WorkerMetrics()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host, metrics.registry)
     engine = sqlalchemy_config(settings).get_engine()  # the sites' hostnames and currencies
-    # New data drops the sites' cached Stats API results.
-    written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
-    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
-    drainer = create_stream_drainer(
-        adapters,
-        engine,
-        on_written=written,
-        on_batch=metrics.observe_batch,
-        on_identified=payments.link_identified,  # payments stored before their visitor's identify
-    )
-    drainer.start()
-    task = asyncio.create_task(worker.start())
-    log.info("worker started", concurrency=concurrency, jobs=sorted(JOBS), consumer=drainer.consumer)
-    await asyncio.wait([task, asyncio.create_task(stopping.wait())], return_when=asyncio.FIRST_COMPLETED)
-    log.info("worker stopping")
-    await drainer.stop()
-    await worker.stop()
-    await engine.dispose()
-    await adapters.close()
+    worker = create_worker(adapters, engine, concurrency, metrics=metrics)
+    log.info("worker started", concurrency=concurrency, jobs=sorted(worker.functions), id=worker.id)
+    try:
+        await worker.start()  # until SIGINT or SIGTERM: leases end after their batch, the rest is cancelled
+    finally:
+        log.info("worker stopped")
+        await engine.dispose()
+        await adapters.close()

@@ -7,6 +7,7 @@ The traffic is sent to the web processes in turn; the truth is computed from wha
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import shutil
 import subprocess
@@ -24,11 +25,14 @@ import httpx
 import pytest
 import valkey
 
-from datafast.domain.ingest.log.stream import GROUP, STREAM
+from datafast.domain.ingest.jobs import DRAIN
+from datafast.domain.ingest.log.stream import GROUP, stream_name
 from tests.conftest import flushed_valkey, free_port
 from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC
 from tests.live import Account
+
+PARTITIONS = 4  # INGEST_PARTITIONS' default
 
 SOURCES = ["google", "newsletter", "twitter", None]
 PAGES = ["/", "/pricing", "/blog/launch", "/docs", "/checkout"]
@@ -230,12 +234,38 @@ async def _load(url: str, account: Account, acknowledged: list[str], stop: async
             acknowledged.append(response.json()["id"].removeprefix("evt_"))
 
 
-def _pending_of(client: valkey.Valkey, pid: int) -> int:
+def _holding(client: valkey.Valkey, pid: int) -> int:
+    """Entries read and not yet acknowledged in the partitions whose SAQ drain job the worker
+    process ``pid`` is running now."""
+    held = 0
+    for partition in range(PARTITIONS):
+        raw = client.get(f"saq:job:datafast:{DRAIN}:{partition}")
+        job = json.loads(raw) if raw else {}
+        if job.get("status") == "active" and f"-{pid}-" in str(job.get("worker_id")):
+            held += _pending_in(client, partition)
+    return held
+
+
+def _pending_in(client: valkey.Valkey, partition: int) -> int:
     try:
-        summary = client.xpending(STREAM, GROUP)
-    except valkey.ResponseError:
+        return int(client.xpending(stream_name(partition), GROUP)["pending"])
+    except valkey.ResponseError:  # no drain job has created the group yet
         return 0
-    return sum(int(c["pending"]) for c in summary["consumers"] if f"-{pid}-" in str(c["name"]))
+
+
+def _left(client: valkey.Valkey) -> list[tuple[int, int, int]]:
+    """(entries, pending, announced batches) of every partition that still has any."""
+    left = []
+    for partition in range(PARTITIONS):
+        stream = stream_name(partition)
+        counts = (
+            int(client.xlen(stream)),
+            _pending_in(client, partition),
+            int(client.hlen(stream + ":batches")),
+        )
+        if any(counts):
+            left.append(counts)
+    return left
 
 
 @pytest.mark.scaled
@@ -249,7 +279,7 @@ def test_kill_9_of_a_worker_mid_batch_loses_and_duplicates_nothing(
         "own_valkey",
         INGEST_BATCH_ROWS="50",
         INGEST_FLUSH_INTERVAL="0.05",
-        INGEST_CLAIM_IDLE="1",
+        INGEST_HEARTBEAT="2",  # a dead worker's drain job is retried within seconds
     )
     with deployment:
         account = deployment.account()
@@ -269,15 +299,15 @@ def test_kill_9_of_a_worker_mid_batch_loses_and_duplicates_nothing(
             deadline = time.monotonic() + 60
             while victim is None:  # the first worker seen holding read, unacknowledged entries
                 assert time.monotonic() < deadline, (
-                    f"no worker ever held a batch: {watch.xlen(STREAM)} entries, "
-                    f"pending {_pending_summary(watch)}, workers {[w.pid for w in deployment.workers]} "
+                    f"no worker ever held a batch: {_left(watch)}, "
+                    f"workers {[w.pid for w in deployment.workers]} "
                     f"alive {[w.poll() for w in deployment.workers]}\n{deployment.logs()}"
                 )
                 if failed := [t for t in tasks if t.done()]:
                     await failed[0]  # a sender stopped: its error says why
                 await asyncio.sleep(0.005)
                 for worker in deployment.workers:
-                    if killed_holding := _pending_of(watch, worker.pid):
+                    if killed_holding := _holding(watch, worker.pid):
                         victim = worker
                         break
             deployment.kill_worker(victim)  # mid-batch
@@ -303,7 +333,7 @@ def _stored_once_drained(deployment: Deployment, valkey_url: str, account: Accou
     there (asserted once each)."""
     watch = valkey.Valkey.from_url(valkey_url)
     deadline = time.monotonic() + 120
-    while watch.xlen(STREAM) or _pending_total(watch) or watch.hlen(STREAM + ":batches"):
+    while _left(watch):
         assert time.monotonic() < deadline, f"not drained:\n{deployment.logs()}"
         time.sleep(0.1)
     watch.close()
@@ -320,20 +350,6 @@ def _stored_once_drained(deployment: Deployment, valkey_url: str, account: Accou
     stored = {str(event_id).replace("-", ""): int(count) for event_id, count in rows}
     assert [k for k, count in stored.items() if count != 1] == [], "an event was stored twice"
     return stored
-
-
-def _pending_summary(client: valkey.Valkey) -> Any:
-    try:
-        return client.xpending(STREAM, GROUP)
-    except valkey.ResponseError as exc:
-        return str(exc)
-
-
-def _pending_total(client: valkey.Valkey) -> int:
-    try:
-        return int(client.xpending(STREAM, GROUP)["pending"])
-    except valkey.ResponseError:
-        return 0
 
 
 class PrivateValkey:

@@ -4,6 +4,7 @@ rate limits, funnels, and the OpenAPI schema. Runs in both modes (in-process and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from datafast.db.config import sqlalchemy_config
-from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.ingest.pipeline import create_stream_drainer
 from datafast.lib.adapters import Adapters
 from tests.conftest import SettingsFactory
-from tests.helpers import CHROME_MAC
+from tests.helpers import CHROME_MAC, running_worker
 from tests.integration.accounts.conftest import Browser, signup
 from tests.integration.analytics.traffic import (
     EVENT_COLUMNS,
@@ -218,33 +216,26 @@ async def test_results_are_cached_until_the_site_gets_new_data(
     assert (await owner.get(url)).json()["totals"]["pageviews"] == before
 
     # A pageview through /track: once it is written (by the app's batch writer, or in scaled mode
-    # by a worker's stream drainer, wired as `datafast worker` wires it), the cache is dropped.
-    drainer = None
-    if adapters.valkey is not None:
-        engine = sqlalchemy_config(adapters.settings).get_engine()
-        drainer = create_stream_drainer(
-            adapters, engine, interval=0.05, on_written=ResultCache(adapters.cache, 30).invalidate
+    # by a worker's drain jobs, wired as `datafast worker` wires them), the cache is dropped.
+    async with contextlib.AsyncExitStack() as stack:
+        if adapters.valkey is not None:
+            await stack.enter_async_context(running_worker(adapters, interval=0.05))
+        track = await client.post(
+            "/track",
+            json={
+                "website_id": site["id"],
+                "event_type": "pageview",
+                "page_url": f"https://{site['domain']}/new",
+            },
+            headers={"User-Agent": CHROME_MAC},
         )
-        drainer.start()
-    track = await client.post(
-        "/track",
-        json={
-            "website_id": site["id"],
-            "event_type": "pageview",
-            "page_url": f"https://{site['domain']}/new",
-        },
-        headers={"User-Agent": CHROME_MAC},
-    )
-    assert track.status_code == 202, track.text
-    deadline = time.monotonic() + 15
-    while True:
-        after = (await owner.get(url)).json()["totals"]["pageviews"]
-        if after == before + added + 1 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.2)
-    if drainer is not None:
-        await drainer.stop()
-        await engine.dispose()
+        assert track.status_code == 202, track.text
+        deadline = time.monotonic() + 15
+        while True:
+            after = (await owner.get(url)).json()["totals"]["pageviews"]
+            if after == before + added + 1 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     assert after == before + added + 1
 
 

@@ -15,8 +15,8 @@ from tests.helpers import captured_record
 from tests.integration.ingest.conftest import Pipeline
 
 
-def _records(site: str, n: int) -> list[bytes]:
-    return [captured_record(site, i) for i in range(n)]
+def _records(site: str, n: int) -> list[tuple[str, bytes]]:
+    return [(site, captured_record(site, i)) for i in range(n)]
 
 
 async def _count(adapters: Adapters, site: str) -> int:
@@ -85,7 +85,7 @@ async def test_the_spool_keeps_no_payloads_in_memory_and_refuses_past_its_bound(
     while spool.overloaded() is None:
         records = _records(site, 100)
         await spool.append(records)
-        appended += records
+        appended += [record for _, record in records]
     assert "waiting for ClickHouse" in (spool.overloaded() or "")
     assert spool.backlog_bytes >= 200_000
     assert spool.depth == len(appended)

@@ -1,30 +1,55 @@
-"""Scaled mode's spool: web processes append to a Valkey stream, workers drain it exactly once."""
+"""Scaled mode's log: web processes append to partitioned Valkey streams; SAQ drain jobs in the
+workers store each event exactly once, and a holder that dies is resumed by the next."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from saq import Queue
+from saq.job import Status
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
 
 from datafast.db.config import sqlalchemy_config
-from datafast.domain.ingest.log.stream import GROUP, STREAM, StreamDrainer, StreamSpool
+from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.jobs import DRAIN
+from datafast.domain.ingest.log.stream import (
+    GROUP,
+    StreamSpool,
+    backlog,
+    partition_of,
+    stream_name,
+)
 from datafast.domain.ingest.log.writer import insert_rows
-from datafast.domain.ingest.pipeline import create_stream_drainer
+from datafast.domain.ingest.pipeline import create_stream_processing
+from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
-from tests.helpers import captured_record
+from datafast.lib.queue import SaqQueue
+from tests.helpers import captured_record, running_worker
 from tests.integration.ingest.conftest import Pipeline
 
 pytestmark = pytest.mark.scaled
 scaled = pytest.mark.parametrize("mode", ["scaled"], indirect=True)
+PARTITIONS = 4
 
 
-def _record(site: str, n: int) -> bytes:
-    return captured_record(site, n, at=round(time.time(), 3))
+@pytest.fixture
+def env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "INGEST_PARTITIONS": str(PARTITIONS), "INGEST_HEARTBEAT": "1"}
+
+
+def worker_queue(adapters: Adapters) -> Queue:
+    assert isinstance(adapters.queue, SaqQueue)
+    return adapters.queue.saq
+
+
+def _record(site: str, n: int) -> tuple[str, bytes]:
+    return site, captured_record(site, n, at=round(time.time(), 3))
 
 
 @pytest.fixture
@@ -42,54 +67,76 @@ async def _stored(adapters: Adapters, site: str) -> list[int]:
     return [int(row[0]) for row in result.result_rows]
 
 
-async def _left(client: Valkey) -> tuple[int, int, int]:
-    """(stream entries, pending deliveries, announced batches) still in Valkey."""
+async def _left(client: Valkey, partition: int) -> tuple[int, int, int]:
+    """(stream entries, pending deliveries, announced batches) of a partition still in Valkey."""
+    stream = stream_name(partition)
     try:
-        pending = int((await client.xpending(STREAM, GROUP))["pending"])
+        pending = int((await client.xpending(stream, GROUP))["pending"])
     except ResponseError:  # no worker has created the group yet
         pending = 0
-    return await client.xlen(STREAM), pending, await client.hlen(STREAM + ":batches")
+    return await client.xlen(stream), pending, await client.hlen(stream + ":batches")
+
+
+async def _sites_on_two_partitions(db_session: AsyncSession, first: str) -> list[str]:
+    """``first`` and more sites of the same owner until two partitions have sites."""
+    owner = await UserService(session=db_session).create_user(
+        f"p{uuid.uuid4().hex[:6]}@example.com", "password1"
+    )
+    sites = [first]
+    while len({partition_of(s, PARTITIONS) for s in sites}) < 2 or len(sites) < 3:
+        site = await WebsiteService(session=db_session).create_site(owner, f"{uuid.uuid4().hex[:6]}.example")
+        site.hostnames = ["sessions.example"]
+        sites.append(str(site.id))
+    await db_session.commit()
+    return sites
 
 
 @scaled
-async def test_two_workers_share_the_stream_and_store_each_event_once(
+async def test_sites_spread_over_partitions_and_saq_drain_jobs_store_each_event_once(
+    pipeline: Pipeline, db_session: AsyncSession
+) -> None:
+    adapters = pipeline.adapters
+    assert adapters.valkey is not None
+    sites = await _sites_on_two_partitions(db_session, pipeline.site_id)
+    web = StreamSpool(adapters.valkey, PARTITIONS)
+    # One request with two sites' events: one entry per site, each in its site's partition.
+    await web.append([_record(sites[0], 0), _record(sites[1], 0)])
+    await asyncio.gather(*(web.append([_record(site, 0)]) for site in sites[2:]))
+    await asyncio.gather(*(web.append([_record(site, n)]) for site in sites for n in range(1, 60)))
+    used = {partition_of(site, PARTITIONS) for site in sites}
+    for partition in range(PARTITIONS):
+        expected = sum(60 for site in sites if partition_of(site, PARTITIONS) == partition)
+        assert await adapters.valkey.xlen(stream_name(partition)) == expected
+    assert await web.depth() == 60 * len(sites)
+
+    async with running_worker(adapters, interval=0.05) as worker:
+        for _ in range(3000):  # at most 30 s
+            if not await backlog(adapters.valkey, PARTITIONS):
+                break
+            await asyncio.sleep(0.01)
+        jobs = {p: await worker.queue.job(f"{DRAIN}:{p}") for p in used}
+
+    for site in sites:
+        assert sorted(await _stored(adapters, site)) == [1] * 60, site
+    for partition in range(PARTITIONS):
+        assert await _left(adapters.valkey, partition) == (0, 0, 0)
+    # Each partition was drained by its SAQ job, run by this worker.
+    for partition, job in jobs.items():
+        assert job is not None, partition
+        assert job.kwargs == {"partition": partition}
+        assert job.worker_id == worker.id
+
+
+@scaled
+async def test_a_holder_dying_after_its_insert_is_resumed_without_duplicates(
     pipeline: Pipeline, engine: AsyncEngine
 ) -> None:
     adapters, site = pipeline.adapters, pipeline.site_id
     assert adapters.valkey is not None
-    web = StreamSpool(adapters.valkey)
-    await asyncio.gather(*(web.append([_record(site, n)]) for n in range(300)))
-    assert await web.depth() == 300
-
-    clients = [Valkey.from_url(adapters.settings.valkey_url or "") for _ in range(2)]
-    workers = [create_stream_drainer(adapters, engine, client=c, max_rows=40) for c in clients]
-    await workers[0].ensure_group()
-
-    async def drain(worker: StreamDrainer) -> int:
-        total = 0
-        while written := await worker.drain_once():
-            total += written
-        return total
-
-    shares = await asyncio.gather(*(drain(w) for w in workers))
-    for client in clients:
-        await client.aclose()
-
-    assert sum(shares) == 300
-    assert all(shares), "both workers took part"
-    assert sorted(await _stored(adapters, site)) == [1] * 300
-    assert await _left(adapters.valkey) == (0, 0, 0)
-
-
-@scaled
-async def test_a_worker_dying_after_its_insert_is_replaced_without_duplicates(
-    pipeline: Pipeline, engine: AsyncEngine
-) -> None:
-    adapters, site = pipeline.adapters, pipeline.site_id
-    assert adapters.valkey is not None
-    await StreamSpool(adapters.valkey).append([_record(site, n) for n in range(10)])
-    await StreamSpool(adapters.valkey).append([_record(site, 10)])
-    dying = create_stream_drainer(adapters, engine)
+    partition = partition_of(site, PARTITIONS)
+    await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, n) for n in range(10)])
+    await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, 10)])
+    dying = create_stream_processing(adapters, engine).drainer(partition)
     await dying.ensure_group()
     # Its steps up to the crash: read, process, announce (with the sessions saved), insert — and
     # never acknowledge.
@@ -102,30 +149,75 @@ async def test_a_worker_dying_after_its_insert_is_replaced_without_duplicates(
     assert await insert_rows(adapters.event_store, processed.blob, token) == 11
     sessions_before = await adapters.valkey.keys("datafast:session:*")
 
-    successor = create_stream_drainer(adapters, engine, claim_idle=0)
-    assert await successor.recover() == 11  # the announced batch's rows, again under its token
+    successor = create_stream_processing(adapters, engine).drainer(partition)
+    assert await successor.resume() == 11  # the announced batch's rows, again under its token
     assert sorted(await _stored(adapters, site)) == [1] * 11
-    assert await _left(adapters.valkey) == (0, 0, 0)
+    assert await _left(adapters.valkey, partition) == (0, 0, 0)
     # Not processed twice: the successor applied nothing more to the visits.
     assert sorted(await adapters.valkey.keys("datafast:session:*")) == sorted(sessions_before)
     totals = await pipeline.session_totals()
     assert (totals["visits"], totals["events"]) == (11, 11)
+    assert await successor.resume() == 0  # nothing left
 
 
 @scaled
-async def test_a_worker_dying_before_announcing_leaves_entries_to_the_next(
+async def test_a_holder_dying_before_announcing_leaves_its_entries_to_the_next(
     pipeline: Pipeline, engine: AsyncEngine
 ) -> None:
     adapters, site = pipeline.adapters, pipeline.site_id
     assert adapters.valkey is not None
-    await StreamSpool(adapters.valkey).append([_record(site, n) for n in range(5)])
-    dying = create_stream_drainer(adapters, engine, claim_idle=3600)
+    partition = partition_of(site, PARTITIONS)
+    await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, n) for n in range(5)])
+    dying = create_stream_processing(adapters, engine).drainer(partition)
     await dying.ensure_group()
     assert len(await dying.read()) == 5  # delivered to it, pending, then it dies
+    await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, n) for n in range(5, 8)])
 
-    patient = create_stream_drainer(adapters, engine, claim_idle=3600)
-    assert await patient.recover() == 0  # not idle long enough: its owner may still be working
-    successor = create_stream_drainer(adapters, engine, claim_idle=0)
-    assert await successor.recover() == 5
-    assert sorted(await _stored(adapters, site)) == [1] * 5
-    assert await _left(adapters.valkey) == (0, 0, 0)
+    successor = create_stream_processing(adapters, engine, interval=0.05).drainer(partition)
+    # Holding the partition: first the 5 left pending, then the 3 never read.
+    assert await successor.hold(0.2) == 8
+    assert sorted(await _stored(adapters, site)) == [1] * 8
+    assert await _left(adapters.valkey, partition) == (0, 0, 0)
+
+
+@scaled
+async def test_a_drain_job_whose_worker_went_silent_is_retried_by_saq_and_resumes_its_batch(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    """SAQ's sweep, not hand-written claiming, hands a dead holder's partition to a live worker."""
+    adapters, site = pipeline.adapters, pipeline.site_id
+    assert adapters.valkey is not None
+    assert adapters.settings.ingest_heartbeat == 1
+    partition = partition_of(site, PARTITIONS)
+    await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, n) for n in range(6)])
+    # A worker took the partition's drain job, read, announced and inserted a batch — and died.
+    processing = create_stream_processing(adapters, engine)
+    queue = worker_queue(adapters)
+    await processing.enqueue(queue, [partition])
+    job = await queue.dequeue(timeout=5)
+    assert job is not None
+    assert job.function == DRAIN
+    job.attempts, job.worker_id = 1, "a-dead-worker"
+    await job.update(status=Status.ACTIVE)
+    dying = processing.drainer(partition)
+    await dying.ensure_group()
+    entries = await dying.read()
+    ids = [entry_id for entry_id, _ in entries]
+    processed = await dying.processor.run([b for _, b in entries], lambda p: dying._persist("t-dead", ids, p))
+    assert await insert_rows(adapters.event_store, processed.blob, "t-dead") == 6
+
+    async with running_worker(adapters, interval=0.05) as worker:
+        for _ in range(3000):  # at most 30 s: the heartbeat goes stale, the sweep retries the job
+            if not await backlog(adapters.valkey, PARTITIONS):
+                break
+            await asyncio.sleep(0.01)
+        retried = await worker.queue.job(f"{DRAIN}:{partition}")
+
+    assert sorted(await _stored(adapters, site)) == [1] * 6
+    assert await _left(adapters.valkey, partition) == (0, 0, 0)
+    totals = await pipeline.session_totals()
+    assert (totals["visits"], totals["events"]) == (6, 6)  # the batch was applied to the visits once
+    # The dead attempt kept the job's key taken (SAQ enqueues nothing under a key in use), so only
+    # SAQ's sweep retrying that job can have handed the partition to the live worker.
+    assert retried is not None
+    assert retried.worker_id == worker.id

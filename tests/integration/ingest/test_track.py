@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from saq import Worker
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import User, Website
 from datafast.domain.accounts.services import UserService
-from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from tests.conftest import METRICS_AUTH, SettingsFactory
@@ -45,8 +45,8 @@ async def site(db_session: AsyncSession) -> Website:
 
 
 @pytest.fixture
-async def client(app: Litestar, site: Website, drainer: StreamDrainer | None) -> AsyncIterator[Client]:
-    """The app's test client; in scaled mode a worker's stream drainer runs beside it."""
+async def client(app: Litestar, site: Website, ingest_worker: Worker[Any] | None) -> AsyncIterator[Client]:
+    """The app's test client; in scaled mode a worker's drain jobs run beside it."""
     async with AsyncTestClient(app) as client:
         yield client
 
@@ -68,7 +68,7 @@ async def drained(client: Client, timeout: float = 20) -> None:
         text = (await client.get("/metrics", headers=METRICS_AUTH)).text
         if metric(text, "datafast_spool_depth") == 0:
             return
-        await asyncio.sleep(0.01)  # the test client blocks this loop: let a drainer (scaled mode) run
+        await asyncio.sleep(0.01)  # the test client blocks this loop: let the worker (scaled mode) run
     raise AssertionError("the spool did not drain")
 
 

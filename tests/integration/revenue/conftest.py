@@ -12,8 +12,8 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from saq import Worker
 
-from datafast.domain.ingest.log.stream import StreamDrainer
 from datafast.lib.adapters import Adapters
 from tests.conftest import METRICS_AUTH
 from tests.helpers import CHROME_MAC, metric
@@ -29,7 +29,7 @@ def env(env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture
-async def client(app: Litestar, drainer: StreamDrainer | None) -> AsyncIterator[Client]:
+async def client(app: Litestar, ingest_worker: Worker[Any] | None) -> AsyncIterator[Client]:
     async with AsyncTestClient(app) as client:
         yield client
 

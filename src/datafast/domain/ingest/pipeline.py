@@ -15,6 +15,7 @@ from valkey.asyncio import Valkey
 from datafast.domain.ingest.capture import Capture
 from datafast.domain.ingest.capture.sites import SiteDirectory
 from datafast.domain.ingest.capture.visitors import SaltBook
+from datafast.domain.ingest.jobs import LEASE, StreamProcessing
 from datafast.domain.ingest.log.spool import FileSpool
 from datafast.domain.ingest.log.stream import StreamDrainer, StreamSpool
 from datafast.domain.ingest.log.writer import BatchWriter, IdentifiedHook, WrittenHook
@@ -26,7 +27,7 @@ from datafast.lib.geo import create_geo_locator
 from datafast.lib.metrics import IngestMetrics
 from datafast.log import get_logger
 
-__all__ = ("IngestPipeline", "create_stream_drainer", "start_ingest")
+__all__ = ("IngestPipeline", "create_stream_processing", "start_ingest")
 
 log = get_logger(__name__)
 MAX_SLOTS = 256
@@ -87,7 +88,7 @@ async def start_ingest(
     backlog = settings.ingest_backlog_mb * 1024 * 1024
     if adapters.valkey is not None:
         # Web processes only append; `datafast worker` processes the stream into ClickHouse.
-        spool = StreamSpool(adapters.valkey, max_bytes=backlog)
+        spool = StreamSpool(adapters.valkey, settings.ingest_partitions, max_bytes=backlog)
         await spool.start()
     else:
         directory, lock = _claim_slot(settings.data_dir / "spool")
@@ -120,7 +121,7 @@ async def start_ingest(
     return IngestPipeline(capture, metrics, spool, writer, lock)
 
 
-def create_stream_drainer(
+def create_stream_processing(
     adapters: Adapters,
     engine: AsyncEngine,
     *,
@@ -128,28 +129,34 @@ def create_stream_drainer(
     on_written: WrittenHook | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_identified: IdentifiedHook | None = None,
+    lease: float = LEASE,
     **options: Any,
-) -> StreamDrainer:
-    """Scaled mode's processing, as each ``datafast worker`` runs it (``options``: the drainer's)."""
+) -> StreamProcessing:
+    """Scaled mode's processing, as each ``datafast worker`` runs it: a drainer per partition it
+    holds (``options``: the drainers')."""
     client = client or adapters.valkey
     if client is None:
         raise RuntimeError("the ingest stream needs VALKEY_URL")
     settings = adapters.settings
-    processor = Processor(
-        SiteDirectory(engine), ValkeyDeduplicator(client), ValkeySessionTracker(client), IngestMetrics()
-    )
+    sites = SiteDirectory(engine)  # one cache of sites for every partition
     defaults: dict[str, Any] = {
         "max_rows": settings.ingest_batch_rows,
         "interval": settings.ingest_flush_interval,
-        "claim_idle": settings.ingest_claim_idle,
     }
-    return StreamDrainer(
-        client,
-        adapters.event_store,
-        processor,
-        pubsub=adapters.pubsub,
-        on_written=on_written,
-        on_batch=on_batch,
-        on_identified=on_identified,
-        **(defaults | options),
-    )
+
+    def drainer(partition: int) -> StreamDrainer:
+        assert client is not None
+        dedupe, sessions = ValkeyDeduplicator(client), ValkeySessionTracker(client)
+        return StreamDrainer(
+            client,
+            adapters.event_store,
+            Processor(sites, dedupe, sessions, IngestMetrics()),
+            partition=partition,
+            pubsub=adapters.pubsub,
+            on_written=on_written,
+            on_batch=on_batch,
+            on_identified=on_identified,
+            **(defaults | options),
+        )
+
+    return StreamProcessing(client, drainer, settings.ingest_partitions, settings.ingest_heartbeat, lease)

@@ -2,7 +2,7 @@
 
 It checks the events (site, hostname, bot, clock), derives what needs the request itself and
 must never be stored — the cookieless visitor id (a salted hash of IP and User-Agent) and the
-location of the IP — and appends one :class:`Captured` record per request to the durable log
+location of the IP — and appends one :class:`Captured` record per site of a request to the durable log
 (the embedded spool or the scaled Valkey stream). Everything else — de-duplication, User-Agent
 and referrer enrichment, sessions, the ClickHouse rows — is :mod:`datafast.domain.ingest.process`,
 run in batches from the log. The raw IP is never in the log; the User-Agent is, until the
@@ -114,7 +114,9 @@ def decode_captured(record: bytes) -> Captured:
 class EventLog(Protocol):
     """Where capture appends (the embedded spool, the scaled stream): durable when it returns."""
 
-    async def append(self, records: list[bytes]) -> None: ...
+    async def append(self, records: list[tuple[str, bytes]]) -> None:
+        """``records``: (website id, record) pairs, one per site of a request; all or none are appended."""
+        ...
 
     def overloaded(self) -> str | None:
         """Why no more may be appended now (the backlog is at its bound), else None."""
@@ -173,9 +175,20 @@ class Capture:
         self._count_dropped(dropped)
         if captured:
             location = self.geo.locate(request.ip)
-            record = Captured(request.user_agent, location.country, location.region, location.city, captured)
+            by_site: dict[str, list[CapturedEvent]] = {}
+            for item in captured:
+                by_site.setdefault(item.event.website_id, []).append(item)
+            records = [
+                (
+                    site,
+                    _encode(
+                        Captured(request.user_agent, location.country, location.region, location.city, items)
+                    ),
+                )
+                for site, items in by_site.items()
+            ]
             try:
-                await self.log.append([_encode(record)])
+                await self.log.append(records)
             except Exception as exc:  # a full disk, Valkey away: not stored, so not acknowledged
                 self.metrics.rejected.labels("log_unavailable").inc()
                 raise Overloaded(f"the event log cannot be written: {type(exc).__name__}") from exc

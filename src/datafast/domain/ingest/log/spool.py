@@ -24,6 +24,7 @@ import shutil
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,8 +160,9 @@ class FileSpool:
             self._disk_checked = (now, low)
         return "the spool's disk is nearly full" if low else None
 
-    async def append(self, payloads: list[bytes]) -> None:
-        """Return once ``payloads`` are fsynced. Raises if the disk write fails."""
+    async def append(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """Return once the records ((website id, payload) pairs) are fsynced; raises if the disk fails."""
+        payloads = [payload for _, payload in records]
         if self.closed:
             raise RuntimeError("the spool is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -1,32 +1,33 @@
-"""Scaled mode's durable log: a Valkey stream that web processes append to and workers process.
+"""Scaled mode's durable log: Valkey streams, one per partition of the sites, that web processes
+append to and ``datafast worker`` processes drain as SAQ jobs.
 
-Web processes only ``XADD`` each captured request (one round trip) before answering 202. Every
-``datafast worker`` runs a :class:`StreamDrainer` in one consumer group, so each entry goes to
-one worker; several may run at once.
+Partitions: a site's events always go to the same stream (``crc32(website id) mod
+INGEST_PARTITIONS``), in one pipelined round trip per request. Each partition is processed in
+one place at a time: by the SAQ job ``ingest.drain`` keyed on the partition (SAQ keeps one
+incomplete job per key), which holds the partition for a lease of a few seconds and is queued
+again when it ends (see :mod:`datafast.domain.ingest.jobs`), so partitions spread over the
+workers and move when one stops.
 
-Exactly once into ClickHouse: a drainer processes a batch of entries (de-duplication, sessions,
+Exactly once into ClickHouse: the holder processes a batch of entries (de-duplication, sessions,
 rows) and then, in one atomic step, saves the batch's session states and *announces* the batch —
 its token, entry ids and processed rows, in Valkey hashes — before inserting the rows with that
 token as ``insert_deduplication_token``; then it acknowledges and deletes the entries and the
-announcement in one transaction. When a worker dies mid-batch its entries stay pending; after
-``claim_idle`` seconds another worker claims them and inserts an announced batch's rows again
-with the same token (ClickHouse writes nothing twice, and the batch is never applied to the
-sessions twice) or, if the batch was never announced, processes it as new. How durable an
-acknowledged event is depends on Valkey's persistence: run it with ``appendonly yes`` (the
-compose file and Helm chart do).
+announcement in one transaction. Entries are read under one consumer name per partition, so what
+a holder read and never finished stays pending under that name. When a worker dies its job
+stops sending heartbeats; SAQ's sweep retries the job, and the next holder first *resumes*: an
+announced batch's rows are inserted again under the same token (ClickHouse writes nothing twice,
+and the batch is never applied to the sessions twice); pending entries never announced are
+processed as new. How durable an acknowledged event is depends on Valkey's persistence: run it
+with ``appendonly yes`` (the compose file and Helm chart do).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import os
-import socket
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
 
 from valkey.asyncio import Valkey
 from valkey.exceptions import ResponseError
@@ -49,26 +50,57 @@ from datafast.log import get_logger
 
 log = get_logger(__name__)
 
-STREAM = "datafast:ingest"
-GROUP = "writers"
+STREAM_PREFIX = "datafast:ingest:"
+GROUP = "processors"
+CONSUMER = "holder"
+"""Every holder of a partition reads under this name: a dead holder's entries stay pending for the next."""
 _FIELD = b"r"
-_STATS = "datafast:ingest:stats"
-_LATENCIES = "datafast:ingest:latencies"
+_STATS = "datafast:ingest-stats"
+_LATENCIES = "datafast:ingest-latencies"
 
 Entry = tuple[bytes, bytes]
 """(stream entry id, the request's records)."""
 
 
-class StreamSpool:
-    """What a web process appends to: one stream entry per captured request.
+def partition_of(website_id: str, partitions: int) -> int:
+    """The partition a site's events go to: the same in every process and across restarts."""
+    return zlib.crc32(website_id.encode()) % partitions
 
-    ``overloaded`` answers from the stream's size as last measured (refreshed in the background
+
+def stream_name(partition: int) -> str:
+    return f"{STREAM_PREFIX}{partition}"
+
+
+async def partitions_in_use(client: Valkey, partitions: int) -> list[int]:
+    """``0 … partitions-1``, and any other partition stream still holding entries (e.g. after
+    ``INGEST_PARTITIONS`` was lowered): those are drained too, so nothing appended is stranded."""
+    found = set(range(partitions))
+    async for key in client.scan_iter(match=STREAM_PREFIX + "*", _type="stream"):
+        suffix = key.decode().removeprefix(STREAM_PREFIX)
+        if suffix.isdigit() and int(suffix) not in found and await client.xlen(key):
+            found.add(int(suffix))
+    return sorted(found)
+
+
+async def backlog(client: Valkey, partitions: int) -> int:
+    """Requests appended to every partition and not yet in ClickHouse (entries are deleted once
+    inserted, so this counts read-but-unfinished entries too)."""
+    async with client.pipeline(transaction=False) as pipe:
+        for partition in await partitions_in_use(client, partitions):
+            pipe.xlen(stream_name(partition))
+        return sum(int(n) for n in await pipe.execute())
+
+
+class StreamSpool:
+    """What a web process appends to: one stream entry per site of a captured request.
+
+    ``overloaded`` answers from the streams' size as last measured (refreshed in the background
     at most once a second), so an append stays one round trip.
     """
 
-    def __init__(self, client: Valkey, stream: str = STREAM, max_bytes: int = 1024 * 1024 * 1024) -> None:
+    def __init__(self, client: Valkey, partitions: int = 4, max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.client = client
-        self.stream = stream
+        self.partitions = partitions
         self.max_bytes = max_bytes
         self._checked = 0.0
         self._refreshing: asyncio.Task[None] | None = None
@@ -77,9 +109,12 @@ class StreamSpool:
     async def start(self) -> None:
         await self._refresh()
 
-    async def append(self, records: list[bytes]) -> None:
-        for record in records:
-            await self.client.xadd(self.stream, {_FIELD: record})
+    async def append(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """``records``: (website id, record) pairs, appended all or none in one round trip."""
+        async with self.client.pipeline(transaction=len(records) > 1) as pipe:
+            for website_id, record in records:
+                pipe.xadd(stream_name(partition_of(website_id, self.partitions)), {_FIELD: record})
+            await pipe.execute()
 
     def overloaded(self) -> str | None:
         if time.monotonic() - self._checked > 1.0 and (self._refreshing is None or self._refreshing.done()):
@@ -89,25 +124,28 @@ class StreamSpool:
     async def _refresh(self) -> None:
         self._checked = time.monotonic()
         try:
-            size = await self.client.memory_usage(self.stream, samples=5) or 0
+            async with self.client.pipeline(transaction=False) as pipe:
+                for partition in range(self.partitions):
+                    pipe.memory_usage(stream_name(partition), samples=5)
+                size = sum(int(n or 0) for n in await pipe.execute())
         except Exception as exc:  # Valkey away: the appends will say so themselves
-            log.warning("could not measure the ingest stream", error=str(exc)[:300])
+            log.warning("could not measure the ingest streams", error=str(exc)[:300])
             return
         waiting = f"{size // (1024 * 1024)} MB of events are waiting for the workers"
         self._overloaded = waiting if size >= self.max_bytes else None
 
     async def depth(self) -> int:
-        """Requests appended and not yet in ClickHouse (entries are deleted once inserted)."""
-        length: int = await self.client.xlen(self.stream)
-        return length
+        """Requests appended and not yet in ClickHouse."""
+        return await backlog(self.client, self.partitions)
 
     async def close(self) -> None:
         return None
 
 
 class StreamDrainer:
-    """One worker's consumer: up to ``max_rows`` requests or ``interval`` seconds a batch, processed,
-    inserted, acknowledged."""
+    """Processes one partition's stream: up to ``max_rows`` requests or ``interval`` seconds a
+    batch, processed, announced, inserted, acknowledged. One holder at a time (the partition's
+    SAQ job); :meth:`resume` first finishes what the previous holder left."""
 
     def __init__(
         self,
@@ -115,12 +153,10 @@ class StreamDrainer:
         store: EventStore,
         processor: Processor,
         *,
+        partition: int = 0,
         pubsub: PubSub | None = None,
-        stream: str = STREAM,
         max_rows: int = 1000,
         interval: float = 1.0,
-        claim_idle: float = 30.0,
-        consumer: str | None = None,
         on_written: WrittenHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
         on_identified: IdentifiedHook | None = None,
@@ -138,16 +174,13 @@ class StreamDrainer:
         if not isinstance(processor.deduplicator, ValkeyDeduplicator):
             raise TypeError("a stream drainer keeps de-duplication keys in Valkey")
         self.deduplicator: ValkeyDeduplicator = processor.deduplicator
-        self.stream = stream
-        self.batches = stream + ":batches"
-        self.batch_rows = stream + ":batch-rows"
+        self.partition = partition
+        self.stream = stream_name(partition)
+        self.batches = self.stream + ":batches"
+        self.batch_rows = self.stream + ":batch-rows"
         self.max_rows = max_rows
         self.interval = interval
-        self.claim_idle = claim_idle
         self.on_written = on_written
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     async def ensure_group(self) -> None:
         try:
@@ -157,31 +190,23 @@ class StreamDrainer:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        """Finish the batch in hand; what is unread stays in the stream for the next worker."""
-        self._stopping.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        await self.ensure_group()
-        backoff = 0.5
-        next_recovery = 0.0
-        while not self._stopping.is_set():
-            try:
-                if time.monotonic() >= next_recovery:
-                    await self.recover()
-                    next_recovery = time.monotonic() + self.claim_idle / 2
-                await self.drain_once(block=True)
-                backoff = 0.5
-            except Exception as exc:  # Valkey or ClickHouse down: entries stay pending; retry
-                log.warning("stream drain failed; entries stay in the stream", error=str(exc)[:300])
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+    async def hold(
+        self,
+        seconds: float,
+        *,
+        heartbeat: Callable[[], Awaitable[object]] | None = None,
+        stopping: Callable[[], bool] | None = None,
+    ) -> int:
+        """Hold the partition for ``seconds`` (or until ``stopping()``): resume what was left,
+        then process new entries as they come; ``heartbeat`` is awaited after every read.
+        Returns the events written. An error propagates with the entries left pending."""
+        written = await self.resume()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (stopping is not None and stopping()):
+            written += await self.drain_once(block=True)
+            if heartbeat is not None:
+                await heartbeat()
+        return written
 
     async def drain_once(self, *, block: bool = False) -> int:
         """Read new entries (up to ``max_rows`` requests or ``interval`` s) and store them; returns events."""
@@ -191,7 +216,7 @@ class StreamDrainer:
         return await self._process(entries)
 
     async def read(self, *, block: bool = False) -> list[Entry]:
-        """New entries for this consumer; they stay pending (owned by it) until written."""
+        """New entries; they stay pending (under :data:`CONSUMER`) until written."""
         entries: list[Entry] = []
         rows = 0
         deadline = time.monotonic() + self.interval
@@ -203,7 +228,7 @@ class StreamDrainer:
                 wait = min(wait, LINGER)
             response = await self.client.xreadgroup(
                 GROUP,
-                self.consumer,
+                CONSUMER,
                 {self.stream: ">"},
                 count=self.max_rows - rows,
                 block=max(1, int(wait * 1000)) if block else None,
@@ -217,7 +242,7 @@ class StreamDrainer:
 
     async def _process(self, entries: Sequence[Entry], suffix: str = "") -> int:
         ids = [entry_id for entry_id, _ in entries]
-        token = f"stream:{ids[0].decode()}:{ids[-1].decode()}:{len(ids)}{suffix}"
+        token = f"{self.stream}:{ids[0].decode()}:{ids[-1].decode()}:{len(ids)}{suffix}"
         processed = await self.processor.run(
             [blob for _, blob in entries], functools.partial(self._persist, token, ids)
         )
@@ -239,79 +264,87 @@ class StreamDrainer:
         return await self.sessions.save_and_announce(processed.loaded, processed.changed, announcement)
 
     async def _write(
-        self, token: str, ids: list[bytes], rows: bytes, processed: Processed | None = None
+        self, token: str, ids: Sequence[bytes], rows: bytes, processed: Processed | None = None
     ) -> int:
         started = time.perf_counter()
         count = await insert_rows(self.store, rows, token)
         if processed is not None:
             await announce_identified(self.on_identified, processed)
         await announce_written(self.on_written, rows)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, GROUP, *ids)
-            pipe.xdel(self.stream, *ids)
-            pipe.hdel(self.batches, token)
-            pipe.hdel(self.batch_rows, token)
-            pipe.hincrby(_STATS, "batches", 1)
-            pipe.hincrby(_STATS, "rows", count)
-            pipe.lpush(_LATENCIES, f"{time.perf_counter() - started:.6f}")
-            pipe.ltrim(_LATENCIES, 0, 999)
-            await pipe.execute()
+        await self._acknowledge(ids, token, count, time.perf_counter() - started)
         if self.on_batch is not None:
             self.on_batch(count, time.perf_counter() - started)
         return count
 
-    async def recover(self) -> int:
-        """Take over what dead workers left: announced batches first (same token), then the rest."""
-        recovered = 0
+    async def _acknowledge(self, ids: Sequence[bytes], token: str | None, count: int, seconds: float) -> None:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            if token is not None:
+                pipe.hdel(self.batches, token)
+                pipe.hdel(self.batch_rows, token)
+                pipe.hincrby(_STATS, "batches", 1)
+                pipe.hincrby(_STATS, "rows", count)
+                pipe.lpush(_LATENCIES, f"{seconds:.6f}")
+                pipe.ltrim(_LATENCIES, 0, 999)
+            await pipe.execute()
+
+    async def resume(self) -> int:
+        """Finish what an earlier holder read and left: announced batches first (same token,
+        rows as announced), then pending entries never announced, processed as new."""
+        await self.ensure_group()
+        pending, gone = await self._pending()
+        if gone:  # deleted meanwhile (an acknowledged batch's entries): nothing left to do for them
+            await self._acknowledge(gone, None, 0, 0.0)
+        if not pending:
+            return 0
+        written = 0
+        done: set[bytes] = set()
         announced: dict[bytes, bytes] = await self.client.execute_command(  # type: ignore[no-untyped-call]
             "HGETALL", self.batches
         )
-        claimed_ids: set[bytes] = set()
-        for announced_token, joined in announced.items():
-            ids: list[Any] = list(joined.split(b","))
-            claimed_ids.update(ids)
-            entries = _entries_of(
-                await self.client.xclaim(self.stream, GROUP, self.consumer, int(self.claim_idle * 1000), ids)
-            )
-            if not entries:
-                continue  # its worker is alive (or the batch is done)
+        for token, joined in announced.items():
+            ids = joined.split(b",")
             rows: bytes | None = await self.client.execute_command(  # type: ignore[no-untyped-call]
-                "HGET", self.batch_rows, announced_token
+                "HGET", self.batch_rows, token
             )
             if rows is None:  # pragma: no cover - announced in one step with its rows
-                log.warning("announced batch without rows", token=announced_token.decode())
+                log.warning("announced batch without rows", token=token.decode())
                 continue
-            recovered += await self._write(announced_token.decode(), ids, rows)
-        pending = await self.client.xpending_range(
-            self.stream, GROUP, min="-", max="+", count=10_000, idle=int(self.claim_idle * 1000)
-        )
-        orphans: list[Any] = [p["message_id"] for p in pending if p["message_id"] not in claimed_ids]
-        if orphans:
-            entries = _entries_of(
-                await self.client.xclaim(
-                    self.stream, GROUP, self.consumer, int(self.claim_idle * 1000), orphans
-                )
-            )
-            if entries:
-                recovered += await self._process(entries, ":claimed")
-        if recovered:
-            log.info("recovered events left by a stopped worker", events=recovered)
-        return recovered
+            written += await self._write(token.decode(), ids, rows)
+            done.update(ids)
+        rest = [entry for entry in pending if entry[0] not in done]
+        for start in range(0, len(rest), self.max_rows):
+            written += await self._process(rest[start : start + self.max_rows], ":resumed")
+        log.info("resumed events left by an earlier holder", partition=self.partition, events=written)
+        return written
+
+    async def _pending(self) -> tuple[list[Entry], list[bytes]]:
+        """The entries read under :data:`CONSUMER` and not acknowledged; the ids of those deleted since."""
+        entries: list[Entry] = []
+        gone: list[bytes] = []
+        start = b"0"
+        while True:
+            response = await self.client.xreadgroup(GROUP, CONSUMER, {self.stream: start}, count=1000)
+            raw: list[tuple[bytes, dict[bytes, bytes] | None]] = response[0][1] if response else []
+            if not raw:
+                return entries, gone
+            for entry_id, fields in raw:
+                if fields:
+                    entries.append((entry_id, fields[_FIELD]))
+                else:
+                    gone.append(entry_id)
+            start = raw[-1][0]
 
 
 def _entries(response: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None) -> list[Entry]:
     if not response:
         return []
-    return _entries_of(response[0][1])
-
-
-def _entries_of(raw: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> list[Entry]:
-    # An entry deleted meanwhile comes back without fields: nothing to insert for it.
-    return [(entry_id, fields[_FIELD]) for entry_id, fields in raw if fields]
+    return [(entry_id, fields[_FIELD]) for entry_id, fields in response[0][1] if fields]
 
 
 async def batch_stats(client: Valkey) -> tuple[int, int, list[float]]:
-    """(batches, rows, recent insert latencies) recorded by every worker's drainer."""
+    """(batches, rows, recent insert latencies) recorded by every worker's drainers."""
     async with client.pipeline(transaction=False) as pipe:
         pipe.hgetall(_STATS)
         pipe.lrange(_LATENCIES, 0, -1)
