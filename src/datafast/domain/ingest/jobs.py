@@ -95,7 +95,10 @@ async def drain(ctx: dict[str, Any], *, partition: int) -> int:
         nonlocal touched
         if time.monotonic() - touched >= every:
             touched = time.monotonic()
-            await job.update()
+            try:
+                await job.update()
+            except Exception as exc:  # Valkey away: the drainer waits for it too
+                log.warning("drain job heartbeat failed", partition=partition, error=str(exc)[:200])
 
     processing.held.add(partition)
     try:

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
 from valkey.asyncio import Valkey
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 
 from datafast.domain.ingest.log.writer import (
@@ -199,11 +200,28 @@ class StreamDrainer:
     ) -> int:
         """Hold the partition for ``seconds`` (or until ``stopping()``): resume what was left,
         then process new entries as they come; ``heartbeat`` is awaited after every read.
-        Returns the events written. An error propagates with the entries left pending."""
-        written = await self.resume()
+        Returns the events written. While Valkey is unreachable the holder waits and tries again;
+        any other error (ClickHouse away) propagates with the entries left pending, and SAQ
+        retries the job."""
         deadline = time.monotonic() + seconds
+        written, resumed, backoff = 0, False, 0.1
         while time.monotonic() < deadline and not (stopping is not None and stopping()):
-            written += await self.drain_once(block=True)
+            try:
+                if not resumed:
+                    written += await self.resume()
+                    resumed = True
+                written += await self.drain_once(block=True)
+            except ValkeyConnectionError as exc:
+                # Valkey itself is away (a restart): SAQ cannot retry without it, so the holder
+                # waits and goes on; the entries are in Valkey's append-only file meanwhile.
+                log.warning(
+                    "valkey unreachable; the partition waits", partition=self.partition, error=str(exc)[:200]
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                resumed = False  # a batch read before the error is pending again: finish it first
+                continue
+            backoff = 0.1
             if heartbeat is not None:
                 await heartbeat()
         return written
