@@ -78,7 +78,7 @@ class StreamProcessing:
                 heartbeat=self.heartbeat,
                 retries=1_000_000,  # the entries wait in the stream; the job tries until it can
                 retry_delay=0.5,
-                retry_backoff=30,
+                retry_backoff=5,  # at most 5 s between tries: ingest resumes soon after ClickHouse does
                 ttl=60,
             )
 
