@@ -1,6 +1,7 @@
 """Ingest benchmark: wrk drives POST /track on a real DataFast; then every row is counted.
 
     .venv/bin/python bench/ingest.py [--mode embedded|scaled|both] [--duration 20] [--connections 64]
+        [--web-processes 1]
 
 Per mode it prints two JSON lines (single-event requests, then batches of 100 events):
 mode, events_per_s, p50_ms, p95_ms, p99_ms, accepted, stored, lost, duplicated, rss_mb,
@@ -61,6 +62,10 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 VALKEY_URL = "redis://127.0.0.1:6379/12"  # the test suite uses DBs 7-11
 QUERYABLE_TIMEOUT = 300.0
 PROBE_DOMAIN = "probe.bench.example"
+
+
+BATCHES = [1, 100]
+"""Events per request of each measured load (``--batch``)."""
 
 
 def free_port() -> int:
@@ -215,7 +220,9 @@ def count_rows(dsn: str, database: str, cwd: Path, sites: list[str]) -> tuple[in
     return int(rows), int(distinct)
 
 
-def run_baseline(duration: int, connections: int, sites: list[str], batch: int) -> dict[str, float]:
+def run_baseline(
+    duration: int, connections: int, sites: list[str], batch: int, processes: int = 1
+) -> dict[str, float]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -227,7 +234,7 @@ def run_baseline(duration: int, connections: int, sites: list[str], batch: int) 
             "--port",
             str(port),
             "--workers",
-            "1",
+            str(processes),
             "--no-ws",
             "bench.baseline_app:app",
         ],
@@ -423,7 +430,7 @@ def run_embedded(duration: int, connections: int) -> None:
         )
         api_key = made.strip().splitlines()[-1]
         dsn = f"chdb://{work / 'data' / 'clickhouse'}"
-        for batch in (1, 100):
+        for batch in BATCHES:
             before_rows, before_distinct = count_rows(dsn, "datafast", work, sites)
             server, url = start_serve(env, work)
             try:
@@ -478,7 +485,7 @@ def cli(app: Deployment, *args: str) -> str:
     return done.stdout
 
 
-def run_scaled(duration: int, connections: int) -> None:
+def run_scaled(duration: int, connections: int, web_processes: int = 1, partitions: int = 4) -> None:
     import valkey
 
     work = Path(tempfile.mkdtemp(prefix="datafast-bench-scaled-"))
@@ -490,11 +497,13 @@ def run_scaled(duration: int, connections: int) -> None:
             "CLICKHOUSE_DATABASE": database,
             "TRUSTED_PROXIES": "127.0.0.1/32",
             "STATS_RATE_LIMIT": "1000000",  # the queryable probe polls every site at once
+            "WORKERS": str(web_processes),  # `datafast serve` processes behind the one port
+            "INGEST_PARTITIONS": str(partitions),
         }
         sites: list[str] = []
         api_key = probe_site = ""
         with ClickHouseServer(work / "clickhouse") as clickhouse:
-            for batch in (1, 100):
+            for batch in BATCHES:
                 # A new web process and worker per request kind, as embedded mode restarts its server.
                 with Deployment(
                     work / "app",
@@ -548,7 +557,7 @@ def run_scaled(duration: int, connections: int) -> None:
                         time.sleep(0.2)
                 # Leaving the block stops the worker (SIGTERM: it finishes its batch).
                 rows, distinct = count_rows(clickhouse.url, database, work, sites)
-                baseline = run_baseline(duration, connections, sites, batch)
+                baseline = run_baseline(duration, connections, sites, batch, web_processes)
                 line = figures(
                     "scaled", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
                 )
@@ -561,8 +570,9 @@ def run_scaled(duration: int, connections: int) -> None:
                     "queryable_polls": len(rounds),
                     "clickhouse": "http (tests/clickhouse_http.py on chDB)",
                     "clickhouse_rss_mb": clickhouse_rss,
-                    "web_processes": 1,
+                    "web_processes": web_processes,
                     "workers": 1,
+                    "partitions": partitions,
                     "rss_mb_by_process": {
                         "datafast serve": rss,
                         **{f"datafast worker {n}": mb for n, mb in enumerate(worker_rss)},
@@ -583,13 +593,24 @@ def main() -> None:
     parser.add_argument("--mode", choices=["embedded", "scaled", "both"], default="embedded")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--web-processes",
+        type=int,
+        default=1,
+        help="Scaled mode: `datafast serve` processes (WORKERS), and the baseline's, on one port.",
+    )
+    parser.add_argument("--partitions", type=int, default=4, help="Scaled mode: INGEST_PARTITIONS.")
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[1, 100], help="Events per request, one line each [1 100]."
+    )
     args = parser.parse_args()
+    BATCHES[:] = args.batch
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest.py needs wrk: apt-get install -y wrk")
     if args.mode in ("embedded", "both"):
         run_embedded(args.duration, args.connections)
     if args.mode in ("scaled", "both"):
-        run_scaled(args.duration, args.connections)
+        run_scaled(args.duration, args.connections, args.web_processes, args.partitions)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def create_worker(
     async def startup(ctx: Any) -> None:
         ctx["adapters"] = adapters
         ctx["ingest"] = processing
-        await processing.enqueue(queue.saq, await processing.in_use())  # not only at the first cron tick
+        await processing.enqueue(
+            queue.saq, await processing.in_use(scan=True)
+        )  # not only at the first cron tick
 
     async def after_process(ctx: Any) -> None:
         job: Job | None = ctx.get("job")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
+import msgspec
 import pytest
 from saq import Queue
 from saq.job import Status
@@ -17,6 +18,8 @@ from valkey.exceptions import ResponseError
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.accounts.services import UserService
+from datafast.domain.ingest.capture import Captured, CapturedEvent
+from datafast.domain.ingest.capture.schemas import TrackEvent
 from datafast.domain.ingest.jobs import DRAIN
 from datafast.domain.ingest.log.stream import (
     GROUP,
@@ -27,10 +30,11 @@ from datafast.domain.ingest.log.stream import (
 )
 from datafast.domain.ingest.log.writer import insert_rows
 from datafast.domain.ingest.pipeline import create_stream_processing
+from datafast.domain.revenue.service import email_hash
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
 from datafast.lib.queue import SaqQueue
-from tests.helpers import captured_record, running_worker
+from tests.helpers import CHROME_MAC, captured_record, running_worker
 from tests.integration.ingest.conftest import Pipeline
 
 pytestmark = pytest.mark.scaled
@@ -221,3 +225,55 @@ async def test_a_drain_job_whose_worker_went_silent_is_retried_by_saq_and_resume
     # SAQ's sweep retrying that job can have handed the partition to the live worker.
     assert retried is not None
     assert retried.worker_id == worker.id
+
+
+@scaled
+async def test_a_resumed_batch_still_links_payments_to_the_visitors_it_identified(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    adapters, site = pipeline.adapters, pipeline.site_id
+    assert adapters.valkey is not None
+    partition = partition_of(site, PARTITIONS)
+    identify = TrackEvent(
+        website_id=site,
+        page_url="https://sessions.example/welcome",
+        event_type="identify",
+        props={"email": "Late@Example.com"},
+    )
+    event = CapturedEvent(identify, round(time.time(), 3), "v-late", "", "", str(uuid.uuid4()))
+    record = msgspec.msgpack.encode(Captured(CHROME_MAC, "FR", "", "", [event]))
+    await StreamSpool(adapters.valkey, PARTITIONS).append([(site, record)])
+    # A holder processed and announced the batch, then died before its insert.
+    dying = create_stream_processing(adapters, engine).drainer(partition)
+    await dying.ensure_group()
+    entries = await dying.read()
+    ids = [entry_id for entry_id, _ in entries]
+    await dying.processor.run([b for _, b in entries], lambda p: dying._persist("t-identify", ids, p))
+
+    told: list[Mapping[str, set[str]]] = []
+
+    async def link(identified: Mapping[str, set[str]]) -> None:
+        told.append(identified)
+
+    successor = create_stream_processing(adapters, engine, on_identified=link).drainer(partition)
+    assert await successor.resume() == 1  # the announced rows, as announced
+    assert told == [{site: {email_hash("late@example.com")}}]
+
+
+@scaled
+async def test_a_stream_left_over_after_fewer_partitions_is_still_drained(pipeline: Pipeline) -> None:
+    adapters, site = pipeline.adapters, pipeline.site_id
+    assert adapters.valkey is not None
+    # Appended while INGEST_PARTITIONS was 8 (this site's events in partition 6, say); now it is 4.
+    for n in range(3):
+        await adapters.valkey.xadd(stream_name(6), {b"r": _record(site, n)[1]})
+
+    async with running_worker(adapters, interval=0.05) as worker:
+        for _ in range(3000):  # at most 30 s
+            if not await adapters.valkey.xlen(stream_name(6)):
+                break
+            await asyncio.sleep(0.01)
+        job = await worker.queue.job(f"{DRAIN}:6")
+
+    assert sorted(await _stored(adapters, site)) == [1] * 3
+    assert job is not None

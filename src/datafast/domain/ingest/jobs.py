@@ -25,7 +25,7 @@ from saq import Queue
 from saq.job import Job, Status
 from valkey.asyncio import Valkey
 
-from datafast.domain.ingest.log.stream import StreamDrainer, partitions_in_use
+from datafast.domain.ingest.log.stream import StreamDrainer, leftover_partitions, stream_name
 from datafast.log import get_logger
 
 __all__ = ("DRAIN", "LEASE", "StreamProcessing", "dispatch", "drain", "requeue")
@@ -33,7 +33,7 @@ __all__ = ("DRAIN", "LEASE", "StreamProcessing", "dispatch", "drain", "requeue")
 log = get_logger(__name__)
 
 DRAIN = "ingest.drain"
-LEASE = 10.0
+LEASE = 60.0
 """Seconds a drain job holds its partition before it is queued again (and may move)."""
 
 
@@ -55,17 +55,22 @@ class StreamProcessing:
         self.partitions = partitions
         self.heartbeat = heartbeat
         self.lease = lease
-        self.held: set[int] = set()
-        """Partitions this process is holding now."""
+        self.leftover: set[int] = set()
 
     def drainer(self, partition: int) -> StreamDrainer:
         if partition not in self._drainers:
             self._drainers[partition] = self._make(partition)
         return self._drainers[partition]
 
-    async def in_use(self) -> list[int]:
-        """Every partition with a stream to drain (see :func:`partitions_in_use`)."""
-        return await partitions_in_use(self.client, self.partitions)
+    async def in_use(self, *, scan: bool = False) -> list[int]:
+        """The partitions to drain: ``0 … partitions-1``, and leftover streams of a higher number
+        (looked for with ``scan``, at start; dropped once empty)."""
+        if scan:
+            self.leftover = set(await leftover_partitions(self.client, self.partitions))
+        for partition in list(self.leftover):
+            if not await self.client.xlen(stream_name(partition)):
+                self.leftover.discard(partition)
+        return [*range(self.partitions), *sorted(self.leftover)]
 
     async def enqueue(self, queue: Queue, partitions: list[int]) -> None:
         """Queue a drain job for each partition that has none (SAQ skips a key already queued or running)."""
@@ -100,12 +105,8 @@ async def drain(ctx: dict[str, Any], *, partition: int) -> int:
             except Exception as exc:  # Valkey away: the drainer waits for it too
                 log.warning("drain job heartbeat failed", partition=partition, error=str(exc)[:200])
 
-    processing.held.add(partition)
-    try:
-        drainer = processing.drainer(partition)
-        return await drainer.hold(processing.lease, heartbeat=heartbeat, stopping=stopping)
-    finally:
-        processing.held.discard(partition)
+    drainer = processing.drainer(partition)
+    return await drainer.hold(processing.lease, heartbeat=heartbeat, stopping=stopping)
 
 
 async def dispatch(ctx: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 It checks the events (site, hostname, bot, clock), derives what needs the request itself and
 must never be stored — the cookieless visitor id (a salted hash of IP and User-Agent) and the
-location of the IP — and appends one :class:`Captured` record per site of a request to the durable log
+location of the IP — and appends one :class:`Captured` record per request to the durable log
 (the embedded spool or the scaled Valkey stream). Everything else — de-duplication, User-Agent
 and referrer enrichment, sessions, the ClickHouse rows — is :mod:`datafast.domain.ingest.process`,
 run in batches from the log. The raw IP is never in the log; the User-Agent is, until the
@@ -115,7 +115,7 @@ class EventLog(Protocol):
     """Where capture appends (the embedded spool, the scaled stream): durable when it returns."""
 
     async def append(self, records: list[tuple[str, bytes]]) -> None:
-        """``records``: (website id, record) pairs, one per site of a request; all or none are appended."""
+        """``records``: (website id, record) pairs; all or none are appended."""
         ...
 
     def overloaded(self) -> str | None:
@@ -175,18 +175,10 @@ class Capture:
         self._count_dropped(dropped)
         if captured:
             location = self.geo.locate(request.ip)
-            by_site: dict[str, list[CapturedEvent]] = {}
-            for item in captured:
-                by_site.setdefault(item.event.website_id, []).append(item)
-            records = [
-                (
-                    site,
-                    _encode(
-                        Captured(request.user_agent, location.country, location.region, location.city, items)
-                    ),
-                )
-                for site, items in by_site.items()
-            ]
+            record = Captured(request.user_agent, location.country, location.region, location.city, captured)
+            # Keyed by the first event's site: a request is one entry (a tracker's batch is one
+            # site's; one mixing sites is still right, its visits being compare-and-set).
+            records = [(captured[0].event.website_id, _encode(record))]
             try:
                 await self.log.append(records)
             except Exception as exc:  # a full disk, Valkey away: not stored, so not acknowledged

@@ -2,7 +2,8 @@
 append to and ``datafast worker`` processes drain as SAQ jobs.
 
 Partitions: a site's events always go to the same stream (``crc32(website id) mod
-INGEST_PARTITIONS``), in one pipelined round trip per request. Each partition is processed in
+INGEST_PARTITIONS``; a request mixing sites goes whole to its first site's), one round trip per
+request. Each partition is processed in
 one place at a time: by the SAQ job ``ingest.drain`` keyed on the partition (SAQ keeps one
 incomplete job per key), which holds the partition for a lease of a few seconds and is queued
 again when it ends (see :mod:`datafast.domain.ingest.jobs`), so partitions spread over the
@@ -72,28 +73,29 @@ def stream_name(partition: int) -> str:
     return f"{STREAM_PREFIX}{partition}"
 
 
-async def partitions_in_use(client: Valkey, partitions: int) -> list[int]:
-    """``0 … partitions-1``, and any other partition stream still holding entries (e.g. after
-    ``INGEST_PARTITIONS`` was lowered): those are drained too, so nothing appended is stranded."""
-    found = set(range(partitions))
-    async for key in client.scan_iter(match=STREAM_PREFIX + "*", _type="stream"):
+async def leftover_partitions(client: Valkey, partitions: int) -> list[int]:
+    """Partition streams numbered ``partitions`` or more that still hold entries (after
+    ``INGEST_PARTITIONS`` was lowered): a worker drains those too, so nothing appended is
+    stranded. One ``SCAN`` of the keyspace: run it when a worker starts, not per request."""
+    found: set[int] = set()
+    async for key in client.scan_iter(match=STREAM_PREFIX + "*", count=1000, _type="stream"):
         suffix = key.decode().removeprefix(STREAM_PREFIX)
-        if suffix.isdigit() and int(suffix) not in found and await client.xlen(key):
+        if suffix.isdigit() and int(suffix) >= partitions and await client.xlen(key):
             found.add(int(suffix))
     return sorted(found)
 
 
 async def backlog(client: Valkey, partitions: int) -> int:
-    """Requests appended to every partition and not yet in ClickHouse (entries are deleted once
+    """Requests appended to the partitions and not yet in ClickHouse (entries are deleted once
     inserted, so this counts read-but-unfinished entries too)."""
     async with client.pipeline(transaction=False) as pipe:
-        for partition in await partitions_in_use(client, partitions):
+        for partition in range(partitions):
             pipe.xlen(stream_name(partition))
         return sum(int(n) for n in await pipe.execute())
 
 
 class StreamSpool:
-    """What a web process appends to: one stream entry per site of a captured request.
+    """What a web process appends to: one stream entry per captured request.
 
     ``overloaded`` answers from the streams' size as last measured (refreshed in the background
     at most once a second), so an append stays one round trip.
@@ -112,7 +114,11 @@ class StreamSpool:
 
     async def append(self, records: Sequence[tuple[str, bytes]]) -> None:
         """``records``: (website id, record) pairs, appended all or none in one round trip."""
-        async with self.client.pipeline(transaction=len(records) > 1) as pipe:
+        if len(records) == 1:  # capture's case: one entry per request
+            website_id, record = records[0]
+            await self.client.xadd(stream_name(partition_of(website_id, self.partitions)), {_FIELD: record})
+            return
+        async with self.client.pipeline(transaction=True) as pipe:
             for website_id, record in records:
                 pipe.xadd(stream_name(partition_of(website_id, self.partitions)), {_FIELD: record})
             await pipe.execute()
@@ -266,7 +272,7 @@ class StreamDrainer:
         )
         # Durable from here (announced with its rows): live feeds need not wait for the insert.
         await publish_realtime(self.pubsub, processed)
-        return await self._write(token, ids, processed.blob, processed)
+        return await self._write(token, ids, processed.blob)
 
     async def _persist(self, token: str, ids: list[bytes], processed: Processed) -> bool:
         announcement = Announcement(
@@ -281,13 +287,10 @@ class StreamDrainer:
         )
         return await self.sessions.save_and_announce(processed.loaded, processed.changed, announcement)
 
-    async def _write(
-        self, token: str, ids: Sequence[bytes], rows: bytes, processed: Processed | None = None
-    ) -> int:
+    async def _write(self, token: str, ids: Sequence[bytes], rows: bytes) -> int:
         started = time.perf_counter()
         count = await insert_rows(self.store, rows, token)
-        if processed is not None:
-            await announce_identified(self.on_identified, processed)
+        await announce_identified(self.on_identified, rows)  # a resumed batch's too
         await announce_written(self.on_written, rows)
         await self._acknowledge(ids, token, count, time.perf_counter() - started)
         if self.on_batch is not None:

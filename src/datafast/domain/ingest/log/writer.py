@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from datafast.domain.ingest.log.spool import Batch, FileSpool
 from datafast.domain.ingest.process import Processed, Processor
-from datafast.domain.ingest.process.rows import EVENT_COLUMNS
+from datafast.domain.ingest.process.rows import EVENT_COLUMNS, identified_in
 from datafast.domain.ingest.process.sessions import SESSION_COLUMNS, SESSION_TAG
 from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
@@ -33,11 +33,12 @@ IdentifiedHook = Callable[[Mapping[str, set[str]]], Awaitable[object]]
 """Called with the email hashes of ``identify`` events just written, by site (late payment links)."""
 
 
-async def announce_identified(on_identified: IdentifiedHook | None, processed: Processed) -> None:
-    if on_identified is None or not processed.identified:
+async def announce_identified(on_identified: IdentifiedHook | None, blob: bytes) -> None:
+    """Tell ``on_identified`` the email hashes of the ``identify`` events in rows just written."""
+    if on_identified is None or not (identified := identified_in(blob)):
         return
     try:
-        await on_identified(processed.identified)
+        await on_identified(identified)
     except Exception as exc:  # the events are written: linking payments is retried by the next identify
         log.warning("could not link payments to identified visitors", error=str(exc)[:300])
 
@@ -127,7 +128,7 @@ class BatchWriter:
                 processed = await self.processor.run(batch.records, functools.partial(self._persist, batch))
                 # Durable from here: live feeds need not wait for the insert.
                 await publish_realtime(self.pubsub, processed)
-                written += await self._insert(batch, processed.blob, processed)
+                written += await self._insert(batch, processed.blob)
         return written
 
     async def recover(self) -> int:
@@ -147,11 +148,10 @@ class BatchWriter:
         await self.processor.deduplicator.mark(processed.keys)
         return True
 
-    async def _insert(self, batch: Batch, rows: bytes, processed: Processed | None = None) -> int:
+    async def _insert(self, batch: Batch, rows: bytes) -> int:
         started = time.perf_counter()
         events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
-        if processed is not None:
-            await announce_identified(self._on_identified, processed)
+        await announce_identified(self._on_identified, rows)  # a replayed batch's too
         await announce_written(self._on_written, rows)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)

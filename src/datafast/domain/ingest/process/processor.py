@@ -74,8 +74,6 @@ class Processed:
     changed: dict[str, SessionState] = field(default_factory=dict)
     realtime: dict[str, bytes] = field(default_factory=dict)
     """website id → its events of the batch as one JSON array (one message per site)."""
-    identified: dict[str, set[str]] = field(default_factory=dict)
-    """website id → email hashes its ``identify`` events carried (payments may wait for them)."""
 
 
 Persist = Callable[[Processed], Awaitable[bool]]
@@ -151,11 +149,8 @@ class Processor:
                 await asyncio.sleep(0)  # embedded: capture's requests go on while a batch is planned
         changed, session_records = plan.finish()
         by_site: dict[str, list[RealtimeEvent]] = {}
-        identified: dict[str, set[str]] = {}
         for row in rows:
             by_site.setdefault(row.website_id, []).append(_realtime_event(row))
-            if row.event_type == "identify" and (hashed := row.props.get("email_hash")):
-                identified.setdefault(row.website_id, set()).add(hashed)
         blob = b"".join(encode_row(row) for row in rows) + b"".join(session_records)
         return Processed(
             blob=blob,
@@ -164,7 +159,6 @@ class Processor:
             loaded=loaded,
             changed=changed,
             realtime={site: _realtime.encode(events) for site, events in by_site.items()},
-            identified=identified,
         )
 
 

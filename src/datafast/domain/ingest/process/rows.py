@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ("EVENT_COLUMNS", "EventRow", "encode_row")
+__all__ = ("EVENT_COLUMNS", "EventRow", "encode_row", "identified_in")
 
 
 class EventRow(msgspec.Struct, array_like=False):
@@ -47,3 +47,21 @@ _encoder = msgspec.json.Encoder()
 
 def encode_row(row: EventRow) -> bytes:
     return _encoder.encode(row) + b"\n"
+
+
+_decoder = msgspec.json.Decoder(EventRow)
+_IDENTIFY = b'"event_type":"identify"'
+
+
+def identified_in(blob: bytes) -> dict[str, set[str]]:
+    """The email hashes of the ``identify`` events in a batch's rows, by site: what payments stored
+    before them may now be linked to (from the rows, so a batch replayed after a crash links too)."""
+    identified: dict[str, set[str]] = {}
+    if _IDENTIFY not in blob:
+        return identified
+    for line in blob.splitlines():
+        if line.startswith(b"{") and _IDENTIFY in line:
+            row = _decoder.decode(line)
+            if hashed := row.props.get("email_hash"):
+                identified.setdefault(row.website_id, set()).add(hashed)
+    return identified
