@@ -485,7 +485,7 @@ def cli(app: Deployment, *args: str) -> str:
     return done.stdout
 
 
-def run_scaled(duration: int, connections: int, web_processes: int = 1, partitions: int = 4) -> None:
+def run_scaled(duration: int, connections: int, web_processes: int = 1, partitions: int = 1) -> None:
     import valkey
 
     work = Path(tempfile.mkdtemp(prefix="datafast-bench-scaled-"))
@@ -599,7 +599,7 @@ def main() -> None:
         default=1,
         help="Scaled mode: `datafast serve` processes (WORKERS), and the baseline's, on one port.",
     )
-    parser.add_argument("--partitions", type=int, default=4, help="Scaled mode: INGEST_PARTITIONS.")
+    parser.add_argument("--partitions", type=int, default=1, help="Scaled mode: INGEST_PARTITIONS.")
     parser.add_argument(
         "--batch", type=int, nargs="+", default=[1, 100], help="Events per request, one line each [1 100]."
     )

@@ -94,8 +94,9 @@ class Settings:
     """ClickHouse ``max_execution_time`` of every read (0: none); over it a report answers 503."""
     report_max_memory: int = 4_000_000_000
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
-    ingest_partitions: int = 4
-    """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place."""
+    ingest_partitions: int = 1
+    """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place.
+    One per worker lets every worker process at once; more than workers only makes smaller inserts."""
     ingest_heartbeat: int = 15
     """Scaled mode: seconds a partition's drain job may go silent before SAQ retries it on another worker."""
     ingest_backlog_mb: int = 1024
@@ -225,7 +226,7 @@ def load_settings(
         geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
-        ingest_partitions=parse("INGEST_PARTITIONS", "4", _positive_int),
+        ingest_partitions=parse("INGEST_PARTITIONS", "1", _positive_int),
         ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),
         ingest_session_memory=parse("INGEST_SESSION_MEMORY", "200000", _positive_int),

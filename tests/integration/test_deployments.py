@@ -32,7 +32,7 @@ from tests.deployment import Deployment
 from tests.helpers import CHROME_MAC
 from tests.live import Account
 
-PARTITIONS = 4  # INGEST_PARTITIONS' default
+PARTITIONS = 1  # INGEST_PARTITIONS' default
 
 SOURCES = ["google", "newsletter", "twitter", None]
 PAGES = ["/", "/pricing", "/blog/launch", "/docs", "/checkout"]

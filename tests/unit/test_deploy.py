@@ -815,3 +815,11 @@ def test_ingress_routes_to_the_service() -> None:
     (path,) = rule["http"]["paths"]
     assert path["backend"]["service"] == {"name": service["metadata"]["name"], "port": {"name": "http"}}
     assert ingress["spec"]["tls"] == [{"hosts": ["stats.example.org"], "secretName": "stats-tls"}]
+
+
+@pytest.mark.parametrize(("extra", "expected"), [({}, "2"), ({"config.ingestPartitions": "6"}, "6")])
+def test_scaled_ingest_partitions_default_to_one_per_worker(extra: dict[str, str], expected: str) -> None:
+    docs = render({**SCALED_VALUES, **extra})  # worker.replicas is 2
+    deployments = by_kind(docs, "Deployment")
+    for name in ("df-datafast-web", "df-datafast-worker"):  # web and worker must agree
+        assert container_env(docs, deployments[name])["INGEST_PARTITIONS"] == expected, name

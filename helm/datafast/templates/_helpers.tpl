@@ -108,6 +108,10 @@ a copy of the Secret that exists before the release's own resources do.
 - name: OTEL_SERVICE_NAME
   value: {{ $root.Values.config.otelServiceName | quote }}
 {{- if $scaled }}
+{{- $partitions := int $root.Values.config.ingestPartitions }}
+{{- if le $partitions 0 }}{{ $partitions = max 1 (int $root.Values.worker.replicas) }}{{ end }}
+- name: INGEST_PARTITIONS
+  value: {{ $partitions | quote }}
 {{- range list "SECRET_KEY" "DATABASE_URL" "CLICKHOUSE_URL" "VALKEY_URL" }}
 - name: {{ . }}
   valueFrom:
