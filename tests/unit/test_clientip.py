@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 import pytest
 
@@ -105,3 +106,19 @@ def test_trusted_proxies_reject_bad_configuration(bad: str) -> None:
 )
 def test_normalize_ip(value: str | None, expected: str) -> None:
     assert normalize_ip(value) == expected
+
+
+def test_a_forwarded_header_from_an_untrusted_peer_is_ignored_and_reported_once_per_peer(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reverse proxy missing from TRUSTED_PROXIES: every visitor would get its address. Say so."""
+    trusted = TrustedProxies("127.0.0.1/32")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert client_ip("172.18.0.5", "203.0.113.9", trusted) == "172.18.0.5"
+        assert client_ip("127.0.0.1", "203.0.113.9", trusted) == "203.0.113.9"  # trusted: believed
+        assert client_ip("172.18.0.6", None, trusted) == "172.18.0.6"  # no header: nothing to say
+    written = caplog.text + "".join(capsys.readouterr())
+    assert written.count("peer not in TRUSTED_PROXIES") == 1, written
+    assert "172.18.0.5" in written
+    assert "172.18.0.6" not in written

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from datafast.lib.clientip import TrustedProxies
 from datafast.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -352,7 +353,9 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in env.items()}
 
 
+PUBLIC_URL = "https://analytics.example.com"
 SCALED_ENV = {
+    "BASE_URL": PUBLIC_URL,
     "SECRET_KEY": SECRET_KEY,
     "POSTGRES_PASSWORD": POSTGRES_PASSWORD,
     "CLICKHOUSE_PASSWORD": CLICKHOUSE_PASSWORD,
@@ -371,8 +374,8 @@ def scaled_compose() -> dict[str, Any]:
 
 
 def test_embedded_compose_is_one_service_with_a_data_volume(embedded_compose: dict[str, Any]) -> None:
-    # A plain `up` must need no variable: Compose checks ${VAR:?} in every service of the file.
-    resolved = resolve(embedded_compose, {})
+    # `up` needs only BASE_URL: Compose checks ${VAR:?} in every service of the file.
+    resolved = resolve(embedded_compose, {"BASE_URL": PUBLIC_URL})
     assert set(resolved["services"]) == {"datafast"}
     service = resolved["services"]["datafast"]
     assert "profiles" not in service
@@ -385,13 +388,23 @@ def test_embedded_compose_is_one_service_with_a_data_volume(embedded_compose: di
     assert service["ports"] == ["8000:8000"]
 
 
+def test_embedded_compose_refuses_to_start_without_the_public_url(embedded_compose: dict[str, Any]) -> None:
+    with pytest.raises(MissingVariable, match="BASE_URL"):
+        resolve(embedded_compose, {})
+
+
 def test_embedded_compose_container_settings(runtime: Stage, embedded_compose: dict[str, Any]) -> None:
-    service = resolve(embedded_compose, {})["services"]["datafast"]
+    service = resolve(embedded_compose, {"BASE_URL": PUBLIC_URL})["services"]["datafast"]
     env = {**env_of(runtime), **environment(service), "SECRET_KEY": SECRET_KEY}
 
     settings = load_settings(env, env_file=None)
 
     assert settings.mode == "embedded"
+    assert settings.base_url == PUBLIC_URL
+    # A proxy on the host (Docker's bridge gateway) or in Compose's network is believed.
+    trusted = TrustedProxies(settings.trusted_proxies)
+    assert all(ip in trusted for ip in ("172.17.0.1", "172.18.0.2", "127.0.0.1"))
+    assert "8.8.8.8" not in trusted  # a visitor's own address is never a proxy
     assert settings.data_dir == Path("/data")
     assert service["ports"][0].rsplit(":", 1)[1] == str(settings.port)
     assert settings.host == "0.0.0.0"
@@ -475,6 +488,8 @@ def test_scaled_compose_container_settings(runtime: Stage, scaled_compose: dict[
 
     assert settings.mode == "scaled"
     assert settings.secret_key == SECRET_KEY
+    assert settings.base_url == PUBLIC_URL
+    assert "172.18.0.2" in TrustedProxies(settings.trusted_proxies)
     assert settings.multi_process_problem() is None, "web runs --workers 2"
     postgres, clickhouse = environment(services["postgres"]), environment(services["clickhouse"])
     database = urlsplit(settings.database_url)
@@ -544,8 +559,12 @@ def set_args(values: Mapping[str, str]) -> list[str]:
     return [arg for key, value in values.items() for arg in ("--set-string", f"{key}={value}")]
 
 
+REQUIRED_VALUES = {"config.baseUrl": PUBLIC_URL}
+
+
 def render(values: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    result = helm("template", "df", str(CHART), "--namespace", "analytics", *set_args(values or {}))
+    values = {**REQUIRED_VALUES, **(values or {})}
+    result = helm("template", "df", str(CHART), "--namespace", "analytics", *set_args(values))
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -611,7 +630,7 @@ def test_chart_metadata() -> None:
 
 @pytest.mark.parametrize("values", [{}, SCALED_VALUES], ids=["embedded", "scaled"])
 def test_helm_lint(values: Mapping[str, str]) -> None:
-    result = helm("lint", "--strict", str(CHART), *set_args(values))
+    result = helm("lint", "--strict", str(CHART), *set_args({**REQUIRED_VALUES, **values}))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -719,6 +738,8 @@ def test_helm_scaled_container_settings(scaled: list[dict[str, Any]], workload: 
 
     assert settings.mode == "scaled"
     assert settings.secret_key == SECRET_KEY
+    assert settings.base_url == PUBLIC_URL
+    assert "172.18.0.2" in TrustedProxies(settings.trusted_proxies)
     assert settings.clickhouse_database == "analytics"
     assert settings.migrate_on_start is False, "the Job migrates; pods must not race it"
     assert settings.multi_process_problem() is None
@@ -742,10 +763,11 @@ def test_existing_secret_is_used_as_is() -> None:
         ({k: v for k, v in SCALED_VALUES.items() if k != "secrets.valkeyUrl"}, "secrets.valkeyUrl"),
         ({"secrets.secretKey": "too-short"}, "at least 32 characters"),
         ({"mode": "cluster"}, "mode must be embedded or scaled"),
+        ({"config.baseUrl": ""}, "config.baseUrl is required"),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(values: Mapping[str, str], message: str) -> None:
-    result = helm("template", "df", str(CHART), *set_args(values))
+    result = helm("template", "df", str(CHART), *set_args({**REQUIRED_VALUES, **values}))
     assert result.returncode != 0
     assert message in result.stderr
 
@@ -823,3 +845,11 @@ def test_scaled_ingest_partitions_default_to_one_per_worker(extra: dict[str, str
     deployments = by_kind(docs, "Deployment")
     for name in ("df-datafast-web", "df-datafast-worker"):  # web and worker must agree
         assert container_env(docs, deployments[name])["INGEST_PARTITIONS"] == expected, name
+
+
+def test_helm_passes_the_public_url_and_trusted_proxies(scaled: list[dict[str, Any]]) -> None:
+    for name, deployment in by_kind(scaled, "Deployment").items():
+        env = container_env(scaled, deployment)
+        assert env["BASE_URL"] == PUBLIC_URL, name
+        settings = load_settings({**env, "SECRET_KEY": SECRET_KEY}, env_file=None)
+        assert "10.42.0.7" in TrustedProxies(settings.trusted_proxies), name  # an ingress controller's pod

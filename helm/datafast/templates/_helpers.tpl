@@ -93,10 +93,10 @@ a copy of the Secret that exists before the release's own resources do.
   value: {{ $root.Values.config.logLevel | quote }}
 - name: MIGRATE_ON_START
   value: {{ ternary "false" "true" $scaled | quote }}
-{{- with $root.Values.config.baseUrl }}
 - name: BASE_URL
-  value: {{ . | quote }}
-{{- end }}
+  value: {{ required "config.baseUrl is required: the public URL of this install, e.g. https://analytics.example.com" $root.Values.config.baseUrl | quote }}
+- name: TRUSTED_PROXIES
+  value: {{ $root.Values.config.trustedProxies | quote }}
 {{- if and $scaled $root.Values.config.clickhouseCluster }}
 - name: CLICKHOUSE_CLUSTER
   value: {{ $root.Values.config.clickhouseCluster | quote }}

@@ -15,7 +15,11 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
+from datafast.log import get_logger
+
 __all__ = ("IP", "TrustedProxies", "client_ip", "normalize_ip", "parse_ip", "rate_limit_subject")
+
+log = get_logger(__name__)
 
 MAX_HOPS = 32
 """How many ``X-Forwarded-For`` entries are read from the right; the rest of a longer header is ignored."""
@@ -86,7 +90,7 @@ class TrustedProxies:
     An entry that is not an address or network raises ``ValueError``: it is a configuration error.
     """
 
-    __slots__ = ("_results", "_trusted", "_v4", "_v6", "networks")
+    __slots__ = ("_results", "_trusted", "_v4", "_v6", "_warned", "networks")
 
     _CACHE_SIZE = 16_384
     _MAX_CACHED_HEADER = 512
@@ -113,6 +117,23 @@ class TrustedProxies:
         self._v6 = tuple((int(n.network_address), int(n.netmask)) for n in parsed if n.version == 6)
         self._trusted: dict[str, bool] = {}
         self._results: dict[tuple[str, str], str] = {}
+        self._warned: set[str] = set()
+
+    _MAX_WARNED = 20
+
+    def untrusted_forwarder(self, peer: IP) -> None:
+        """Say (once per peer, for the first few) that a peer sent ``X-Forwarded-For`` but is not
+        trusted: behind a reverse proxy missing from ``TRUSTED_PROXIES`` every visitor gets the
+        proxy's address (no countries, cookieless visitors merged into one)."""
+        if peer.text in self._warned or len(self._warned) >= self._MAX_WARNED:
+            return
+        self._warned.add(peer.text)
+        log.warning(
+            "X-Forwarded-For from a peer not in TRUSTED_PROXIES: its header is ignored. If it is "
+            "your reverse proxy, add its address or network to TRUSTED_PROXIES",
+            peer=peer.text,
+            trusted=[str(n) for n in self.networks],
+        )
 
     def __repr__(self) -> str:
         return f"TrustedProxies({[str(n) for n in self.networks]!r})"
@@ -176,7 +197,10 @@ def client_ip(peer: str | None, x_forwarded_for: str | None, trusted: TrustedPro
     peer_address = parse_ip(peer) if peer else None
     if peer_address is None:
         return ""
-    if not x_forwarded_for or not trusted.contains(peer_address):
+    if not x_forwarded_for:
+        return peer_address.text
+    if not trusted.contains(peer_address):
+        trusted.untrusted_forwarder(peer_address)
         return peer_address.text
     return trusted.client(peer_address, x_forwarded_for)
 
