@@ -428,7 +428,7 @@ def test_scaled_compose_services(scaled_compose: dict[str, Any]) -> None:
 def test_every_datafast_service_uses_one_image_and_build(
     embedded_compose: dict[str, Any], scaled_compose: dict[str, Any]
 ) -> None:
-    embedded = resolve(embedded_compose, {})["services"]["datafast"]
+    embedded = resolve(embedded_compose, {"BASE_URL": PUBLIC_URL})["services"]["datafast"]
     image = {"image": embedded["image"], "build": embedded["build"]}
     services = scaled_compose["services"]
     uses_image = {name for name, s in services.items() if s.get("image") == embedded["image"]}
