@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install build browser promtool run test lint format clean
+.PHONY: help install build browser promtool nginx run test lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,7 +46,12 @@ promtool: ## Install promtool from Debian when /usr/bin/promtool is missing
 	@[ -x /usr/bin/promtool ] || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq prometheus || { apt-get update -qq && apt-get install -y -qq prometheus; }; }
 
-test: build $(BIN)/helm browser promtool ## Install and run the whole test suite
+# Debian's nginx for tests/integration/test_reverse_proxy.py (the README's reverse-proxy example).
+nginx: ## Install nginx-light from Debian when /usr/sbin/nginx is missing
+	@[ -x /usr/sbin/nginx ] || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq nginx-light || { apt-get update -qq && apt-get install -y -qq nginx-light; }; }
+
+test: build $(BIN)/helm browser promtool nginx ## Install and run the whole test suite
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install $(BIN)/helm ## ruff (lint + format check) and mypy (strict on src/)
