@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import msgspec
 import pytest
@@ -23,6 +23,7 @@ from datafast.domain.ingest.capture.schemas import TrackEvent
 from datafast.domain.ingest.jobs import DRAIN
 from datafast.domain.ingest.log.stream import (
     GROUP,
+    StreamDrainer,
     StreamSpool,
     backlog,
     partition_of,
@@ -30,6 +31,7 @@ from datafast.domain.ingest.log.stream import (
 )
 from datafast.domain.ingest.log.writer import insert_rows
 from datafast.domain.ingest.pipeline import create_stream_processing
+from datafast.domain.ingest.process import Processed
 from datafast.domain.revenue.service import email_hash
 from datafast.domain.sites.services import WebsiteService
 from datafast.lib.adapters import Adapters
@@ -81,6 +83,21 @@ async def _left(client: Valkey, partition: int) -> tuple[int, int, int]:
     return await client.xlen(stream), pending, await client.hlen(stream + ":batches")
 
 
+async def _read_and_announce(drainer: StreamDrainer, token: str) -> Processed:
+    """A holder's steps up to its insert: read, process, announce (with the sessions saved)."""
+    entries = await drainer.read()
+    ids = [entry_id for entry_id, _ in entries]
+    return await drainer.processor.run([b for _, b in entries], lambda p: drainer._persist(token, ids, p))
+
+
+async def _until_empty(count: Callable[[], Awaitable[int]]) -> None:
+    """Wait (at most 30 s) until ``count()`` is 0: the worker drained what it counts."""
+    for _ in range(3000):
+        if not await count():
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _sites_on_two_partitions(db_session: AsyncSession, first: str) -> list[str]:
     """``first`` and more sites of the same owner until two partitions have sites."""
     owner = await UserService(session=db_session).create_user(
@@ -113,11 +130,9 @@ async def test_sites_spread_over_partitions_and_saq_drain_jobs_store_each_event_
         assert await adapters.valkey.xlen(stream_name(partition)) == expected
     assert await web.depth() == 60 * len(sites)
 
+    valkey = adapters.valkey
     async with running_worker(adapters, interval=0.05) as worker:
-        for _ in range(3000):  # at most 30 s
-            if not await backlog(adapters.valkey, PARTITIONS):
-                break
-            await asyncio.sleep(0.01)
+        await _until_empty(lambda: backlog(valkey, PARTITIONS))
         jobs = {p: await worker.queue.job(f"{DRAIN}:{p}") for p in used}
 
     for site in sites:
@@ -142,15 +157,9 @@ async def test_a_holder_dying_after_its_insert_is_resumed_without_duplicates(
     await StreamSpool(adapters.valkey, PARTITIONS).append([_record(site, 10)])
     dying = create_stream_processing(adapters, engine).drainer(partition)
     await dying.ensure_group()
-    # Its steps up to the crash: read, process, announce (with the sessions saved), insert — and
-    # never acknowledge.
-    entries = await dying.read()
-    ids = [entry_id for entry_id, _ in entries]
-    token = "stream:dying"
-    processed = await dying.processor.run(
-        [blob for _, blob in entries], lambda p: dying._persist(token, ids, p)
-    )
-    assert await insert_rows(adapters.event_store, processed.blob, token) == 11
+    # Its steps up to the crash: read, process, announce, insert — and never acknowledge.
+    processed = await _read_and_announce(dying, "stream:dying")
+    assert await insert_rows(adapters.event_store, processed.blob, "stream:dying") == 11
     sessions_before = await adapters.valkey.keys("datafast:session:*")
 
     successor = create_stream_processing(adapters, engine).drainer(partition)
@@ -205,16 +214,12 @@ async def test_a_drain_job_whose_worker_went_silent_is_retried_by_saq_and_resume
     await job.update(status=Status.ACTIVE)
     dying = processing.drainer(partition)
     await dying.ensure_group()
-    entries = await dying.read()
-    ids = [entry_id for entry_id, _ in entries]
-    processed = await dying.processor.run([b for _, b in entries], lambda p: dying._persist("t-dead", ids, p))
+    processed = await _read_and_announce(dying, "t-dead")
     assert await insert_rows(adapters.event_store, processed.blob, "t-dead") == 6
 
+    valkey = adapters.valkey
     async with running_worker(adapters, interval=0.05) as worker:
-        for _ in range(3000):  # at most 30 s: the heartbeat goes stale, the sweep retries the job
-            if not await backlog(adapters.valkey, PARTITIONS):
-                break
-            await asyncio.sleep(0.01)
+        await _until_empty(lambda: backlog(valkey, PARTITIONS))
         retried = await worker.queue.job(f"{DRAIN}:{partition}")
 
     assert sorted(await _stored(adapters, site)) == [1] * 6
@@ -246,9 +251,7 @@ async def test_a_resumed_batch_still_links_payments_to_the_visitors_it_identifie
     # A holder processed and announced the batch, then died before its insert.
     dying = create_stream_processing(adapters, engine).drainer(partition)
     await dying.ensure_group()
-    entries = await dying.read()
-    ids = [entry_id for entry_id, _ in entries]
-    await dying.processor.run([b for _, b in entries], lambda p: dying._persist("t-identify", ids, p))
+    await _read_and_announce(dying, "t-identify")
 
     told: list[Mapping[str, set[str]]] = []
 
@@ -268,11 +271,9 @@ async def test_a_stream_left_over_after_fewer_partitions_is_still_drained(pipeli
     for n in range(3):
         await adapters.valkey.xadd(stream_name(6), {b"r": _record(site, n)[1]})
 
+    valkey = adapters.valkey
     async with running_worker(adapters, interval=0.05) as worker:
-        for _ in range(3000):  # at most 30 s
-            if not await adapters.valkey.xlen(stream_name(6)):
-                break
-            await asyncio.sleep(0.01)
+        await _until_empty(lambda: valkey.xlen(stream_name(6)))
         job = await worker.queue.job(f"{DRAIN}:6")
 
     assert sorted(await _stored(adapters, site)) == [1] * 3
