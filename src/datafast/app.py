@@ -20,6 +20,7 @@ from datafast import __version__
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
 from datafast.db.models import User, Website
+from datafast.db.retention import apply_retention
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.capture.track import handle_track, track
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if settings.migrate_on_start:
                 await migrate_config_db(engine)
                 await migrate_clickhouse(adapters.event_store)
+                await apply_retention(adapters.event_store, settings.data_retention_days)
             app.state.adapters = adapters
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast import __version__
 from datafast.db.config import sqlalchemy_config
 from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.db.retention import apply_retention
 from datafast.errors import AppError
 from datafast.lib.eventstore import create_event_store
 from datafast.log import configure_logging
@@ -116,9 +117,13 @@ def migrate(ctx: click.Context) -> None:
         store = create_event_store(settings)
         try:
             applied = await migrate_clickhouse(store)
+            expiring = await apply_retention(store, settings.data_retention_days)
         finally:
             await store.close()
         click.echo(f"clickhouse: {'applied ' + ', '.join(map(str, applied)) if applied else 'up to date'}")
+        if expiring:
+            kept = f"{settings.data_retention_days} days" if settings.data_retention_days else "forever"
+            click.echo(f"data retention: traffic kept {kept} ({', '.join(expiring)})")
 
     _run(run)
 

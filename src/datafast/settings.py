@@ -94,6 +94,8 @@ class Settings:
     """ClickHouse ``max_execution_time`` of every read (0: none); over it a report answers 503."""
     report_max_memory: int = 4_000_000_000
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
+    data_retention_days: int = 0
+    """Traffic (events, sessions, rollups) older than this many days is deleted; 0 keeps it all."""
     ingest_partitions: int = 1
     """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place.
     One per worker lets every worker process at once; more than workers only makes smaller inserts."""
@@ -226,6 +228,7 @@ def load_settings(
         geoip_database=parse("GEOIP_DATABASE", "", _optional_file),
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
+        data_retention_days=parse("DATA_RETENTION_DAYS", "0", _non_negative_int),
         ingest_partitions=parse("INGEST_PARTITIONS", "1", _positive_int),
         ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),

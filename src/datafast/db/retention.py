@@ -1,0 +1,67 @@
+"""Data retention: ClickHouse TTLs that delete traffic older than ``DATA_RETENTION_DAYS``.
+
+The raw events, the sessions and the rollups the dashboard reads expire together, each by its
+own time column, so every report over the retained days still adds up. Payments (and exchange
+rates) are kept: they are the founder's books, not visitor traffic.
+
+Applied by ``datafast migrate`` (and at start in embedded mode): a table's TTL is changed only
+when it differs from the setting, since changing it rewrites the table's parts once (ClickHouse
+materializes the new TTL) — old rows go then, and from then on in background merges.
+"""
+
+from __future__ import annotations
+
+from datafast.lib.eventstore import EventStore
+from datafast.log import get_logger
+
+__all__ = ("RETAINED", "apply_retention")
+
+log = get_logger(__name__)
+
+RETAINED: dict[str, str] = {
+    "events": "toDateTime(timestamp)",
+    "sessions": "toDateTime(started_at)",
+    "sessions_hourly": "hour",
+    "events_hourly": "hour",
+    "sessions_daily": "day",
+    "events_daily": "day",
+}
+"""Each table that expires, and the time its rows count from."""
+
+
+def _ttl(expression: str, days: int) -> str:
+    return f"{expression} + toIntervalDay({int(days)})"
+
+
+async def apply_retention(store: EventStore, days: int) -> list[str]:
+    """Give every :data:`RETAINED` table a TTL of ``days`` (0: none); returns the tables changed."""
+    on_cluster = f" ON CLUSTER {store.cluster}" if store.cluster else ""
+    suffix = "_local" if store.cluster else ""  # the tables the Distributed ones read
+    changed: list[str] = []
+    for name, expression in RETAINED.items():
+        table = name + suffix
+        result = await store.query(
+            "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+            parameters={"db": store.database, "name": table},
+        )
+        if not result.result_rows:
+            continue  # not migrated yet
+        current = str(result.result_rows[0][0])
+        has_ttl = " TTL " in current
+        if days:
+            wanted = _ttl(expression, days)
+            if has_ttl and _normalized(wanted) in _normalized(current):
+                continue
+            await store.command(f"ALTER TABLE {store.database}.{table}{on_cluster} MODIFY TTL {wanted}")
+        elif has_ttl:
+            await store.command(f"ALTER TABLE {store.database}.{table}{on_cluster} REMOVE TTL")
+        else:
+            continue
+        changed.append(name)
+    if changed:
+        log.info("data retention applied", days=days or None, tables=changed)
+    return changed
+
+
+def _normalized(sql: str) -> str:
+    return "".join(sql.split()).lower()
