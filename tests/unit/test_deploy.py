@@ -853,3 +853,12 @@ def test_helm_passes_the_public_url_and_trusted_proxies(scaled: list[dict[str, A
         assert env["BASE_URL"] == PUBLIC_URL, name
         settings = load_settings({**env, "SECRET_KEY": SECRET_KEY}, env_file=None)
         assert "10.42.0.7" in TrustedProxies(settings.trusted_proxies), name  # an ingress controller's pod
+        assert settings.data_retention_days == 0, name
+
+
+def test_helm_passes_data_retention() -> None:
+    docs = render({**SCALED_VALUES, "config.dataRetentionDays": "395"})
+    for name, deployment in by_kind(docs, "Deployment").items():
+        assert container_env(docs, deployment)["DATA_RETENTION_DAYS"] == "395", name
+    (job,) = by_kind(docs, "Job").values()  # the migration applies it
+    assert container_env(docs, job)["DATA_RETENTION_DAYS"] == "395"

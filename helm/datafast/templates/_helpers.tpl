@@ -97,6 +97,8 @@ a copy of the Secret that exists before the release's own resources do.
   value: {{ required "config.baseUrl is required: the public URL of this install, e.g. https://analytics.example.com" $root.Values.config.baseUrl | quote }}
 - name: TRUSTED_PROXIES
   value: {{ $root.Values.config.trustedProxies | quote }}
+- name: DATA_RETENTION_DAYS
+  value: {{ int $root.Values.config.dataRetentionDays | quote }}
 {{- if and $scaled $root.Values.config.clickhouseCluster }}
 - name: CLICKHOUSE_CLUSTER
   value: {{ $root.Values.config.clickhouseCluster | quote }}
