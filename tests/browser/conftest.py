@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import html
 import threading
 import time
@@ -129,6 +130,7 @@ def datafast(
     )
     loop = asyncio.new_event_loop()
     failed: list[BaseException] = []
+    before = set(_sqlite_threads())
 
     def serve() -> None:
         try:
@@ -156,7 +158,18 @@ def datafast(
         thread.join(timeout=30)
         patch.undo()
         assert not thread.is_alive(), "DataFast did not stop"
+        # A request cut off by the shutdown (an open realtime stream) can leave a database
+        # connection checked out. Collected now, its aiosqlite thread finishes while this loop still
+        # exists; collected later, it raises into whichever test runs then.
+        gc.collect()
+        for sqlite_thread in set(_sqlite_threads()) - before:  # this server's connections
+            sqlite_thread.join(timeout=5)
         loop.close()
+
+
+def _sqlite_threads() -> list[threading.Thread]:
+    """The threads aiosqlite runs each database connection on."""
+    return [t for t in threading.enumerate() if "_connection_worker_thread" in t.name]
 
 
 class Stored:
