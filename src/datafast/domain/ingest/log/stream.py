@@ -5,7 +5,7 @@ Partitions: a site's events always go to the same stream (``crc32(website id) mo
 INGEST_PARTITIONS``; a request mixing sites goes whole to its first site's), one round trip per
 request. Each partition is processed in
 one place at a time: by the SAQ job ``ingest.drain`` keyed on the partition (SAQ keeps one
-incomplete job per key), which holds the partition for a lease of a few seconds and is queued
+incomplete job per key), which holds the partition for a one-minute lease and is queued
 again when it ends (see :mod:`datafast.domain.ingest.jobs`), so partitions spread over the
 workers and move when one stops.
 
@@ -101,7 +101,7 @@ class StreamSpool:
     at most once a second), so an append stays one round trip.
     """
 
-    def __init__(self, client: Valkey, partitions: int = 4, max_bytes: int = 1024 * 1024 * 1024) -> None:
+    def __init__(self, client: Valkey, partitions: int = 1, max_bytes: int = 1024 * 1024 * 1024) -> None:
         self.client = client
         self.partitions = partitions
         self.max_bytes = max_bytes
