@@ -55,9 +55,10 @@ from tests.clickhouse_http import ClickHouseServer  # noqa: E402
 
 from datafast.db.migrate import migrate_clickhouse  # noqa: E402
 from datafast.domain.analytics.cache import ResultCache  # noqa: E402
+from datafast.domain.analytics.catalog import METRICS  # noqa: E402
 from datafast.domain.analytics.queries import AnalyticsQueries  # noqa: E402
 from datafast.domain.analytics.schemas import DateRange, OrderBy, QueryRequest  # noqa: E402
-from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService  # noqa: E402
+from datafast.domain.analytics.service import SiteContext, StatsService  # noqa: E402
 from datafast.lib.cache import MemoryCache  # noqa: E402
 from datafast.lib.eventstore import ChdbEventStore, EventStore, HttpEventStore  # noqa: E402
 from datafast.log import configure_logging  # noqa: E402
@@ -138,7 +139,7 @@ def dashboard(stats: StatsService, site: SiteContext) -> dict[str, Callable[[], 
         )
         return lambda: stats.query(site, request)
 
-    totals = QueryRequest(metrics=DEFAULT_TOTALS, date_range=month)
+    totals = QueryRequest(metrics=list(METRICS), date_range=month)
     series = QueryRequest(
         metrics=["visitors", "visits", "pageviews", "revenue"], date_range=month, interval="day"
     )

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from datafast.domain.analytics.queries import EVENT_METRICS, MONEY_METRICS, SESSION_METRICS
+from datafast.domain.analytics.catalog import EVENT_METRICS, METRICS, MONEY_METRICS, SESSION_METRICS
+from datafast.domain.analytics.dates import bucket_labels, resolve_range
 from datafast.domain.analytics.schemas import DateRange, Filter, FunnelRead, FunnelStep, OrderBy, QueryRequest
-from datafast.domain.analytics.service import DEFAULT_TOTALS, StatsService, bucket_labels, resolve_range
+from datafast.domain.analytics.service import StatsService
 from datafast.errors import InvalidInput
 from tests.integration.analytics.conftest import NOW, Dataset
 from tests.integration.analytics.traffic import EVENT_DIMENSIONS, SESSION_DIMENSIONS, F, local_range
@@ -67,7 +68,7 @@ async def test_totals_equal_the_truth(
 ) -> None:
     first, last = RANGES[range_name]
     start, end = local_range("Europe/Paris", first, last)
-    metrics = DEFAULT_TOTALS if filters == "none" else [m for m in DEFAULT_TOTALS if m not in MONEY_METRICS]
+    metrics = list(METRICS) if filters == "none" else [m for m in list(METRICS) if m not in MONEY_METRICS]
     request = QueryRequest(
         metrics=metrics,
         filters=api_filters(FILTERS[filters]),
@@ -168,9 +169,9 @@ def test_hour_buckets_follow_the_dst_changes() -> None:
 async def test_an_empty_range_answers_zeros(stats: StatsService, dataset: Dataset) -> None:
     result = await stats.query(
         dataset.site,
-        QueryRequest(metrics=DEFAULT_TOTALS, date_range=DateRange(date(2026, 11, 10), date(2026, 11, 12))),
+        QueryRequest(metrics=list(METRICS), date_range=DateRange(date(2026, 11, 10), date(2026, 11, 12))),
     )
-    assert result.totals == dict.fromkeys(DEFAULT_TOTALS, 0)
+    assert result.totals == dict.fromkeys(list(METRICS), 0)
     rows = await stats.query(
         dataset.site,
         QueryRequest(

@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from datafast.domain.analytics.queries import GoalDefinition
+from datafast.domain.analytics.catalog import GoalDefinition
 from datafast.domain.analytics.schemas import DateRange, Filter, FunnelRead, FunnelStep, QueryRequest
 from datafast.domain.analytics.service import SiteContext, StatsService
 from datafast.lib.adapters import Adapters

@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from datafast.domain.analytics.catalog import METRICS
 from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import DateRange, QueryRequest
-from datafast.domain.analytics.service import DEFAULT_TOTALS, SiteContext, StatsService
+from datafast.domain.analytics.service import SiteContext, StatsService
 from datafast.domain.ingest.capture import RequestInfo
 from datafast.domain.ingest.capture.schemas import TrackEvent
 from tests.helpers import CHROME_MAC
@@ -86,9 +87,9 @@ async def test_stats_over_traffic_from_the_real_ingest_match_the_truth(pipeline:
 
     for rollups in (True, False):
         stats = StatsService(AnalyticsQueries(pipeline.adapters.event_store, rollups=rollups))
-        totals = await stats.query(site, QueryRequest(metrics=DEFAULT_TOTALS, date_range=date_range))
+        totals = await stats.query(site, QueryRequest(metrics=list(METRICS), date_range=date_range))
         assert totals.totals is not None
-        assert_metrics(totals.totals, truth.totals(lo, hi, [], DEFAULT_TOTALS), f"totals rollups={rollups}")
+        assert_metrics(totals.totals, truth.totals(lo, hi, [], list(METRICS)), f"totals rollups={rollups}")
         # Money in breakdowns follows the attribution model: tests/integration/revenue checks it.
         for dim, metrics in [
             ("page", ["visitors", "visits", "pageviews"]),

@@ -10,16 +10,17 @@ from datetime import date
 
 import pytest
 
-from datafast.domain.analytics.queries import (
+from datafast.domain.analytics.catalog import (
     DIMENSIONS,
     EVENT_METRICS,
+    METRICS,
     MONEY_METRICS,
     SESSION_METRICS,
-    AnalyticsQueries,
-    whole_hour_offsets,
 )
+from datafast.domain.analytics.dates import resolve_range, whole_hour_offsets
+from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import DateRange, Filter, QueryRequest
-from datafast.domain.analytics.service import DEFAULT_TOTALS, StatsService, resolve_range
+from datafast.domain.analytics.service import StatsService
 from datafast.lib.eventstore import EventStore
 from tests.integration.analytics.conftest import NOW, Dataset
 
@@ -47,13 +48,13 @@ async def test_rollups_equal_raw_queries_for_totals_series_and_every_breakdown(
 ) -> None:
     rolled, raw, queries = services(store)
     date_range = DateRange(date.fromisoformat(first), date.fromisoformat(last))
-    requests = [QueryRequest(metrics=DEFAULT_TOTALS, date_range=date_range)]
+    requests = [QueryRequest(metrics=list(METRICS), date_range=date_range)]
     requests += [
-        QueryRequest(metrics=DEFAULT_TOTALS, date_range=date_range, interval=interval)  # type: ignore[arg-type]
+        QueryRequest(metrics=list(METRICS), date_range=date_range, interval=interval)  # type: ignore[arg-type]
         for interval in ("hour", "day", "week", "month")
     ]
     for name, dim in DIMENSIONS.items():
-        # Money metrics are never rolled up (they come from the conversions, see revenue.conversions).
+        # Money metrics are never rolled up (they come from the conversions, see analytics.conversions).
         metrics = (SESSION_METRICS if dim.scope == "session" else EVENT_METRICS) - MONEY_METRICS
         if name == "exit_page":
             metrics = frozenset({"visits", "pageviews", "bounce_rate", "visit_duration"})

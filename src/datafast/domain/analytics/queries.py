@@ -22,7 +22,7 @@ visit) from ``sessions``; see :mod:`datafast.domain.analytics.service`.
 
 Money metrics (revenue, purchases, refunds…) read the conversions and their credited visits,
 whose SQL (the double-count rule, the attribution models) lives in
-:mod:`datafast.domain.revenue.conversions`, shared with the attribution report; here they are
+:mod:`datafast.domain.analytics.conversions`, shared with the attribution report; here they are
 joined to the traffic side of the same groups (see "money" below).
 """
 
@@ -34,100 +34,30 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from datafast.domain.revenue import conversions
-from datafast.domain.revenue.conversions import (
+from datafast.domain.analytics import conversions
+from datafast.domain.analytics.catalog import (
+    EVENT_COLUMNS,
+    EVENT_METRICS,
+    MONEY_METRICS,
+    SESSION_COLUMNS,
+    SESSION_METRICS,
+    Dimension,
+    GoalDefinition,
+    Scope,
+)
+from datafast.domain.analytics.conversions import (
     DEFAULT_CLIENT_REVENUE,
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_MODEL,
     ClientRevenue,
     MoneyWindow,
 )
+from datafast.domain.analytics.dates import whole_hour_offsets
 from datafast.lib.eventstore import EventStore
 
-__all__ = (
-    "DIMENSIONS",
-    "EVENT_METRICS",
-    "IDENTITY_PROPS",
-    "METRICS",
-    "MONEY_METRICS",
-    "SESSION_METRICS",
-    "AnalyticsQueries",
-    "Dimension",
-    "FilterSpec",
-    "FunnelStepSpec",
-    "GoalDefinition",
-    "QuerySpec",
-    "dimension",
-    "is_identity_prop",
-)
+__all__ = ("AnalyticsQueries", "FilterSpec", "FunnelStepSpec", "Interval", "QuerySpec")
 
-Scope = Literal["session", "event"]
 Interval = Literal["hour", "day", "week", "month"]
-
-
-@dataclass(frozen=True, slots=True)
-class Dimension:
-    name: str
-    scope: Scope
-    column: str
-    """Column in ``sessions`` (session scope) or ``events`` (event scope)."""
-    prop_key: str | None = None
-    public: bool = False
-    """Read for a share link (aggregates only): a property's values never come from ``identify``
-    events, whose properties are all about one person (see :data:`IDENTITY_PROPS`)."""
-
-
-_SESSION_DIMENSIONS = {
-    "source": "referrer_source",
-    "channel": "channel",
-    "referrer": "referrer",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-    "utm_term": "utm_term",
-    "utm_content": "utm_content",
-    "entry_page": "entry_page",
-    "exit_page": "exit_page",
-    "country": "country",
-    "region": "region",
-    "city": "city",
-    "device": "device",
-    "browser": "browser",
-    "os": "os",
-}
-_EVENT_DIMENSIONS = {"page": "pathname", "hostname": "hostname", "goal": "goal_name"}
-
-DIMENSIONS: dict[str, Dimension] = {
-    **{name: Dimension(name, "session", column) for name, column in _SESSION_DIMENSIONS.items()},
-    **{name: Dimension(name, "event", column) for name, column in _EVENT_DIMENSIONS.items()},
-}
-PROP_PREFIX = "prop:"
-IDENTITY_PROPS = frozenset(
-    {
-        *("email_hash", "email", "user_id", "userid", "visitor_id", "session_id", "customer_id"),
-        *("name", "first_name", "last_name", "full_name", "username", "phone", "ip", "address"),
-    }
-)
-"""Properties that identify a person: what ``identify`` stores (``user_id``, ``email_hash``, the
-traits passed with it) and the usual names of such traits elsewhere. A share link may not break
-down or filter by them (:meth:`Dimension.public` also hides every ``identify`` property from it)."""
-
-
-def is_identity_prop(key: str) -> bool:
-    return key.strip().lower() in IDENTITY_PROPS
-
-
-def dimension(name: str, *, public: bool = False) -> Dimension | None:
-    """The dimension called ``name`` (``prop:<key>`` for a custom property), or None.
-
-    ``public``: for a share link, whose property values exclude ``identify`` events.
-    """
-    if name.startswith(PROP_PREFIX):
-        key = name[len(PROP_PREFIX) :]
-        if not 0 < len(key) <= 100:
-            return None
-        return Dimension(name, "event", "props", prop_key=key, public=public)
-    return DIMENSIONS.get(name)
 
 
 def _uniq(expression: str, condition: str | None = None) -> str:
@@ -165,25 +95,7 @@ _EVENT_SQL = {
     "events": "count()",
     "views_per_visit": f"if({_E_VISITS} = 0, 0, countIf(event_type = 'pageview') / {_E_VISITS})",
 }
-METRICS: tuple[str, ...] = (
-    "visitors",
-    "visits",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "visit_duration",
-    "events",
-    "conversions",
-    "conversion_rate",
-    "revenue",
-    "revenue_per_visitor",
-    "purchases",
-    "average_order_value",
-    "new_revenue",
-    "renewal_revenue",
-    "refunds",
-)
-# Money metrics over one row of the money side (``r_<name>``, see revenue.conversions.MONEY) joined
+# Money metrics over one row of the money side (``r_<name>``, see analytics.conversions.MONEY) joined
 # to the traffic side of the same group: its visitors and its visitors with a goal or purchase.
 # Converted visitors (visitors with a goal or purchase event, or a payment): the traffic side's
 # HyperLogLog state of converted visitors merged with one of the paying visitors (same hashes).
@@ -217,12 +129,9 @@ _TRAFFIC = {
         " uniqCombined64MergeState(15)(converted) AS x_converted"
     ),
 }
-MONEY_METRICS = frozenset(_MONEY_SQL)
-SESSION_METRICS = frozenset(_SESSION_SQL) | MONEY_METRICS
-EVENT_METRICS = frozenset(_EVENT_SQL) | MONEY_METRICS
-VISIT_METRICS = frozenset({"visits", "bounce_rate", "visit_duration", "views_per_visit"})
-"""In the aggregate and the time series, these come from ``sessions``; money metrics from the
-conversions (:mod:`datafast.domain.revenue.conversions`); the others from ``events``."""
+assert set(_MONEY_SQL) == MONEY_METRICS
+assert set(_SESSION_SQL) | MONEY_METRICS == SESSION_METRICS
+assert set(_EVENT_SQL) | MONEY_METRICS == EVENT_METRICS
 
 # The same metrics over the rollups (migrations/clickhouse/0005_rollups_daily.py).
 _R_VISITORS, _R_CONVERTED = _merge("visitors"), _merge("converted")
@@ -250,28 +159,14 @@ _ROLLUP_COLUMNS = (
 _WORD = re.compile(r"\w+")
 
 _ROLLED_UP = {
-    "session": frozenset(_SESSION_DIMENSIONS) - {"exit_page"} | {""},
-    "event": frozenset(_EVENT_DIMENSIONS) | {""},
+    "session": frozenset(SESSION_COLUMNS) - {"exit_page"} | {""},
+    "event": frozenset(EVENT_COLUMNS) | {""},
 }
 _SUMMED_ONLY = frozenset({"exit_page"})
 """Rolled up for the summed metrics only: a visit's exit page changes, so its visitor states do not hold."""
 _SUMMED_METRICS = frozenset(
     {"visits", "pageviews", "events", "views_per_visit", "bounce_rate", "visit_duration"}
 )
-
-
-def whole_hour_offsets(timezone: str, start: datetime, end: datetime) -> bool:
-    """True when every local day boundary of ``[start, end)`` falls on a UTC hour (hourly rollups fit)."""
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(timezone)
-    moment = start
-    while moment <= end:
-        offset = moment.astimezone(zone).utcoffset()
-        if offset is None or offset.total_seconds() % 3600:
-            return False
-        moment += timedelta(hours=12)
-    return start.minute == start.second == end.minute == end.second == 0
 
 
 # Bucket of a timestamp in the site's timezone, as a label; the tz is a bound parameter.
@@ -288,24 +183,6 @@ class FilterSpec:
     dimension: Dimension
     operator: Literal["is", "is_not", "contains", "not_contains"]
     values: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class GoalDefinition:
-    """A goal from the site's settings: a pageview of a path (``*`` matches anything) or an event by name.
-
-    Tracker goals (``datafast.goal("signup")``) count without one; a definition adds pageview
-    goals and custom events, and an event definition names a tracker goal of the same event name.
-    """
-
-    name: str
-    kind: Literal["pageview", "event"]
-    match: str
-    """The path pattern (pageview) or the event name (event)."""
-
-    @property
-    def path_regex(self) -> str:
-        return "^" + ".*".join(re.escape(part) for part in self.match.split("*")) + "$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,7 +425,7 @@ class AnalyticsQueries:
     # --- money ----------------------------------------------------------------------------
     # Money metrics join two sides grouped by the same keys (none, a time bucket, dimension
     # values): the traffic (t: visitors and converted visitors of events or visits, like every
-    # other metric) and the money (m: conversions, see revenue.conversions). A FULL JOIN keeps
+    # other metric) and the money (m: conversions, see analytics.conversions). A FULL JOIN keeps
     # values with only one side; keys are Nullable so that money credited to no visit (unknown
     # source) stays a row of its own, with NULL values.
 

@@ -8,7 +8,7 @@ Metric definitions (README "Stats API" has the user-facing version):
 - Money metrics (``revenue``, ``new_revenue``, ``renewal_revenue``, ``refunds``, ``purchases``,
   ``average_order_value``, ``revenue_per_visitor``, ``conversions``, ``conversion_rate``) count
   *money received in the range*, by payment time: the conversions of
-  :mod:`datafast.domain.revenue.conversions` (payments net of refunds, plus tracker revenue no
+  :mod:`datafast.domain.analytics.conversions` (payments net of refunds, plus tracker revenue no
   payment carries). ``conversions``: visitors with a goal or purchase event, or a payment.
 - Breakdowns by a visit attribute (source, UTM, entry/exit page, geography, device…) count
   the visits that started in the range; their money is the money credited to a visit of that
@@ -20,34 +20,33 @@ Metric definitions (README "Stats API" has the user-facing version):
 - A share link (``SiteContext.public``) reads aggregates only: no visitor list or profile, no
   breakdown or filter by an identity property (403), no property value of an ``identify`` event.
 
-Date ranges are calendar days in the site's timezone, turned into UTC instants with the
-timezone's rules for each day, so days of 23 or 25 hours (DST) are exact.
+Date ranges are site-local calendar days (:mod:`datafast.domain.analytics.dates`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.analytics.queries import (
+from datafast.domain.analytics.catalog import (
     EVENT_METRICS,
     METRICS,
     MONEY_METRICS,
+    REVENUE_METRICS,
     SESSION_METRICS,
     VISIT_METRICS,
-    AnalyticsQueries,
     Dimension,
-    FilterSpec,
-    FunnelStepSpec,
     GoalDefinition,
-    QuerySpec,
     dimension,
     is_identity_prop,
 )
+from datafast.domain.analytics.conversions import DEFAULT_CLIENT_REVENUE, DEFAULT_LOOKBACK_DAYS, ClientRevenue
+from datafast.domain.analytics.dates import bucket_labels, previous_period, resolve_range
+from datafast.domain.analytics.queries import AnalyticsQueries, FilterSpec, FunnelStepSpec, QuerySpec
 from datafast.domain.analytics.schemas import (
     Attribution,
     Bucket,
@@ -74,48 +73,13 @@ from datafast.domain.analytics.schemas import (
     VisitorSession,
     VisitorSummary,
 )
-from datafast.domain.revenue.conversions import DEFAULT_CLIENT_REVENUE, DEFAULT_LOOKBACK_DAYS, ClientRevenue
 from datafast.errors import Forbidden, InvalidInput, NotFound
 
-__all__ = ("SiteContext", "StatsService", "bucket_labels", "resolve_range")
+__all__ = ("SiteContext", "StatsService")
 
-MAX_DAYS = 5 * 366
-EARLIEST_DAY = date(2000, 1, 1)
-"""No report reads days before this (nor the attribution report instants before it)."""
-MAX_DAYS_AHEAD = 366
-"""A custom range may end up to a year ahead (e.g. "this year"); later days cannot have data."""
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
 MAX_COMPARED_ROWS = 10_000
-REVENUE_METRICS = [
-    "revenue",
-    "purchases",
-    "average_order_value",
-    "visitors",
-    "conversions",
-    "revenue_per_visitor",
-    "new_revenue",
-    "renewal_revenue",
-    "refunds",
-]
-DEFAULT_TOTALS = [
-    "visitors",
-    "visits",
-    "pageviews",
-    "views_per_visit",
-    "bounce_rate",
-    "visit_duration",
-    "events",
-    "conversions",
-    "conversion_rate",
-    "revenue",
-    "revenue_per_visitor",
-    "purchases",
-    "average_order_value",
-    "new_revenue",
-    "renewal_revenue",
-    "refunds",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,87 +98,6 @@ class SiteContext:
 
 def _invalid(key: str, message: str) -> InvalidInput:
     return InvalidInput(message, extra={"errors": [{"key": key, "message": message}]})
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _invalid("timezone", f"{name!r} is not a timezone") from None
-
-
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
-def resolve_range(value: DateRange | Period, timezone: str, now: datetime) -> ResolvedRange:
-    """Site-local days → ``[start_utc, end_utc)``; presets end today (site-local) inclusive."""
-    zone = _zone(timezone)
-    today = now.astimezone(zone).date()
-    if isinstance(value, DateRange):
-        start, end = value.start, value.end
-    elif value == "today":
-        start = end = today
-    elif value == "yesterday":
-        start = end = today - timedelta(days=1)
-    elif value.endswith("d"):
-        start, end = today - timedelta(days=int(value[:-1]) - 1), today
-    elif value == "month":
-        start, end = today.replace(day=1), today
-    elif value == "last_month":
-        end = today.replace(day=1) - timedelta(days=1)
-        start = end.replace(day=1)
-    else:  # 12mo
-        start, end = (today.replace(day=1) - timedelta(days=335)).replace(day=1), today
-    if end < start:
-        raise _invalid("date_range", "date_range.end is before date_range.start")
-    # Bounded so the range is a real one (no overflow at year 9999, no scans of empty decades).
-    if start < EARLIEST_DAY or end > today + timedelta(days=MAX_DAYS_AHEAD):
-        raise _invalid(
-            "date_range",
-            f"dates must be between {EARLIEST_DAY.isoformat()} and {MAX_DAYS_AHEAD} days after today",
-        )
-    if (end - start).days >= MAX_DAYS:
-        raise _invalid("date_range", f"date ranges are limited to {MAX_DAYS} days")
-    return ResolvedRange(
-        start=start,
-        end=end,
-        timezone=timezone,
-        start_utc=_local_midnight(start, zone),
-        end_utc=_local_midnight(end + timedelta(days=1), zone),
-    )
-
-
-def previous_period(current: ResolvedRange) -> ResolvedRange:
-    days = (current.end - current.start).days + 1
-    return resolve_range(
-        DateRange(start=current.start - timedelta(days=days), end=current.start - timedelta(days=1)),
-        current.timezone,
-        current.end_utc,
-    )
-
-
-def bucket_labels(range_: ResolvedRange, interval: Interval) -> list[str]:
-    """Every bucket of the range, in order, labelled as the SQL labels them (see queries._BUCKETS)."""
-    zone = ZoneInfo(range_.timezone)
-    labels: list[str] = []
-    if interval == "hour":
-        moment = range_.start_utc
-        while moment < range_.end_utc:
-            local = moment.astimezone(zone).replace(minute=0, second=0, microsecond=0)
-            labels.append(local.strftime("%Y-%m-%dT%H:00%z"))
-            moment += timedelta(hours=1)
-    else:
-        day = range_.start
-        while day <= range_.end:
-            if interval == "day":
-                labels.append(day.isoformat())
-            elif interval == "week":
-                labels.append((day - timedelta(days=day.weekday())).isoformat())
-            else:
-                labels.append(day.replace(day=1).isoformat())
-            day += timedelta(days=1)
-    return list(dict.fromkeys(labels))
 
 
 def _value(value: Any) -> str | None:
@@ -472,7 +355,7 @@ class StatsService:
         lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     ) -> MetricsResponse:
         request = QueryRequest(
-            metrics=metrics or DEFAULT_TOTALS,
+            metrics=metrics or list(METRICS),
             filters=filters,
             date_range=date_range,
             compare="previous_period" if compare else None,
@@ -535,7 +418,7 @@ class StatsService:
         totals = await self.query(
             site,
             QueryRequest(
-                metrics=REVENUE_METRICS,
+                metrics=list(REVENUE_METRICS),
                 filters=filters,
                 date_range=date_range,
                 attribution=attribution,
@@ -545,7 +428,7 @@ class StatsService:
         rows = await self.query(
             site,
             QueryRequest(
-                metrics=REVENUE_METRICS,
+                metrics=list(REVENUE_METRICS),
                 dimensions=[by],
                 filters=filters,
                 date_range=date_range,

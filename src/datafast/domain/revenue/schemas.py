@@ -10,8 +10,6 @@ import msgspec
 from msgspec import Meta
 
 __all__ = (
-    "AttributionReport",
-    "AttributionRow",
     "ConnectionCreate",
     "ConnectionRead",
     "PaymentCreate",
@@ -68,29 +66,3 @@ class PaymentRecorded(msgspec.Struct):
     transaction_id: str
     stored: bool
     duplicate: bool
-
-
-class AttributionRow(msgspec.Struct):
-    value: str | None
-    """The dimension's value; null for revenue not linked to any visit in the window."""
-    revenue: int
-    """Net revenue (payments less refunds) in the site's currency, minor units."""
-    new_revenue: int
-    renewal_revenue: int
-    refunds: int
-    payments: int
-    customers: int
-    visitors: int
-    conversion_rate: float
-    revenue_per_visitor: float
-    average_order_value: float
-
-
-class AttributionReport(msgspec.Struct):
-    model: str
-    dimension: str
-    currency: str
-    lookback_days: int
-    date_from: datetime
-    date_to: datetime
-    rows: list[AttributionRow]

@@ -14,7 +14,7 @@ the Payments API (an API key that may write to the site) are verified sources. A
 Whenever it counts, one tracker event counts for at most ``client_revenue_cap`` whole units of
 the site's currency (default :data:`DEFAULT_CLIENT_REVENUE_CAP`), so one forged event cannot
 move the dashboard by a million. The rule itself is applied in the query layer, in one place:
-the ``conversions`` CTE of :mod:`datafast.domain.revenue.conversions` (bound parameters).
+the ``conversions`` CTE of :mod:`datafast.domain.analytics.conversions` (bound parameters).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, Website
-from datafast.domain.revenue.conversions import ALWAYS, NEVER, UNLESS_VERIFIED, ClientRevenue
+from datafast.domain.analytics.conversions import ALWAYS, NEVER, UNLESS_VERIFIED, ClientRevenue
 
 __all__ = (
     "CLIENT_REVENUE_MODES",

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Membership, Role, User, Website
-from datafast.domain.revenue.conversions import (
+from datafast.domain.analytics.conversions import (
     COUNTED_REVENUE,
     DEFAULT_CLIENT_REVENUE,
     ClientRevenue,

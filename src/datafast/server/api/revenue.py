@@ -18,19 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, Role, Website
 from datafast.domain.accounts.access import Principal, site_access
-from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.revenue import connections
-from datafast.domain.revenue.api_payments import record_api_payment
-from datafast.domain.revenue.attribution import (
+from datafast.domain.analytics.attribution import (
     DIMENSIONS,
     MODELS,
     AttributionQuery,
     attribution_report,
-    attribution_window,
 )
-from datafast.domain.revenue.conversions import DEFAULT_MODEL
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.conversions import DEFAULT_MODEL
+from datafast.domain.analytics.dates import attribution_window
+from datafast.domain.analytics.schemas import AttributionReport
+from datafast.domain.revenue import connections
+from datafast.domain.revenue.api_payments import record_api_payment
 from datafast.domain.revenue.schemas import (
-    AttributionReport,
     ConnectionCreate,
     ConnectionRead,
     PaymentCreate,

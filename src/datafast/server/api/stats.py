@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeAlias
 
@@ -39,8 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Website
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.catalog import GoalDefinition, dimension
 from datafast.domain.analytics.funnels import FunnelService, funnel_read
-from datafast.domain.analytics.queries import AnalyticsQueries, GoalDefinition, dimension
+from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import (
     Attribution,
     DateRange,
@@ -192,6 +194,47 @@ def parse_metrics(raw: str | None, default: list[str]) -> list[str]:
     return [m.strip() for m in raw.split(",") if m.strip()][:20]
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What every report route reads from its query: the dates and the filters."""
+
+    date_range: DateRange | Period
+    filters: list[Filter]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Crediting:
+    """Which visit money is credited to (revenue metrics in breakdowns and under filters)."""
+
+    attribution: Attribution
+    lookback_days: int
+
+
+def provide_report(
+    period: PeriodParam = None,
+    start_date: StartParam = None,
+    end_date: EndParam = None,
+    filters: FilterParam = None,
+) -> Report:
+    return Report(date_range(period, start_date, end_date), parse_filters(filters))
+
+
+def provide_page(limit: LimitParam = 100, offset: OffsetParam = 0) -> Page:
+    return Page(limit, offset)
+
+
+def provide_crediting(
+    attribution: AttributionParam = "last_non_direct", lookback_days: LookbackParam = 30
+) -> Crediting:
+    return Crediting(attribution, lookback_days)
+
+
 async def provide_site(
     website: NamedDependency[Website],
     db_session: NamedDependency[AsyncSession],
@@ -250,10 +293,16 @@ async def stats_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: Ba
 STATS_DEPENDENCIES = {
     "stats": Provide(provide_stats, sync_to_thread=False),
     "site": Provide(provide_site),
+    "report": Provide(provide_report, sync_to_thread=False),
+    "page": Provide(provide_page, sync_to_thread=False),
+    "crediting": Provide(provide_crediting, sync_to_thread=False),
 }
 Stats: TypeAlias = NamedDependency[StatsService]
 SiteWebsite: TypeAlias = NamedDependency[Website]
 Site: TypeAlias = NamedDependency[SiteContext]
+Reported: TypeAlias = NamedDependency[Report]
+Paged: TypeAlias = NamedDependency[Page]
+Credited: TypeAlias = NamedDependency[Crediting]
 
 QUERY_EXAMPLE = {
     "metrics": ["visitors", "revenue", "conversion_rate"],
@@ -338,10 +387,8 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
+        report: Reported,
+        crediting: Credited,
         metrics: Annotated[
             str | None,
             QueryParameter(
@@ -351,17 +398,15 @@ class StatsController(Controller):
             ),
         ] = None,
         compare: CompareParam = False,
-        attribution: AttributionParam = "last_non_direct",
-        lookback_days: LookbackParam = 30,
     ) -> MetricsResponse:
         return await stats.metrics(
             site,
-            date_range(period, start_date, end_date),
-            parse_filters(filters),
+            report.date_range,
+            report.filters,
             parse_metrics(metrics, []) or None,
             compare,
-            attribution,
-            lookback_days,
+            crediting.attribution,
+            crediting.lookback_days,
         )
 
     @get("/timeseries", summary="Metrics per hour, day, week or month (empty buckets filled with 0)")
@@ -369,29 +414,25 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
+        report: Reported,
+        crediting: Credited,
         interval: Annotated[
             Interval, QueryParameter(name="interval", examples=[Example(value="day")])
         ] = "day",
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
         metrics: Annotated[
             str | None, QueryParameter(name="metrics", examples=[Example(value="visitors,visits,revenue")])
         ] = None,
         compare: CompareParam = False,
-        attribution: AttributionParam = "last_non_direct",
-        lookback_days: LookbackParam = 30,
     ) -> TimeseriesResponse:
         return await stats.timeseries(
             site,
-            date_range(period, start_date, end_date),
-            parse_filters(filters),
+            report.date_range,
+            report.filters,
             interval,
             parse_metrics(metrics, ["visitors", "visits", "pageviews", "revenue"]),
             compare,
-            attribution,
-            lookback_days,
+            crediting.attribution,
+            crediting.lookback_days,
         )
 
     @get("/breakdown", summary="Metrics per value of one dimension (top sources, pages, countries…)")
@@ -399,14 +440,13 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
+        report: Reported,
+        page: Paged,
+        crediting: Credited,
         dimension_: Annotated[
             str,
             QueryParameter(name="dimension", description="Default: source", examples=[Example(value="page")]),
         ] = "source",
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
         metrics: Annotated[
             str | None,
             QueryParameter(
@@ -425,10 +465,6 @@ class StatsController(Controller):
                 examples=[Example(value="-revenue")],
             ),
         ] = None,
-        limit: LimitParam = 100,
-        offset: OffsetParam = 0,
-        attribution: AttributionParam = "last_non_direct",
-        lookback_days: LookbackParam = 30,
     ) -> QueryResponse:
         found = dimension(dimension_)
         default = (
@@ -450,13 +486,13 @@ class StatsController(Controller):
             QueryRequest(
                 metrics=parse_metrics(metrics, default),
                 dimensions=[dimension_],
-                filters=parse_filters(filters),
-                date_range=date_range(period, start_date, end_date),
+                filters=report.filters,
+                date_range=report.date_range,
                 order_by=order,
-                limit=limit,
-                offset=offset,
-                attribution=attribution,
-                lookback_days=lookback_days,
+                limit=page.limit,
+                offset=page.offset,
+                attribution=crediting.attribution,
+                lookback_days=crediting.lookback_days,
             ),
         )
 
@@ -490,19 +526,15 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
-        limit: LimitParam = 100,
-        offset: OffsetParam = 0,
+        report: Reported,
+        page: Paged,
     ) -> VisitorList:
         return await stats.visitors(
             site,
-            date_range(period, start_date, end_date),
-            parse_filters(filters),
-            limit,
-            offset,
+            report.date_range,
+            report.filters,
+            page.limit,
+            page.offset,
         )
 
     @get(
@@ -525,6 +557,9 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
+        report: Reported,
+        page: Paged,
+        crediting: Credited,
         by: Annotated[
             str,
             QueryParameter(
@@ -539,27 +574,19 @@ class StatsController(Controller):
                 examples=[Example(value="Google")],
             ),
         ] = None,
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
-        limit: LimitParam = 100,
-        offset: OffsetParam = 0,
-        attribution: AttributionParam = "last_non_direct",
-        lookback_days: LookbackParam = 30,
     ) -> RevenueResponse:
-        parsed = parse_filters(filters)
+        parsed = [*report.filters]
         if source:
             parsed.append(Filter(dimension="source", values=[source]))
         return await stats.revenue(
             site,
-            date_range(period, start_date, end_date),
+            report.date_range,
             parsed,
             by,
-            limit,
-            offset,
-            attribution,
-            lookback_days,
+            page.limit,
+            page.offset,
+            crediting.attribution,
+            crediting.lookback_days,
         )
 
     @get(
@@ -569,20 +596,16 @@ class StatsController(Controller):
         self,
         site: Site,
         stats: Stats,
+        report: Reported,
+        page: Paged,
         goal_name: Annotated[
             str | None, QueryParameter(name="goal_name", examples=[Example(value="signup")])
         ] = None,
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
-        limit: LimitParam = 100,
-        offset: OffsetParam = 0,
     ) -> GoalsResponse:
-        parsed = parse_filters(filters)
+        parsed = [*report.filters]
         if goal_name:
             parsed.append(Filter(dimension="goal", values=[goal_name]))
-        return await stats.goals(site, date_range(period, start_date, end_date), parsed, limit, offset)
+        return await stats.goals(site, report.date_range, parsed, page.limit, page.offset)
 
 
 class FunnelController(Controller):
@@ -617,16 +640,11 @@ class FunnelController(Controller):
         site: Site,
         db_session: Db,
         stats: Stats,
+        report: Reported,
         funnel_id: FromPath[uuid.UUID],
-        period: PeriodParam = None,
-        start_date: StartParam = None,
-        end_date: EndParam = None,
-        filters: FilterParam = None,
     ) -> FunnelResult:
         funnel = funnel_read(await FunnelService(session=db_session).get_for_site(website.id, funnel_id))
-        return await stats.funnel(
-            site, funnel, date_range(period, start_date, end_date), parse_filters(filters)
-        )
+        return await stats.funnel(site, funnel, report.date_range, report.filters)
 
     @patch("/{funnel_id:uuid}", summary="Rename a funnel or change its steps or window (admins)")
     async def update_funnel(

@@ -1,95 +1,31 @@
 """Revenue attribution: which visits brought the money, by any sessions dimension.
 
 The conversions (payments, refunds and tracker revenue, with the double-count rule) and the
-attribution models are defined once in :mod:`datafast.domain.revenue.conversions`, shared with the
+attribution models are defined once in :mod:`datafast.domain.analytics.conversions`, shared with the
 Stats API. Here: group the attributed money by one ``sessions`` column of the credited visit
 (picked from a fixed table, never from input) and add the visitors of each value. Money with no
 visitor, or no visit in the window, is reported with ``value: null`` (unknown source).
 
-The window is bounded (:func:`attribution_window`): ``from`` not before 2000-01-01, ``to`` not
-later than a year from now (so "this year" works), at most ``MAX_DAYS`` (1,830) days long;
-outside that is a 400.
+The window is bounded like every report (:func:`datafast.domain.analytics.dates.attribution_window`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-from datafast.domain.revenue import conversions
-from datafast.domain.revenue.conversions import DEFAULT_CLIENT_REVENUE, MODELS, ClientRevenue, MoneyWindow
-from datafast.domain.revenue.schemas import AttributionReport, AttributionRow
-from datafast.errors import InvalidInput
+from datafast.domain.analytics import conversions
+from datafast.domain.analytics.catalog import ATTRIBUTION_DIMENSIONS
+from datafast.domain.analytics.conversions import DEFAULT_CLIENT_REVENUE, MODELS, ClientRevenue, MoneyWindow
+from datafast.domain.analytics.schemas import AttributionReport, AttributionRow
 from datafast.lib.eventstore import EventStore
 
-__all__ = ("DIMENSIONS", "MODELS", "AttributionQuery", "attribution_report", "attribution_window")
+__all__ = ("DIMENSIONS", "MODELS", "AttributionQuery", "attribution_report")
 
-DIMENSIONS: Mapping[str, str] = {
-    "source": "referrer_source",
-    "channel": "channel",
-    "referrer": "referrer",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-    "utm_term": "utm_term",
-    "utm_content": "utm_content",
-    "entry_page": "entry_page",
-    "exit_page": "exit_page",
-    "hostname": "hostname",
-    "country": "country",
-    "region": "region",
-    "city": "city",
-    "device": "device",
-    "browser": "browser",
-    "os": "os",
-}
-"""Attribution dimensions → ``sessions`` columns (a visit's source, landing page, place, device)."""
+DIMENSIONS = ATTRIBUTION_DIMENSIONS
 
 MAX_ROWS = 500
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD = timedelta(days=366)
-MAX_DAYS = 5 * 366
-DEFAULT_DAYS = 30
-
-
-def _invalid(key: str, message: str) -> InvalidInput:
-    return InvalidInput(message, extra={"errors": [{"key": key, "message": message}]})
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def attribution_window(
-    date_from: datetime | None, date_to: datetime | None, now: datetime
-) -> tuple[datetime, datetime]:
-    """``[from, to)`` of a report: ``to`` defaults to now rounded up to the minute (so repeated
-    requests share a cached result), ``from`` to 30 days before ``to``. Raises 400 out of bounds."""
-    try:
-        if date_to is None:
-            end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        else:
-            end = _aware(date_to).astimezone(UTC)
-        if end > now + MAX_AHEAD:
-            raise _invalid("to", "to must not be more than a year from now")
-        if end <= EARLIEST:
-            raise _invalid("to", f"to must be after {EARLIEST.date().isoformat()}")
-        start = (
-            _aware(date_from).astimezone(UTC)
-            if date_from is not None
-            else max(end - timedelta(days=DEFAULT_DAYS), EARLIEST)
-        )
-    except OverflowError:  # an offset pushing year 1 or 9999 out of range
-        raise _invalid("from", "from and to must be dates between 2000 and now") from None
-    if start < EARLIEST:
-        raise _invalid("from", f"from must not be before {EARLIEST.date().isoformat()}")
-    if start >= end:
-        raise _invalid("from", "from must be before to")
-    if end - start > timedelta(days=MAX_DAYS):
-        raise _invalid("from", f"the window is limited to {MAX_DAYS} days")
-    return start, end
 
 
 @dataclass(frozen=True, slots=True)

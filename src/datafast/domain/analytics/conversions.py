@@ -1,6 +1,6 @@
 """The money analytics count, and the visit each amount is attributed to: the one place for both rules.
 
-Used by the attribution report (:mod:`datafast.domain.revenue.attribution`) and by the Stats API
+Used by the attribution report (:mod:`datafast.domain.analytics.attribution`) and by the Stats API
 (:mod:`datafast.domain.analytics.queries`), so the two always agree.
 
 **Conversions** (the ``conversions`` CTE): every stored payment and refund (``payments``, by its
