@@ -149,4 +149,5 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
         (3, "rollups"),
         (4, "payments"),
         (5, "rollups_daily"),
+        (6, "revenue_events"),
     ]

@@ -20,6 +20,7 @@ log = get_logger(__name__)
 
 RETAINED: dict[str, str] = {
     "events": "toDateTime(timestamp)",
+    "revenue_events": "toDateTime(timestamp)",
     "sessions": "toDateTime(started_at)",
     "sessions_hourly": "hour",
     "events_hourly": "hour",

@@ -43,15 +43,9 @@ class AttributionQuery:
 
 _REVENUE_SQL = """
 WITH {conversions}, {attributed}
-SELECT a.key != '' AS linked, if(linked, v.value, '') AS value, {money}
+SELECT a.key != '' AS linked, if(linked, a.s_{column}, '') AS value, {money}
 FROM conversions AS c
 LEFT JOIN attributed AS a ON a.key = c.key
-LEFT JOIN (
-    SELECT session_id, any({column}) AS value
-    FROM sessions FINAL
-    WHERE website_id = {{cv_site:UUID}} AND sign = 1 AND session_id IN (SELECT session_id FROM attributed)
-    GROUP BY session_id
-) AS v ON v.session_id = a.session_id
 GROUP BY linked, value
 """
 
@@ -78,7 +72,7 @@ async def attribution_report(store: EventStore, query: AttributionQuery) -> Attr
     parameters = conversions.parameters(window)
     sql = _REVENUE_SQL.format(
         conversions=conversions.CONVERSIONS,
-        attributed=conversions.attributed(query.model),
+        attributed=conversions.attributed(query.model, [column]),
         money=conversions.money_columns(),
         column=column,
     )

@@ -5,11 +5,12 @@ Used by the attribution report (:mod:`datafast.domain.analytics.attribution`) an
 
 **Conversions** (the ``conversions`` CTE): every stored payment and refund (``payments``, by its
 own timestamp, ``amount_site`` in the site's currency, refunds negative), plus every tracker event
-with a revenue value (a ``purchase``, a goal with a value) whose ``props.transaction_id`` no stored
-payment carries. That is the double-count rule: a sale reported both by the tracker and by a
-provider counts once, as the provider's payment, when the tracker event carries the provider's
-transaction id (order id, checkout session, payment intent, or ``POST /api/v1/payments``
-transaction_id); a tracker event without one always counts. Tracker revenue in another currency
+with a revenue value (a ``purchase``, a goal with a value; read from ``revenue_events``, their copy
+kept by a materialized view) whose ``props.transaction_id`` no stored payment carries. That is
+the double-count rule: a sale reported both by the tracker and by a provider counts once, as the
+provider's payment, when the tracker event carries the provider's transaction id (order id,
+checkout session, payment intent, or ``POST /api/v1/payments`` transaction_id); a tracker event
+without one always counts. Tracker revenue in another currency
 than the site's is left out (it has no rate of its own). Tracker revenue counts as a payment.
 
 **Unverified money** (:class:`ClientRevenue`, the site's policy from
@@ -31,7 +32,7 @@ expressions below are written into SQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,13 +65,15 @@ CLOCK_SKEW = 60
 """Seconds a visit may start after the payment and still count: the provider's clock and the
 visitor's are not the same, and provider timestamps are often whole seconds."""
 
-# Over the touches (``visit``, ``at``, ``channel``); ties on the start time go to the larger id.
+# Over the touches (``visit``, ``at``, ``touch_channel``): which touch's ``{value}`` each model takes.
+# Ties on the start time go to the larger id.
 MODELS: Mapping[str, str] = {
-    "first": "argMin(visit, (at, visit))",
-    "last": "argMax(visit, (at, visit))",
+    "first": "argMin({value}, (at, visit))",
+    "last": "argMax({value}, (at, visit))",
     "last_non_direct": (
-        "if(countIf(channel != 'direct') > 0, argMaxIf(visit, (at, visit), channel != 'direct'),"
-        " argMax(visit, (at, visit)))"
+        "if(countIf(touch_channel != 'direct') > 0,"
+        " argMaxIf({value}, (at, visit), touch_channel != 'direct'),"
+        " argMax({value}, (at, visit)))"
     ),
 }
 
@@ -108,13 +111,21 @@ CLIENT_COUNTED = """({cv_client:UInt8} = 2 OR {cv_client:UInt8} = 1 AND (
 """Whether the site's tracker revenue counts (a condition over no row: the policy and the site)."""
 CLIENT_AMOUNT = "least(revenue, {cv_client_cap:Int64})"
 """What one tracker revenue event (an ``events`` row) counts for."""
-CLIENT_MONEY = f"""upper(currency) = {{cv_currency:String}}
+
+
+def _client_money(transaction_id: str) -> str:
+    """Whether a tracker revenue row is money received: the site's currency, the policy, and the
+    double-count rule (no stored payment carries its ``transaction_id``, read from ``transaction_id``)."""
+    return f"""upper(currency) = {{cv_currency:String}}
       AND {CLIENT_COUNTED}
-      AND (props['transaction_id'] = '' OR props['transaction_id'] NOT IN (
+      AND ({transaction_id} = '' OR {transaction_id} NOT IN (
           SELECT arrayJoin(arrayConcat(refs, [transaction_id]))
           FROM payments FINAL WHERE website_id = {{cv_site:UUID}}))"""  # noqa: S608 - constants only
-"""Whether an ``events`` row's revenue is money received: the site's currency, the policy, and
-the double-count rule (no stored payment carries its ``transaction_id``)."""
+
+
+CLIENT_MONEY = _client_money("props['transaction_id']")
+"""Whether an ``events`` row's revenue is money received."""
+
 COUNTED_REVENUE = f"if(revenue > 0 AND {CLIENT_MONEY}, {CLIENT_AMOUNT}, 0)"
 """What an ``events`` row adds to the money (0 when nothing): the visitors list, the CSV export."""
 
@@ -162,12 +173,10 @@ CONVERSIONS = f"""conversions AS (
     UNION ALL
     SELECT concat('event:', toString(event_id)), 'payment', 0, visitor_id, timestamp, timestamp,
            {CLIENT_AMOUNT}
-    FROM events
-    -- PREWHERE: the other columns (props above all) are read only where there is revenue
-    PREWHERE website_id = {{cv_site:UUID}}
+    FROM revenue_events
+    WHERE website_id = {{cv_site:UUID}}
       AND timestamp >= {{cv_from:DateTime64(3, 'UTC')}} AND timestamp < {{cv_to:DateTime64(3, 'UTC')}}
-      AND revenue > 0
-    WHERE {CLIENT_MONEY}
+      AND {_client_money("transaction_id")}
 )"""  # noqa: S608
 """Columns: key, kind (payment | refund), is_renewal, visitor_id, paid_at, anchor_at, amount."""
 
@@ -182,12 +191,12 @@ VISITS_TO = "({cv_to:DateTime64(3, 'UTC')} + toIntervalSecond({cv_skew:UInt32}))
 """The latest start a credited visit can have."""
 
 _ATTRIBUTED = """attributed AS (
-    SELECT c.key AS key, {model} AS session_id
+    SELECT c.key AS key, {picked}
     FROM conversions AS c
     INNER JOIN (
         -- The visits of converting visitors only, each at its latest version.
         SELECT visitor_id, session_id AS visit, argMax(started_at, version) AS at,
-               argMax(channel, version) AS channel
+               argMax(channel, version) AS touch_channel{latest}
         FROM sessions
         WHERE website_id = {{cv_site:UUID}}
           AND visitor_id IN (SELECT visitor_id FROM conversions WHERE visitor_id != '')
@@ -201,9 +210,21 @@ _ATTRIBUTED = """attributed AS (
 )"""
 
 
-def attributed(model: str) -> str:
-    """The ``attributed`` CTE (after ``conversions``): ``key`` → the ``session_id`` credited by ``model``."""
-    return _ATTRIBUTED.format(model=MODELS[model], visits_from=VISITS_FROM, visits_to=VISITS_TO)
+def attributed(model: str, columns: Sequence[str] = ()) -> str:
+    """The ``attributed`` CTE (after ``conversions``): ``key`` → the ``session_id`` credited by
+    ``model``, and each of ``columns`` (``sessions`` columns, from a fixed table) of that visit as
+    ``s_<column>``, at its latest version: what a breakdown by a visit attribute needs, read with
+    the touches instead of from the visits again."""
+    pick = MODELS[model]
+    if columns:
+        value = f"tuple(visit, {', '.join(f'c_{c}' for c in columns)})"
+        picked = f"{pick.format(value=value)} AS credited, credited.1 AS session_id" + "".join(
+            f", credited.{i} AS s_{c}" for i, c in enumerate(columns, start=2)
+        )
+    else:
+        picked = f"{pick.format(value='visit')} AS session_id"
+    latest = "".join(f", argMax({c}, version) AS c_{c}" for c in columns)
+    return _ATTRIBUTED.format(picked=picked, latest=latest, visits_from=VISITS_FROM, visits_to=VISITS_TO)
 
 
 MONEY: Mapping[str, str] = {

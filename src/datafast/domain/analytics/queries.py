@@ -429,7 +429,9 @@ class AnalyticsQueries:
     # values with only one side; keys are Nullable so that money credited to no visit (unknown
     # source) stays a row of its own, with NULL values.
 
-    def _with_money(self, spec: QuerySpec, params: _Params) -> str:
+    def _with_money(self, spec: QuerySpec, params: _Params, columns: Sequence[str] = ()) -> str:
+        """The ``conversions`` and ``attributed`` CTEs (``columns``: of each credited visit, see
+        :func:`conversions.attributed`)."""
         window = MoneyWindow(
             spec.website_id,
             spec.currency,
@@ -440,14 +442,20 @@ class AnalyticsQueries:
             spec.client_revenue,
         )
         params.values.update(conversions.parameters(window))
-        return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution)} "
+        return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution, columns)} "
 
-    def _money(self, spec: QuerySpec, params: _Params, keys: Sequence[str], *, credited: bool) -> str:
-        """Money grouped by ``keys`` (SQL over ``c`` conversions, ``v`` their credited visits, ``e``).
+    def _money(
+        self, spec: QuerySpec, params: _Params, keys: Sequence[str], *, credited: bool, carried: bool = False
+    ) -> str:
+        """Money grouped by ``keys`` (SQL over ``c`` conversions, ``a`` their credits, ``v`` their
+        credited visits, ``e``).
 
-        ``credited`` (or any filter): only money credited to a visit matching the filters."""
+        ``credited`` (or any filter): only money credited to a visit matching the filters.
+        ``carried``: no filter, and the keys read the credited visit's columns from ``a``."""
         joins = ""
-        if credited or spec.filters:
+        if carried:
+            joins = " LEFT JOIN attributed AS a ON a.key = c.key"  # no visit: NULL keys
+        elif credited or spec.filters:
             visits = self._visits_subquery(
                 spec,
                 params,
@@ -526,7 +534,10 @@ class AnalyticsQueries:
         """A breakdown with money metrics: each conversion counts for the values of the visit it is
         credited to under ``spec.attribution`` (event dimensions: every value among that visit's events)."""
         params = _Params()
-        head = self._with_money(spec, params)
+        # Unfiltered, by a visit attribute: the credited visits' values come with their credits.
+        carried = spec.scope == "session" and not spec.filters
+        head = self._with_money(spec, params, [d.column for d in spec.dimensions] if carried else ())
+        visit = "a" if carried else "v"
         n = len(spec.dimensions)
         traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
         rollup = self._rollup(spec, spec.scope, [*traffic_metrics, "visitors", "conversions"])
@@ -544,8 +555,10 @@ class AnalyticsQueries:
             traffic = f"SELECT {', '.join(select)} FROM {source}"
             having = f" HAVING {' AND '.join(kept)}" if kept else ""
             if spec.scope == "session":
-                credited = [f"if(v.session_id = '', NULL, v.s_{d.column})" for d in spec.dimensions]
-                money = self._money(spec, params, credited, credited=True)
+                credited = [
+                    f"if({visit}.session_id = '', NULL, {visit}.s_{d.column})" for d in spec.dimensions
+                ]
+                money = self._money(spec, params, credited, credited=True, carried=carried)
             else:
                 money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
         elif spec.scope == "session":
@@ -554,8 +567,8 @@ class AnalyticsQueries:
             traffic_sql = [f"{_SESSION_SQL[m]} AS t_{m}" for m in traffic_metrics]
             traffic = f"SELECT {', '.join([*keys, *traffic_sql, _TRAFFIC['session']])} FROM ({inner})"
             # Money credited to no visit (LEFT JOIN: an empty session_id) keeps NULL values.
-            credited = [f"if(v.session_id = '', NULL, v.s_{d.column})" for d in spec.dimensions]
-            money = self._money(spec, params, credited, credited=True)
+            credited = [f"if({visit}.session_id = '', NULL, {visit}.s_{d.column})" for d in spec.dimensions]
+            money = self._money(spec, params, credited, credited=True, carried=carried)
             having = ""
         else:
             keys = [
