@@ -130,6 +130,8 @@ _TRAFFIC = {
     ),
 }
 assert set(_MONEY_SQL) == MONEY_METRICS
+_TRAFFIC_MONEY = frozenset({"revenue_per_visitor", "conversions", "conversion_rate"})
+"""Money metrics that need the traffic side (``x_visitors``, ``x_converted``)."""
 assert set(_SESSION_SQL) | MONEY_METRICS == SESSION_METRICS
 assert set(_EVENT_SQL) | MONEY_METRICS == EVENT_METRICS
 
@@ -500,7 +502,9 @@ class AnalyticsQueries:
         params = _Params()
         head = self._with_money(spec, params)
         rollup = self._rollup(spec, "event", ["visitors", "conversions"])
-        if rollup is not None:
+        if not _TRAFFIC_MONEY & set(metrics):  # money alone: no visitor states to merge
+            traffic = "SELECT 0 AS x_visitors"
+        elif rollup is not None:
             source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
             traffic = f"SELECT {_TRAFFIC['rollup']} FROM {source}"
         else:
@@ -517,7 +521,9 @@ class AnalyticsQueries:
         tz = params.bind(spec.timezone, "String")
         bucket = _BUCKETS[spec.interval]
         rollup = self._rollup(spec, "event", ["visitors", "conversions"])
-        if rollup is not None:
+        if not _TRAFFIC_MONEY & set(metrics):  # money alone: no visitor states to merge
+            traffic = "SELECT CAST(NULL AS Nullable(String)) AS k0, 0 AS x_visitors WHERE 0"
+        elif rollup is not None:
             key = f"CAST({bucket.format(ts='hour', tz=tz)} AS Nullable(String)) AS k0"
             source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
             traffic = f"SELECT {key}, {_TRAFFIC['rollup']} FROM {source} GROUP BY k0"
