@@ -23,6 +23,7 @@ from datafast.db.models import User, Website
 from datafast.db.retention import apply_retention
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.credits import Credits
 from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.realtime import RealtimeHub
@@ -89,8 +90,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
             # An identify stored after a payment links it then (the payment-time lookup missed it).
-            payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
-            pipeline = await start_ingest(adapters, engine, written, payments.link_identified)
+            # The money's credited visits are kept as payments and visits arrive.
+            credits = Credits(adapters.event_store)
+            payments = PaymentService(
+                PaymentStore(adapters.event_store), on_written=written, on_linked=credits.refresh
+            )
+            pipeline = await start_ingest(
+                adapters, engine, written, payments.link_identified, credits.after_insert
+            )
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.capture
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)

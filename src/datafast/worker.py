@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.credits import Credits
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.revenue.service import PaymentService
@@ -49,13 +50,17 @@ def create_worker(
     metrics = metrics or WorkerMetrics()
     # New data drops the sites' cached Stats API results; an identify links payments stored before it.
     written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
-    payments = PaymentService(PaymentStore(adapters.event_store), on_written=written)
+    credits = Credits(adapters.event_store)  # the money's credited visits, kept as it and visits arrive
+    payments = PaymentService(
+        PaymentStore(adapters.event_store), on_written=written, on_linked=credits.refresh
+    )
     processing = create_stream_processing(
         adapters,
         engine,
         on_written=written,
         on_batch=metrics.observe_batch,
         on_identified=payments.link_identified,
+        on_inserted=credits.after_insert,
         **drainer_options,
     )
 

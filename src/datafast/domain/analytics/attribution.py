@@ -18,6 +18,7 @@ from datetime import datetime
 from datafast.domain.analytics import conversions
 from datafast.domain.analytics.catalog import ATTRIBUTION_DIMENSIONS
 from datafast.domain.analytics.conversions import DEFAULT_CLIENT_REVENUE, MODELS, ClientRevenue, MoneyWindow
+from datafast.domain.analytics.credits import CARRIED, Credits, stored_attributed
 from datafast.domain.analytics.schemas import AttributionReport, AttributionRow
 from datafast.lib.eventstore import EventStore
 
@@ -70,9 +71,14 @@ async def attribution_report(store: EventStore, query: AttributionQuery) -> Attr
         client=query.client_revenue,
     )
     parameters = conversions.parameters(window)
+    if column in CARRIED and await Credits(store).complete(window):
+        attributed = stored_attributed([column])
+        parameters["cr_model"] = query.model
+    else:
+        attributed = conversions.attributed(query.model, [column])
     sql = _REVENUE_SQL.format(
         conversions=conversions.CONVERSIONS,
-        attributed=conversions.attributed(query.model, [column]),
+        attributed=attributed,
         money=conversions.money_columns(),
         column=column,
     )

@@ -52,6 +52,7 @@ from datafast.domain.analytics.conversions import (
     ClientRevenue,
     MoneyWindow,
 )
+from datafast.domain.analytics.credits import CARRIED, Credits, stored_attributed
 from datafast.domain.analytics.dates import whole_hour_offsets
 from datafast.lib.eventstore import EventStore
 
@@ -296,6 +297,7 @@ class AnalyticsQueries:
     def __init__(self, store: EventStore, *, rollups: bool = True) -> None:
         self.store = store
         self.rollups = rollups
+        self.credits = Credits(store)
 
     def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
         """The rollups (``sessions`` / ``events``) answering this query, or None (filters, odd timezones…)."""
@@ -431,10 +433,9 @@ class AnalyticsQueries:
     # values with only one side; keys are Nullable so that money credited to no visit (unknown
     # source) stays a row of its own, with NULL values.
 
-    def _with_money(self, spec: QuerySpec, params: _Params, columns: Sequence[str] = ()) -> str:
-        """The ``conversions`` and ``attributed`` CTEs (``columns``: of each credited visit, see
-        :func:`conversions.attributed`)."""
-        window = MoneyWindow(
+    @staticmethod
+    def _window(spec: QuerySpec) -> MoneyWindow:
+        return MoneyWindow(
             spec.website_id,
             spec.currency,
             spec.start,
@@ -443,8 +444,19 @@ class AnalyticsQueries:
             spec.lookback_days,
             spec.client_revenue,
         )
-        params.values.update(conversions.parameters(window))
-        return f"WITH {conversions.CONVERSIONS}, {conversions.attributed(spec.attribution, columns)} "
+
+    def _with_money(
+        self, spec: QuerySpec, params: _Params, columns: Sequence[str] = (), *, stored: bool = False
+    ) -> str:
+        """The ``conversions`` and ``attributed`` CTEs (``columns``: of each credited visit, see
+        :func:`conversions.attributed`; ``stored``: read from the credits kept with the money)."""
+        params.values.update(conversions.parameters(self._window(spec)))
+        if stored:
+            params.values["cr_model"] = spec.attribution
+            attributed = stored_attributed(columns)
+        else:
+            attributed = conversions.attributed(spec.attribution, columns)
+        return f"WITH {conversions.CONVERSIONS}, {attributed} "
 
     def _money(
         self, spec: QuerySpec, params: _Params, keys: Sequence[str], *, credited: bool, carried: bool = False
@@ -542,7 +554,9 @@ class AnalyticsQueries:
         params = _Params()
         # Unfiltered, by a visit attribute: the credited visits' values come with their credits.
         carried = spec.scope == "session" and not spec.filters
-        head = self._with_money(spec, params, [d.column for d in spec.dimensions] if carried else ())
+        columns = [d.column for d in spec.dimensions] if carried else []
+        stored = carried and set(columns) <= set(CARRIED) and await self.credits.complete(self._window(spec))
+        head = self._with_money(spec, params, columns, stored=stored)
         visit = "a" if carried else "v"
         n = len(spec.dimensions)
         traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
@@ -584,8 +598,8 @@ class AnalyticsQueries:
             traffic_sql = [f"{_EVENT_SQL[m]} AS t_{m}" for m in traffic_metrics]
             where = self._event_where(spec, params)
             goal_rows = any(d.name == "goal" for d in spec.dimensions)
-            columns = ", ".join([*keys, *traffic_sql, _TRAFFIC["goal" if goal_rows else "event"]])
-            traffic = f"SELECT {columns} FROM events WHERE {where}"
+            selected = ", ".join([*keys, *traffic_sql, _TRAFFIC["goal" if goal_rows else "event"]])
+            traffic = f"SELECT {selected} FROM events WHERE {where}"
             money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
             # A goal breakdown lists goals, not the events without one.
             goals = [f"k{i} != ''" for i, d in enumerate(spec.dimensions) if d.name == "goal"]

@@ -18,7 +18,7 @@ from datafast.domain.ingest.capture.visitors import SaltBook
 from datafast.domain.ingest.jobs import LEASE, StreamProcessing
 from datafast.domain.ingest.log.spool import FileSpool
 from datafast.domain.ingest.log.stream import StreamDrainer, StreamSpool
-from datafast.domain.ingest.log.writer import BatchWriter, IdentifiedHook, WrittenHook
+from datafast.domain.ingest.log.writer import BatchWriter, IdentifiedHook, InsertedHook, WrittenHook
 from datafast.domain.ingest.process import Processor
 from datafast.domain.ingest.process.dedupe import MemoryDeduplicator, ValkeyDeduplicator
 from datafast.domain.ingest.process.sessions import MemorySessionTracker, ValkeySessionTracker
@@ -76,9 +76,11 @@ async def start_ingest(
     engine: AsyncEngine,
     on_written: WrittenHook,
     on_identified: IdentifiedHook | None = None,
+    on_inserted: InsertedHook | None = None,
 ) -> IngestPipeline:
     """``on_written`` is told which sites got new rows (the Stats API drops their cached results),
-    ``on_identified`` which email hashes were identified (payments waiting for them get linked)."""
+    ``on_identified`` which email hashes were identified (payments waiting for them get linked),
+    ``on_inserted`` each batch's rows once inserted (the money's credited visits are refreshed)."""
     settings = adapters.settings
     geo = create_geo_locator(settings.geoip_database)  # first: the likeliest to fail (a bad .mmdb)
     metrics = IngestMetrics()
@@ -105,6 +107,7 @@ async def start_ingest(
             on_batch=metrics.observe_batch,
             on_written=on_written,
             on_identified=on_identified,
+            on_inserted=on_inserted,
         )
         try:
             # A batch processed before a crash goes in first; then the visits still open come
@@ -129,6 +132,7 @@ def create_stream_processing(
     on_written: WrittenHook | None = None,
     on_batch: Callable[[int, float], None] | None = None,
     on_identified: IdentifiedHook | None = None,
+    on_inserted: InsertedHook | None = None,
     lease: float = LEASE,
     **options: Any,
 ) -> StreamProcessing:
@@ -156,6 +160,7 @@ def create_stream_processing(
             on_written=on_written,
             on_batch=on_batch,
             on_identified=on_identified,
+            on_inserted=on_inserted,
             **(defaults | options),
         )
 

@@ -76,15 +76,25 @@ class PaymentService:
         store: PaymentStore,
         pubsub: PubSub | None = None,
         on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
+        on_linked: Callable[[Mapping[str, set[str]]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.pubsub = pubsub
         """Where new payments and refunds are announced (the dashboard's live feed), when given."""
         self.on_written = on_written
         """Called with the site ids whose payments changed (drops their cached Stats API results)."""
+        self.on_linked = on_linked
+        """Called first with the visitors of the payments written, by site (their credited visits
+        are refreshed); a failure fails the write, which the provider's redelivery repeats."""
 
     async def _written(self, rows: list[PaymentRow]) -> None:
         await self.store.insert(rows)
+        if rows and self.on_linked is not None:
+            visitors: dict[str, set[str]] = {}
+            for row in rows:
+                if row.visitor_id:
+                    visitors.setdefault(row.website_id, set()).add(row.visitor_id)
+            await self.on_linked(visitors)
         if rows and self.on_written is not None:
             await self.on_written({row.website_id for row in rows})
 

@@ -26,6 +26,7 @@ from datafast.domain.analytics.attribution import (
 )
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.conversions import DEFAULT_MODEL
+from datafast.domain.analytics.credits import Credits
 from datafast.domain.analytics.dates import attribution_window
 from datafast.domain.analytics.schemas import AttributionReport
 from datafast.domain.revenue import connections
@@ -56,9 +57,15 @@ ADMIN = {"site_role": Role.ADMIN}
 
 
 def _payments(adapters: Adapters) -> PaymentService:
-    """Payments are announced live and drop the site's cached Stats API results, like tracked events."""
+    """Payments are announced live, get their credited visits and drop the site's cached Stats API
+    results, like tracked events."""
     cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
-    return PaymentService(PaymentStore(adapters.event_store), adapters.pubsub, on_written=cache.invalidate)
+    return PaymentService(
+        PaymentStore(adapters.event_store),
+        adapters.pubsub,
+        on_written=cache.invalidate,
+        on_linked=Credits(adapters.event_store).refresh,
+    )
 
 
 def _read(connection: PaymentConnection, settings: Settings) -> ConnectionRead:

@@ -37,6 +37,7 @@ from valkey.exceptions import ResponseError
 from datafast.domain.ingest.log.writer import (
     LINGER,
     IdentifiedHook,
+    InsertedHook,
     WrittenHook,
     announce_identified,
     announce_written,
@@ -167,9 +168,11 @@ class StreamDrainer:
         on_written: WrittenHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
         on_identified: IdentifiedHook | None = None,
+        on_inserted: InsertedHook | None = None,
     ) -> None:
         self.client = client
         self.on_identified = on_identified
+        self.on_inserted = on_inserted
         self.on_batch = on_batch
         """Told (rows, seconds) of each batch written, e.g. for this process's metrics."""
         self.store = store
@@ -290,6 +293,8 @@ class StreamDrainer:
     async def _write(self, token: str, ids: Sequence[bytes], rows: bytes) -> int:
         started = time.perf_counter()
         count = await insert_rows(self.store, rows, token)
+        if self.on_inserted is not None:  # a failure: the batch is written and refreshed again
+            await self.on_inserted(rows)
         await announce_identified(self.on_identified, rows)  # a resumed batch's too
         await announce_written(self.on_written, rows)
         await self._acknowledge(ids, token, count, time.perf_counter() - started)

@@ -19,7 +19,7 @@ from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
-__all__ = ("BatchWriter", "WrittenHook", "announce_written", "insert_rows")
+__all__ = ("BatchWriter", "IdentifiedHook", "InsertedHook", "WrittenHook", "announce_written", "insert_rows")
 
 log = get_logger(__name__)
 _WEBSITE_ID = re.compile(rb'"website_id":"([0-9a-fA-F-]{36})"')
@@ -31,6 +31,9 @@ WrittenHook = Callable[[Iterable[str]], Awaitable[None]]
 """Called with the website ids of rows just written (the Stats API drops their cached results)."""
 IdentifiedHook = Callable[[Mapping[str, set[str]]], Awaitable[object]]
 """Called with the email hashes of ``identify`` events just written, by site (late payment links)."""
+InsertedHook = Callable[[bytes], Awaitable[object]]
+"""Called with the rows of a batch just inserted, before it counts as written (the money's credited
+visits are refreshed from them); a failure leaves the batch to be inserted and announced again."""
 
 
 async def announce_identified(on_identified: IdentifiedHook | None, blob: bytes) -> None:
@@ -76,9 +79,11 @@ class BatchWriter:
         on_batch: Callable[[int, float], None] | None = None,
         on_written: WrittenHook | None = None,
         on_identified: IdentifiedHook | None = None,
+        on_inserted: InsertedHook | None = None,
     ) -> None:
         self.spool = spool
         self._on_identified = on_identified
+        self._on_inserted = on_inserted
         self.store = store
         self.processor = processor
         self.pubsub = pubsub
@@ -151,6 +156,8 @@ class BatchWriter:
     async def _insert(self, batch: Batch, rows: bytes) -> int:
         started = time.perf_counter()
         events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
+        if self._on_inserted is not None:
+            await self._on_inserted(rows)
         await announce_identified(self._on_identified, rows)  # a replayed batch's too
         await announce_written(self._on_written, rows)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
