@@ -14,8 +14,9 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datafast.domain.revenue.service import email_hash
-from tests.integration.accounts.conftest import Browser
-from tests.integration.revenue.conftest import Shop
+from tests.integration.accounts.conftest import Browser, Mailbox, signup
+from tests.integration.accounts.test_sites import invite
+from tests.integration.revenue.conftest import Client, Shop
 
 HOUR = 3600 * 1000
 
@@ -286,3 +287,60 @@ async def test_export_holds_every_row_and_erase_leaves_nothing_while_the_dashboa
         ("export", "visitor_id"),
     ]
     assert all(r["requested_by"] == shop.owner.email for r in records)
+
+
+async def test_a_visitor_erased_mid_visit_starts_a_new_visit_with_their_next_event(shop: Shop) -> None:
+    """Ingest's open-visit state is forgotten too: the next event does not cancel a deleted row."""
+    visitor, person = _unique("v-live"), Person([])
+    session = await _browse(shop, person, visitor, 10 * 60_000, ["/", "/pricing"])
+    await shop.drained()
+    await shop.wait_for_sessions(1)
+
+    response = await _request(shop.owner, shop, "erase", visitor_id=visitor)
+    assert response.status_code == 200, response.text
+    assert response.json()["deleted"]["events"] == 2
+
+    await _send(shop, visitor, session, 60_000, path="/docs")
+    await shop.drained()
+    await shop.wait_for_sessions(1)
+    rows = await shop.adapters.event_store.query(
+        "SELECT sign, pageviews FROM sessions WHERE website_id = {s:UUID} ORDER BY version",
+        parameters={"s": shop.id},
+    )
+    assert rows.result_rows == [(1, 1)]  # a new visit of one pageview, no cancel row
+    totals = await _metrics(shop)
+    assert (totals["visits"], totals["pageviews"], totals["visitors"]) == (1, 1, 1)
+
+
+async def test_only_admins_of_the_site_may_ask_and_bodies_are_checked(
+    shop: Shop, client: Client, mailbox: Mailbox
+) -> None:
+    viewer, stranger = await signup(client), await signup(client)
+    await invite(shop.owner, shop.id, viewer, "viewer", mailbox)
+    body = {"visitor_id": "v-1"}
+    for kind in ("export", "erase"):
+        assert (await _request(viewer, shop, kind, **body)).status_code == 403
+        assert (await _request(stranger, shop, kind, **body)).status_code == 404
+        missing = await shop.owner.post(f"/api/v1/sites/{uuid.uuid4()}/privacy/{kind}", json=body)
+        assert missing.status_code == 404
+        for bad in (
+            {},
+            {"visitor_id": "v-1", "email": "a@example.com"},
+            {"email": "not-an-email"},
+            {"visitor_id": ""},
+            {"visitor_id": "x" * 321},
+            {"visitor": "v-1"},
+            {"visitor_id": 5},
+        ):
+            response = await _request(shop.owner, shop, kind, **bad)
+            assert response.status_code == 400, (kind, bad, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    assert (await viewer.get(f"/api/v1/sites/{shop.id}/privacy/requests")).status_code == 403
+    # A read-only API key of the owner may export but not erase.
+    key = await shop.owner.post("/api/v1/api-keys", json={"read_only": True})
+    headers = {"Authorization": f"Bearer {key.json()['key']}"}
+    url = f"/api/v1/sites/{shop.id}/privacy"
+    assert (await client.post(f"{url}/export", json=body, headers=headers)).status_code == 200
+    assert (await client.post(f"{url}/erase", json=body, headers=headers)).status_code == 403
+    records = (await shop.owner.get(f"{url}/requests")).json()
+    assert [(r["kind"], r["requested_by"]) for r in records] == [("export", f"{shop.owner.email} (API key)")]

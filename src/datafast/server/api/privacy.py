@@ -24,6 +24,7 @@ from datafast.domain.ingest.process.sessions import SessionTracker, ValkeySessio
 from datafast.domain.sites.privacy import (
     Erased,
     Export,
+    ForgetVisits,
     Subject,
     erase_request,
     export_request,
@@ -71,7 +72,7 @@ def _requested_by(principal: Principal) -> str:
     return f"{who} (API key)" if principal.api_key_id is not None else who
 
 
-def _forget_visits(request: Request[Any, Any, Any]) -> Any:
+def _forget_visits(request: Request[Any, Any, Any]) -> ForgetVisits | None:
     """Ingest's open-visit state: Valkey in scaled mode, this process's processor in embedded mode."""
     adapters: Adapters = request.app.state.adapters
     tracker: SessionTracker | None = None
