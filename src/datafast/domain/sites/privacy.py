@@ -427,7 +427,12 @@ async def _rebuild(
             await store.command(
                 f"INSERT INTO {database}.{_quote(_read_name(store, target))} {rewritten}",
                 parameters=parameters,
-                settings={"insert_distributed_sync": 1} if store.cluster else {},
+                # A replicated table would skip a block identical to one inserted before (its
+                # checksum is remembered), and these rows replace deleted ones: always insert.
+                settings={
+                    "insert_deduplicate": 0,
+                    **({"insert_distributed_sync": 1} if store.cluster else {}),
+                },
             )
 
 
