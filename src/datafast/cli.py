@@ -356,14 +356,10 @@ def _privacy_request(
 ) -> T:
     """Run ``work(db, adapters, website, subject)`` in one transaction with the install's adapters."""
     from datafast.db.models import Website
-    from datafast.domain.sites.privacy import Subject
     from datafast.jobs import JOBS
     from datafast.lib.adapters import create_adapters
 
-    try:
-        subject = Subject.of(*subject_fields)
-    except AppError as exc:
-        raise click.UsageError(str(exc.detail).replace("_id", "-id")) from None
+    subject = _privacy_subject(subject_fields)
 
     async def in_session(session: AsyncSession) -> T:
         website = await session.get(Website, site_id)
@@ -376,6 +372,15 @@ def _privacy_request(
             await adapters.close()
 
     return _run(lambda: _in_session(settings, in_session))
+
+
+def _privacy_subject(subject_fields: tuple[str | None, str | None, str | None]) -> Any:
+    from datafast.domain.sites.privacy import Subject
+
+    try:
+        return Subject.of(*subject_fields)
+    except AppError as exc:
+        raise click.UsageError(str(exc.detail).replace("_id", "-id")) from None
 
 
 @privacy.command("export")
@@ -428,6 +433,7 @@ def privacy_erase(
     from datafast.domain.sites.privacy import erase_request
 
     settings = _settings(ctx)
+    _privacy_subject((visitor_id, user_id, email))  # a usage error before the question
     if not yes:
         click.confirm("Erase this person's data on the site? This cannot be undone", abort=True, err=True)
 

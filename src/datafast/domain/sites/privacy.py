@@ -323,7 +323,7 @@ async def export(
             "state, sign 1 the new one) each time it changes; the sum of sign is the number of visits.",
             "Emails are stored only as the SHA-256 of the trimmed, lowercased address (email_hashes).",
             "The aggregate tables (sessions_hourly, events_hourly, sessions_daily, events_daily) hold "
-            "counts per hour and day, not rows about a person.",
+            "counts per hour and day, not rows about a person. The config database holds no visitor data.",
         ],
     )
 
