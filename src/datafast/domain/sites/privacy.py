@@ -25,14 +25,16 @@ payment included). **Erase**:
    reaches them, and their visitor states (HyperLogLog of visitor hashes) cannot have one
    visitor taken out. So for each UTC day the person had rows on, the rollup rows of the site
    are deleted and recomputed from the raw tables with the views' own ``SELECT`` (read from
-   ``system.tables``), which the views then carry on to the daily tables;
+   ``system.tables``), which the views then carry on to the daily tables. This runs twice:
+   before step 1, leaving the person's rows out (so an erase that fails half-way leaves the
+   person findable and correct rollups, and is simply asked again), and after it;
 3. forgets the visits still open in ingest's session state (so a next event starts a new visit
    rather than cancelling a deleted one), and drops the site's cached Stats API results.
 
 Events of the person still in the ingest log (a few seconds' worth) land after the erase. An
-event of the same site and day that is written during the rebuild itself (between its delete
-and its insert, well under a second) may be counted twice in the rollups; erase when the
-site's traffic for those days has settled if exact rollups matter more than speed.
+event of the same site and day that is written during a rebuild itself (between its delete and
+its insert: under a second for a small site, longer for a busy day) may be counted twice in the
+rollups; no lock spans ClickHouse and every ingest process to prevent it.
 """
 
 from __future__ import annotations
@@ -395,14 +397,21 @@ async def _rebuild(
     website_id: uuid.UUID,
     views: dict[str, list[tuple[str, str, str]]],
     days_by_table: dict[str, set[date]],
+    without: tuple[PrivacyTables, Match] | None = None,
 ) -> None:
-    """Recompute the rollup rows of the site's ``days`` from the raw tables (see the module doc)."""
+    """Recompute the rollup rows of the site's ``days`` from the raw tables (see the module doc),
+    leaving out the rows of a person (``without``) when they are still there."""
     on_cluster = f" ON CLUSTER {_quote(store.cluster)}" if store.cluster else ""
     database = _quote(store.database)
     for raw, days in days_by_table.items():
         if not days:
             continue
         parameters = {"site": str(website_id), "days": sorted(days)}
+        leave_out = ""
+        if without is not None:
+            tables, match = without
+            leave_out = f" AND NOT ({tables.condition(raw)})"
+            parameters |= _parameters(website_id, match)
         for target in _downstream(views, raw):
             await store.command(
                 f"ALTER TABLE {database}.{_quote(target)}{on_cluster} DELETE WHERE website_id = {{site:UUID}}"
@@ -413,7 +422,7 @@ async def _rebuild(
         source = f"{store.database}.{raw}"
         filtered = (
             f"(SELECT * FROM {database}.{_quote(_read_name(store, raw))} WHERE website_id = {{site:UUID}}"  # noqa: S608
-            f" AND toDate({_time_expression(raw)}) IN {{days:Array(Date)}})"
+            f" AND toDate({_time_expression(raw)}) IN {{days:Array(Date)}}{leave_out})"
         )
         for view, target, query in views.get(raw, []):
             # The view's own SELECT, reading only the site's days: the rollup gets what the view
@@ -446,46 +455,47 @@ async def erase(
     match: Match,
     forget_visits: ForgetVisits | None = None,
 ) -> Erased:
-    """Delete the person's rows, unlink their payments and rebuild the rollups they counted in."""
+    """Delete the person's rows, unlink their payments and rebuild the rollups they counted in.
+
+    The rollups are rebuilt without the person *before* their rows go, so an erase that fails
+    half-way (ClickHouse gone) leaves them findable and the request can simply be made again;
+    and once more after, so the rollups equal what the raw tables then hold.
+    """
+    if match.empty:
+        return Erased(visitors=0, deleted={}, unlinked={}, rebuilt_days=[])
     tables = await privacy_tables(store)
     views = await _views(store)
     parameters = _parameters(website_id, match)
     on_cluster = f" ON CLUSTER {_quote(store.cluster)}" if store.cluster else ""
     database = _quote(store.database)
-    deleted: dict[str, int] = {}
-    unlinked: dict[str, int] = {}
+    held: dict[str, int] = {}
     days: dict[str, set[date]] = {}
-    if match.empty:
-        return Erased(visitors=0, deleted={}, unlinked={}, rebuilt_days=[])
     for storage in tables.columns:
         condition = tables.condition(storage)
-        name = _read_name(store, storage)
         counted = await store.query(
-            f"SELECT count() FROM {_quote(name)} WHERE {condition}",  # noqa: S608 - quoted name, bound values
+            f"SELECT count() FROM {_quote(_read_name(store, storage))} WHERE {condition}",  # noqa: S608 - quoted name, bound values
             parameters=parameters,
         )
-        found = int(counted.result_rows[0][0])
-        if not found:
-            continue
-        if storage in views:
-            days[storage] = await _affected_days(store, storage, condition, parameters)
-        kept = KEPT.get(name)
-        if kept is not None:
+        if found := int(counted.result_rows[0][0]):
+            held[storage] = found
+            if storage in views:
+                days[storage] = await _affected_days(store, storage, condition, parameters)
+    await _rebuild(store, website_id, views, days, without=(tables, match))
+    deleted: dict[str, int] = {}
+    unlinked: dict[str, int] = {}
+    for storage, found in held.items():
+        condition = tables.condition(storage)
+        name = _read_name(store, storage)
+        if (kept := KEPT.get(name)) is not None:
             assignments = ", ".join(f"{_quote(column)} = {value}" for column, value in kept.items())
-            await store.command(
-                f"ALTER TABLE {database}.{_quote(storage)}{on_cluster}"
-                f" UPDATE {assignments} WHERE {condition}",
-                parameters=parameters,
-                settings=_SYNC,
-            )
-            unlinked[name] = found
+            statement, unlinked[name] = f"UPDATE {assignments} WHERE {condition}", found
         else:
-            await store.command(
-                f"ALTER TABLE {database}.{_quote(storage)}{on_cluster} DELETE WHERE {condition}",
-                parameters=parameters,
-                settings=_SYNC,
-            )
-            deleted[name] = found
+            statement, deleted[name] = f"DELETE WHERE {condition}", found
+        await store.command(
+            f"ALTER TABLE {database}.{_quote(storage)}{on_cluster} {statement}",
+            parameters=parameters,
+            settings=_SYNC,
+        )
     await _rebuild(store, website_id, views, days)
     if forget_visits is not None:
         await forget_visits(str(website_id), match.visitor_ids)
