@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, expect
 
 from tests.browser.conftest import DataFast
-from tests.browser.dashboard.conftest import Account, Errors, Hit, shot, track, unique_host
+from tests.browser.dashboard.conftest import Account, Errors, Hit, Outbox, shot, track, unique_host
 
 pytestmark = pytest.mark.browser
 
@@ -85,3 +85,32 @@ def test_a_visitor_is_looked_up_downloaded_and_erased_from_the_settings(
     )
     assert again.status_code == 200, again.text
     assert again.json()["tables"] == {}
+
+
+def test_a_viewer_is_told_that_privacy_requests_need_an_admin(
+    browser: Browser,
+    datafast: DataFast,
+    sign_up: Callable[..., Account],
+    outbox: Outbox,
+    errors: Errors,
+) -> None:
+    owner, viewer = sign_up("privacy-owner"), sign_up("privacy-viewer")
+    site_id = owner.add_site(unique_host("privv"))
+    invited = owner.http.post(
+        f"/api/v1/sites/{site_id}/invitations",
+        json={"email": viewer.email, "role": "viewer"},
+        headers=owner.csrf,
+    )
+    assert invited.status_code == 201, invited.text
+    token = outbox.wait_for(viewer.email, "You are invited").link(datafast.url).split("token=", 1)[1]
+    accepted = viewer.http.post("/api/v1/invitations/accept", json={"token": token}, headers=viewer.csrf)
+    assert accepted.status_code == 200, accepted.text
+
+    context = viewer.context(browser)
+    try:
+        page = errors.watch(context.new_page())
+        page.goto(f"{datafast.url}/sites/{site_id}/settings?tab=privacy")
+        expect(page.get_by_role("tabpanel")).to_contain_text("Only admins can handle privacy requests.")
+        expect(page.get_by_role("button", name="Look up")).to_have_count(0)
+    finally:
+        context.close()
