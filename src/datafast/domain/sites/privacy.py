@@ -31,10 +31,13 @@ payment included). **Erase**:
 3. forgets the visits still open in ingest's session state (so a next event starts a new visit
    rather than cancelling a deleted one), and drops the site's cached Stats API results.
 
-Events of the person still in the ingest log (a few seconds' worth) land after the erase. An
-event of the same site and day that is written during a rebuild itself (between its delete and
-its insert: under a second for a small site, longer for a busy day) may be counted twice in the
-rollups; no lock spans ClickHouse and every ingest process to prevent it.
+An event of the same site and day written during a rebuild (between its delete and its insert:
+under a second for a small site, longer for a busy day) is counted twice in the rollups' sums —
+no lock spans ClickHouse and every ingest process to prevent it — so after the rebuild every
+summed column is checked against what the views compute from the raw rows, and the rebuild is
+done again (up to :data:`_REBUILD_ATTEMPTS` times) while they differ. (Visitor states are
+unharmed: a visitor hash added twice counts once.) Events of the person still in the ingest log
+(a few seconds' worth) land after the erase.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ KEPT: dict[str, dict[str, str]] = {
 MAX_VISITORS = 10_000
 """A match larger than this is refused: a person is not ten thousand visitors (a shared id is)."""
 _MAX_ROUNDS = 5
+_REBUILD_ATTEMPTS = 3
 _SYNC = {"mutations_sync": 2}
 """ALTER … DELETE/UPDATE answers once every replica has rewritten its parts."""
 
@@ -392,57 +396,100 @@ async def _affected_days(
     return {row[0] for row in result.result_rows}
 
 
-async def _rebuild(
-    store: EventStore,
-    website_id: uuid.UUID,
-    views: dict[str, list[tuple[str, str, str]]],
-    days_by_table: dict[str, set[date]],
-    without: tuple[PrivacyTables, Match] | None = None,
-) -> None:
-    """Recompute the rollup rows of the site's ``days`` from the raw tables (see the module doc),
-    leaving out the rows of a person (``without``) when they are still there."""
-    on_cluster = f" ON CLUSTER {_quote(store.cluster)}" if store.cluster else ""
-    database = _quote(store.database)
-    for raw, days in days_by_table.items():
-        if not days:
-            continue
-        parameters = {"site": str(website_id), "days": sorted(days)}
+class _Rollups:
+    """The rollups fed from a site's raw tables: recomputing and checking their rows of some days."""
+
+    def __init__(
+        self, store: EventStore, website_id: uuid.UUID, views: dict[str, list[tuple[str, str, str]]]
+    ):
+        self.store = store
+        self.site = str(website_id)
+        self.views = views
+        self.database = _quote(store.database)
+
+    def _select(self, raw: str, view: str, query: str, leave_out: str) -> str:
+        """The view's own SELECT, reading only the site's ``days`` (minus ``leave_out``): what the
+        view would have added to its rollup had the left-out rows never been inserted."""
+        filtered = (
+            f"(SELECT * FROM {self.database}.{_quote(_read_name(self.store, raw))}"  # noqa: S608
+            f" WHERE website_id = {{site:UUID}} AND toDate({_time_expression(raw)}) IN {{days:Array(Date)}}"
+            f"{leave_out})"
+        )
+        database = re.escape(self.store.database)
+        pattern = re.compile(rf"\bFROM\s+`?{database}`?\.`?{re.escape(raw)}`?(?=[\s)]|$)")
+        rewritten, count = pattern.subn("FROM " + filtered, query)
+        if count != 1:
+            raise RuntimeError(f"cannot find {self.store.database}.{raw} in the SELECT of {view}")
+        return rewritten
+
+    async def rebuild(
+        self, raw: str, days: set[date], without: tuple[PrivacyTables, Match] | None = None
+    ) -> None:
+        """Recompute the rollup rows of ``days`` fed from ``raw`` (see the module doc), leaving out
+        the rows of a person (``without``) when they are still there."""
+        on_cluster = f" ON CLUSTER {_quote(self.store.cluster)}" if self.store.cluster else ""
+        parameters: dict[str, Any] = {"site": self.site, "days": sorted(days)}
         leave_out = ""
         if without is not None:
             tables, match = without
             leave_out = f" AND NOT ({tables.condition(raw)})"
-            parameters |= _parameters(website_id, match)
-        for target in _downstream(views, raw):
-            await store.command(
-                f"ALTER TABLE {database}.{_quote(target)}{on_cluster} DELETE WHERE website_id = {{site:UUID}}"
+            parameters |= _parameters(uuid.UUID(self.site), match)
+        for target in _downstream(self.views, raw):
+            await self.store.command(
+                f"ALTER TABLE {self.database}.{_quote(target)}{on_cluster}"
+                f" DELETE WHERE website_id = {{site:UUID}}"
                 f" AND toDate({_time_expression(target)}) IN {{days:Array(Date)}}",
                 parameters=parameters,
                 settings=_SYNC,
             )
-        source = f"{store.database}.{raw}"
-        filtered = (
-            f"(SELECT * FROM {database}.{_quote(_read_name(store, raw))} WHERE website_id = {{site:UUID}}"  # noqa: S608
-            f" AND toDate({_time_expression(raw)}) IN {{days:Array(Date)}}{leave_out})"
-        )
-        for view, target, query in views.get(raw, []):
-            # The view's own SELECT, reading only the site's days: the rollup gets what the view
-            # would have added had the person's rows never been inserted.
-            pattern = re.compile(
-                rf"\bFROM\s+`?{re.escape(store.database)}`?\.`?{re.escape(raw)}`?(?=[\s)]|$)"
-            )
-            rewritten, count = pattern.subn("FROM " + filtered, query)
-            if count != 1:
-                raise RuntimeError(f"cannot find {source} in the SELECT of {view}")
-            await store.command(
-                f"INSERT INTO {database}.{_quote(_read_name(store, target))} {rewritten}",
+        for view, target, query in self.views.get(raw, []):
+            await self.store.command(
+                f"INSERT INTO {self.database}.{_quote(_read_name(self.store, target))} "
+                + self._select(raw, view, query, leave_out),
                 parameters=parameters,
                 # A replicated table would skip a block identical to one inserted before (its
                 # checksum is remembered), and these rows replace deleted ones: always insert.
                 settings={
                     "insert_deduplicate": 0,
-                    **({"insert_distributed_sync": 1} if store.cluster else {}),
+                    **({"insert_distributed_sync": 1} if self.store.cluster else {}),
                 },
             )
+
+    async def agree(self, raw: str, days: set[date]) -> bool:
+        """Whether every summed column of the rollups fed from ``raw`` equals, over ``days``, what
+        their views compute from the raw rows. An event written while a rebuild ran is counted
+        twice in the sums (the visitor states are unharmed: a hash added twice counts once)."""
+        parameters: dict[str, Any] = {"site": self.site, "days": sorted(days)}
+        summed = await self.store.query(
+            "SELECT table, groupArray(name) FROM system.columns WHERE database = {db:String}"
+            " AND type LIKE 'SimpleAggregateFunction(sum,%' GROUP BY table",
+            parameters={"db": self.store.database},
+        )
+        sums = {str(table): [str(c) for c in columns] for table, columns in summed.result_rows}
+        for view, target, query in self.views.get(raw, []):
+            columns = sums.get(target, [])
+            if not columns:
+                continue
+            truth = await self.store.query(
+                f"SELECT {', '.join(f'sum({_quote(c)})' for c in columns)} FROM ("  # noqa: S608
+                + self._select(raw, view, query, "")
+                + ")",
+                parameters=parameters,
+            )
+            expected = dict(zip(columns, truth.result_rows[0], strict=True))
+            for table in [target, *_downstream(self.views, target)]:
+                shared = [c for c in columns if c in sums.get(table, [])]
+                have = await self.store.query(
+                    f"SELECT {', '.join(f'sum({_quote(c)})' for c in shared)}"  # noqa: S608
+                    f" FROM {self.database}.{_quote(_read_name(self.store, table))}"
+                    f" WHERE website_id = {{site:UUID}}"
+                    f" AND toDate({_time_expression(table)}) IN {{days:Array(Date)}}",
+                    parameters=parameters,
+                )
+                if [int(v or 0) for v in have.result_rows[0]] != [int(expected[c] or 0) for c in shared]:
+                    log.warning("rollup differs from its raw rows", table=table, website_id=self.site)
+                    return False
+        return True
 
 
 ForgetVisits = Callable[[str, Sequence[str]], Awaitable[None]]
@@ -480,7 +527,9 @@ async def erase(
             held[storage] = found
             if storage in views:
                 days[storage] = await _affected_days(store, storage, condition, parameters)
-    await _rebuild(store, website_id, views, days, without=(tables, match))
+    rollups = _Rollups(store, website_id, views)
+    for raw, on in days.items():
+        await rollups.rebuild(raw, on, without=(tables, match))
     deleted: dict[str, int] = {}
     unlinked: dict[str, int] = {}
     for storage, found in held.items():
@@ -496,7 +545,15 @@ async def erase(
             parameters=parameters,
             settings=_SYNC,
         )
-    await _rebuild(store, website_id, views, days)
+    for raw, on in days.items():
+        await rollups.rebuild(raw, on)
+        # Traffic written while it ran may be counted twice: check, and do it again if so.
+        for _ in range(_REBUILD_ATTEMPTS):
+            if await rollups.agree(raw, on):
+                break
+            await rollups.rebuild(raw, on)
+        else:
+            log.error("rollups still differ from the raw rows after an erase", website_id=str(website_id))
     if forget_visits is not None:
         await forget_visits(str(website_id), match.visitor_ids)
     return Erased(
