@@ -236,6 +236,7 @@ async def find(store: EventStore, website_id: uuid.UUID, subject: Subject) -> Ma
         users.add(subject.value)
     else:
         hashes.add(email_hash(subject.value))
+    identified_users: set[str] = set()
     seen: tuple[int, int, int] = (-1, -1, -1)
     for _ in range(_MAX_ROUNDS):
         if seen == (len(visitors), len(hashes), len(users)):
@@ -257,7 +258,8 @@ async def find(store: EventStore, website_id: uuid.UUID, subject: Subject) -> Ma
         for visitor, hashed, user in identified.result_rows:
             visitors.update(v for v in (str(visitor),) if v)
             hashes.update(h for h in (str(hashed),) if h)
-            users.update(u for u in (str(user),) if u)
+            identified_users.update(u for u in (str(user),) if u)
+        users |= identified_users
         paid = await store.query(
             "SELECT DISTINCT visitor_id, email_hash FROM payments WHERE website_id = {site:UUID}"
             " AND (visitor_id IN {visitors:Array(String)} OR email_hash IN {hashes:Array(String)})",
@@ -271,7 +273,7 @@ async def find(store: EventStore, website_id: uuid.UUID, subject: Subject) -> Ma
     # An id or hash the site never stored is left out: the match says what is held.
     tables = await privacy_tables(store)
     held = await _held(store, tables, Match(sorted(visitors), sorted(hashes)), site)
-    return Match(sorted(visitors & held), sorted(hashes & held), sorted(users))
+    return Match(sorted(visitors & held), sorted(hashes & held), sorted(identified_users))
 
 
 async def _held(store: EventStore, tables: PrivacyTables, match: Match, site: str) -> set[str]:
@@ -332,15 +334,6 @@ async def export(
             "counts per hour and day, not rows about a person. The config database holds no visitor data.",
         ],
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Rollup:
-    storage: str
-    """The table the view writes to (``<name>_local`` on a cluster)."""
-    select: str
-    """The view's SELECT, reading the raw table."""
-    source: str
 
 
 _TO = re.compile(r"\bTO\s+(?:`?[\w.]+`?\.)?`?(\w+)`?", re.S)
