@@ -405,3 +405,39 @@ async def test_rollups_counting_an_event_twice_are_found_and_rebuilt(shop: Shop)
     await rollups.rebuild("events", days)
     assert await rollups.agree("events", days)
     assert (await _metrics(shop, "30d"))["pageviews"] == person.pageviews  # not the cached 7 days
+
+
+async def test_an_erase_that_stopped_after_its_first_rebuild_is_completed_by_asking_again(shop: Shop) -> None:
+    """An erase first rebuilds the rollups without the person, then deletes their rows: if it stops
+    in between (ClickHouse gone), the dashboard already leaves them out and asking again finishes."""
+    gone, stays = Person([_unique("v-gone")]), Person([_unique("v-stays")])
+    await _browse(shop, gone, gone.visitor_ids[0], 3 * 60_000, ["/", "/pricing", "/docs"])
+    await _browse(shop, stays, stays.visitor_ids[0], 2 * 60_000, ["/"])
+    await shop.drained()
+    await shop.wait_for_sessions(2)
+    store, site = shop.adapters.event_store, uuid.UUID(shop.id)
+    subject = privacy.Subject.of(gone.visitor_ids[0], None, None)
+    match = await privacy.find(store, site, subject)
+    tables = await privacy.privacy_tables(store)
+    rollups = privacy._Rollups(store, site, await privacy._views(store))
+    for raw, column in (("events", "timestamp"), ("sessions", "started_at")):
+        result = await store.query(
+            f"SELECT DISTINCT toDate({column}) FROM {raw} WHERE website_id = {{s:UUID}}",
+            parameters={"s": shop.id},
+        )
+        await rollups.rebuild(raw, {row[0] for row in result.result_rows}, without=(tables, match))
+
+    # Stopped here: their rows are still stored, the rollups (and the dashboard) leave them out.
+    assert (
+        await _scalar(shop, "SELECT count() FROM events WHERE visitor_id = {v:String}", v=gone.visitor_ids[0])
+        == 3
+    )
+    totals = await _metrics(shop)
+    assert (totals["visitors"], totals["visits"], totals["pageviews"]) == (1, 1, stays.pageviews)
+
+    again = await _request(shop.owner, shop, "erase", visitor_id=gone.visitor_ids[0])
+    assert again.status_code == 200, again.text
+    assert again.json()["deleted"]["events"] == 3
+    assert await _everything(shop, gone.visitor_ids) == {}
+    totals = await _metrics(shop, "30d")
+    assert (totals["visitors"], totals["visits"], totals["pageviews"]) == (1, 1, stays.pageviews)
