@@ -330,5 +330,143 @@ def rates_load(ctx: click.Context, path: Any) -> None:
     click.echo(f"loaded {loaded} exchange rates; converted {converted} payments that had no rate")
 
 
+@main.group()
+def privacy() -> None:
+    """Per-visitor privacy requests: export or erase what a site holds about one person."""
+
+
+def _privacy_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--site", "site_id", required=True, type=click.UUID, help="The site's id."),
+            click.option("--visitor-id", help="The visitor id (the datafast_visitor_id cookie)."),
+            click.option("--user-id", help="The user id your site passed to identify."),
+            click.option("--email", help="Their email address (matched by its hash, as identify stores it)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _privacy_request(
+    settings: Settings,
+    site_id: Any,
+    subject_fields: tuple[str | None, str | None, str | None],
+    work: Callable[[AsyncSession, Any, Any, Any], Awaitable[T]],
+) -> T:
+    """Run ``work(db, adapters, website, subject)`` in one transaction with the install's adapters."""
+    from datafast.db.models import Website
+    from datafast.jobs import JOBS
+    from datafast.lib.adapters import create_adapters
+
+    subject = _privacy_subject(subject_fields)
+
+    async def in_session(session: AsyncSession) -> T:
+        website = await session.get(Website, site_id)
+        if website is None:
+            raise click.ClickException(f"no site with the id {site_id}")
+        adapters = await create_adapters(settings, JOBS)
+        try:
+            return await work(session, adapters, website, subject)
+        finally:
+            await adapters.close()
+
+    return _run(lambda: _in_session(settings, in_session))
+
+
+def _privacy_subject(subject_fields: tuple[str | None, str | None, str | None]) -> Any:
+    from datafast.domain.sites.privacy import Subject
+
+    try:
+        return Subject.of(*subject_fields)
+    except AppError as exc:
+        raise click.UsageError(str(exc.detail).replace("_id", "-id")) from None
+
+
+@privacy.command("export")
+@_privacy_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Where the JSON goes [stdout].",
+)
+@click.pass_context
+def privacy_export(
+    ctx: click.Context,
+    site_id: Any,
+    visitor_id: str | None,
+    user_id: str | None,
+    email: str | None,
+    output: Any,
+) -> None:
+    """Write everything held about one person on a site as JSON."""
+    import msgspec
+
+    from datafast.domain.sites.privacy import export_request
+
+    async def work(session: AsyncSession, adapters: Any, website: Any, subject: Any) -> Any:
+        return await export_request(session, adapters.event_store, website, subject, _cli_user())
+
+    exported = _privacy_request(_settings(ctx), site_id, (visitor_id, user_id, email), work)
+    output.write(msgspec.json.format(msgspec.json.encode(exported).decode()) + "\n")
+    tables = ", ".join(exported.tables) or "none"
+    click.echo(f"{len(exported.visitor_ids)} visitor ids, {exported.rows} rows ({tables})", err=True)
+
+
+@privacy.command("erase")
+@_privacy_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def privacy_erase(
+    ctx: click.Context,
+    site_id: Any,
+    visitor_id: str | None,
+    user_id: str | None,
+    email: str | None,
+    yes: bool,
+) -> None:
+    """Delete one person's events and visits on a site; their payments are kept but unlinked."""
+    from datafast.domain.analytics.cache import ResultCache
+    from datafast.domain.ingest.process.sessions import ValkeySessionTracker
+    from datafast.domain.sites.privacy import erase_request
+
+    settings = _settings(ctx)
+    _privacy_subject((visitor_id, user_id, email))  # a usage error before the question
+    if not yes:
+        click.confirm("Erase this person's data on the site? This cannot be undone", abort=True, err=True)
+
+    async def work(session: AsyncSession, adapters: Any, website: Any, subject: Any) -> Any:
+        forget = None
+        if adapters.valkey is not None:
+            tracker = ValkeySessionTracker(adapters.valkey)
+
+            async def forget(site: str, visitors: Any) -> None:
+                await tracker.forget(f"{site}:{v}" for v in visitors)
+
+        return await erase_request(
+            session,
+            adapters.event_store,
+            website,
+            subject,
+            _cli_user(),
+            forget_visits=forget,
+            changed=ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate,
+        )
+
+    erased = _privacy_request(settings, site_id, (visitor_id, user_id, email), work)
+    deleted = ", ".join(f"{n} {t}" for t, n in erased.deleted.items()) or "nothing"
+    unlinked = ", ".join(f"{n} {t}" for t, n in erased.unlinked.items()) or "nothing"
+    click.echo(f"erased {erased.visitors} visitor ids: deleted {deleted}; unlinked {unlinked}")
+
+
+def _cli_user() -> str:
+    try:
+        return f"cli ({getpass.getuser()})"
+    except Exception:  # no user name in a container without /etc/passwd entry
+        return "cli"
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

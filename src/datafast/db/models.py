@@ -31,6 +31,7 @@ __all__ = (
     "Membership",
     "OAuthAccount",
     "PaymentConnection",
+    "PrivacyRequest",
     "RecoveryCode",
     "Role",
     "ShareLink",
@@ -301,6 +302,29 @@ class RecoveryCode(UUIDBase):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class PrivacyRequest(UUIDBase):
+    """The audit trail of per-visitor privacy requests (export or erase) on a site.
+
+    Never the subject's identifiers (visitor id, user id, email or its hash): after an erase no
+    table may hold them, this one included. Only who asked, when, how the subject was named and
+    how much was found.
+    """
+
+    __tablename__ = "privacy_requests"
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``export`` or ``erase``."""
+    matched_by: Mapped[str] = mapped_column(String(16))
+    """``visitor_id``, ``user_id`` or ``email``."""
+    requested_by: Mapped[str] = mapped_column(String(320))
+    """The member's email, an API key's name, or ``cli``."""
+    visitors: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    """Rows exported, or rows deleted plus payments unlinked."""
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

@@ -8,6 +8,7 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
+from datafast.server.api.privacy import PrivacyController
 from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
@@ -29,4 +30,5 @@ API_ROUTES = [
     RevenueController,
     PaymentsController,
     WebhookController,
+    PrivacyController,
 ]

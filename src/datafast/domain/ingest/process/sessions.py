@@ -320,6 +320,10 @@ class SessionTracker(Protocol):
         """Store ``changed`` if none of those keys moved since ``loaded``; False when one did."""
         ...
 
+    async def forget(self, keys: Iterable[str]) -> None:
+        """Drop these visits (a privacy erase): the visitor's next event starts a new one."""
+        ...
+
 
 class MemorySessionTracker:
     """Kept in this process (embedded mode has one process); recovered from ClickHouse on start.
@@ -348,6 +352,10 @@ class MemorySessionTracker:
         while len(self._sessions) > self._max_entries:
             self._sessions.popitem(last=False)
         return True
+
+    async def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._sessions.pop(key, None)
 
     async def recover(self, store: EventStore, now: float | None = None) -> int:
         """Load the sessions still open (last event under 30 minutes ago) from ClickHouse."""
@@ -472,6 +480,10 @@ class ValkeySessionTracker:
             {key: _pack.encode(loaded[key]) if key in loaded else b"" for key in changed},
             {key: _pack.encode(state) for key, state in changed.items()},
         )
+
+    async def forget(self, keys: Iterable[str]) -> None:
+        if names := [self._prefix + key for key in keys]:
+            await self._client.delete(*names)
 
     async def save_and_announce(
         self,
