@@ -269,7 +269,12 @@ async def test_export_holds_every_row_and_erase_leaves_nothing_while_the_dashboa
     assert await _everything(shop, needles) == {}
     assert await _config_rows_holding(shop, [*needles, world.email]) == []
     # Bob and Cy are untouched (the search does find what is there).
-    assert set(await _everything(shop, [others[0].visitor_ids[0]])) == {"events", "sessions", "payments"}
+    assert set(await _everything(shop, [others[0].visitor_ids[0]])) == {
+        "events",
+        "sessions",
+        "payments",
+        "credits",
+    }
 
     # The payments stay, unlinked: revenue unchanged, Ada's part now from no visitor.
     payments = await shop.payments()
