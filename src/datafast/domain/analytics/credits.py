@@ -104,20 +104,21 @@ def backfill_statement(lookback: int) -> str:
 
 
 _ANCHORED = """
-SELECT DISTINCT c.visitor_id FROM (
-    SELECT visitor_id, anchor_at FROM payments FINAL
-    WHERE website_id = {site:UUID} AND visitor_id IN {visitors:Array(String)}
+SELECT DISTINCT c.website_id, c.visitor_id FROM (
+    SELECT website_id, visitor_id, anchor_at FROM payments FINAL
+    WHERE website_id IN {sites:Array(UUID)} AND visitor_id IN {visitors:Array(String)}
     UNION ALL
-    SELECT visitor_id, timestamp FROM revenue_events
-    WHERE website_id = {site:UUID} AND visitor_id IN {visitors:Array(String)}
+    SELECT website_id, visitor_id, timestamp FROM revenue_events
+    WHERE website_id IN {sites:Array(UUID)} AND visitor_id IN {visitors:Array(String)}
 ) AS c
 INNER JOIN (
-    SELECT t.1 AS visitor_id, t.2 AS started
-    FROM (SELECT arrayJoin({touched:Array(Tuple(String, DateTime64(3, 'UTC')))}) AS t)
-) AS s ON s.visitor_id = c.visitor_id
+    SELECT t.1 AS website_id, t.2 AS visitor_id, t.3 AS started
+    FROM (SELECT arrayJoin({touched:Array(Tuple(UUID, String, DateTime64(3, 'UTC')))}) AS t)
+) AS s ON s.website_id = c.website_id AND s.visitor_id = c.visitor_id
 WHERE c.anchor_at >= s.started - toIntervalSecond({skew:UInt32})
   AND c.anchor_at <= s.started + toIntervalDay({lookback:UInt32})
 """
+"""Which of the visitors with a new (or moved) visit have a conversion whose window it falls in."""
 
 _STALE = """
 SELECT count() FROM conversions AS c
@@ -200,18 +201,24 @@ class Credits:
         """Refresh what a processed batch (events and visits just inserted) changed."""
         revenue, moved = _touched(blob)
         stale = {site: set(visitors) for site, visitors in revenue.items()}
-        for site, visits in moved.items():
+        touched = [
+            (site, visitor, datetime.fromtimestamp(at, UTC))
+            for site, visits in moved.items()
+            for visitor, at in visits.items()
+        ]
+        if touched:  # one small query a batch: conversions are few next to visits
             result = await self.store.query(
                 _ANCHORED,
                 parameters={
-                    "site": site,
-                    "visitors": sorted(visits),
-                    "touched": [(visitor, datetime.fromtimestamp(at, UTC)) for visitor, at in visits.items()],
+                    "sites": sorted(moved),
+                    "visitors": sorted({visitor for _, visitor, _ in touched}),
+                    "touched": touched,
                     "lookback": LOOKBACK,
                     "skew": CLOCK_SKEW,
                 },
             )
-            stale.setdefault(site, set()).update(str(row[0]) for row in result.result_rows)
+            for site, visitor in result.result_rows:
+                stale.setdefault(str(site), set()).add(str(visitor))
         await self.refresh(stale)
 
     async def complete(self, window: MoneyWindow) -> bool:
