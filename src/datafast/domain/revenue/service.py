@@ -10,7 +10,8 @@ Rules (see REVENUE.md):
 - a refund is stored negative, as the delta when the provider reports a cumulative total,
   linked to its original payment (same visitor, attribution time, new/renewal and rate);
 - ``amount_site`` uses the provider's own conversion when the payload has one, else the
-  exchange-rate table on the payment's day, never today's rate.
+  exchange-rate table on the payment's day (else the ECB history bundled with the install),
+  never today's rate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import datetime
 import msgspec
 
 from datafast.domain.revenue.currency import from_rate
+from datafast.domain.revenue.ecb import bundled_rate
 from datafast.domain.revenue.providers import Incoming
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
 from datafast.lib.pubsub import PubSub
@@ -270,11 +272,11 @@ class PaymentService:
         """Convert the payments stored before their day's rate was loaded; returns how many."""
         rows = []
         for row in await self.store.missing_rates():
-            rate = await self.rate(row.currency, row.site_currency, row.timestamp)
-            if rate is not None:
-                amount_site = from_rate(row.amount, row.currency, row.site_currency, rate)
+            found = await self.rate_and_source(row.currency, row.site_currency, row.timestamp)
+            if found is not None:
+                amount_site = from_rate(row.amount, row.currency, row.site_currency, found[0])
                 rows.append(
-                    replace(row, amount_site=amount_site, rate_source="table", version=time.time_ns())
+                    replace(row, amount_site=amount_site, rate_source=found[1], version=time.time_ns())
                 )
         await self._written(rows)
         return len(rows)
@@ -285,13 +287,22 @@ class PaymentService:
             return item.amount, "same"
         if site_currency in item.provider_amounts:
             return item.provider_amounts[site_currency], "provider"
-        rate = await self.rate(item.currency, site_currency, item.timestamp)
-        if rate is None:
+        found = await self.rate_and_source(item.currency, site_currency, item.timestamp)
+        if found is None:
             log.warning(
                 "no exchange rate", base=item.currency, quote=site_currency, day=str(item.timestamp.date())
             )
             return 0, "missing"
-        return from_rate(item.amount, item.currency, site_currency, rate), "table"
+        return from_rate(item.amount, item.currency, site_currency, found[0]), found[1]
+
+    async def rate_and_source(self, base: str, quote: str, at: datetime) -> tuple[float, str] | None:
+        """The day's rate and where it came from: the loaded table (``"table"``) first, else the
+        ECB history bundled with the install (``"ecb"``)."""
+        rate = await self.rate(base, quote, at)
+        if rate is not None:
+            return rate, "table"
+        rate = await bundled_rate(base, quote, at.date())
+        return (rate, "ecb") if rate is not None else None
 
     async def rate(self, base: str, quote: str, at: datetime) -> float | None:
         """The day's rate, directly or through EUR or USD (an ECB table has EUR as its base)."""
