@@ -265,9 +265,84 @@ class Stripe(StandIn):
             extra={"charge": _id("ch_")},
         ), [self.event("invoice.paid", obj, created)]
 
-    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+    def subscription(
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        interval_count: int = 1,
+        quantity: int = 1,
+        trial: tuple[datetime, datetime] | None = None,
+        canceled_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """``customer.subscription.<kind>`` with the Subscription object as Stripe's API reference
+        shows it (price and period on the items since 2025-03-31); ``amount`` is the unit price."""
+        created = int(at.timestamp())
+        start = int((started or at).timestamp())
+        price = {
+            "id": sale.extra.setdefault("price", _id("price_")),
+            "object": "price",
+            "active": True,
+            "billing_scheme": "per_unit",
+            "currency": sale.currency.lower(),
+            "product": sale.extra.setdefault("product", _id("prod_")),
+            "recurring": {"interval": interval, "interval_count": interval_count, "usage_type": "licensed"},
+            "type": "recurring",
+            "unit_amount": amount,
+            "unit_amount_decimal": str(amount),
+        }
+        item = {
+            "id": sale.extra.setdefault("item", _id("si_")),
+            "object": "subscription_item",
+            "created": start,
+            "current_period_start": created,
+            "current_period_end": created + 30 * 86400,
+            "metadata": {},
+            "price": price,
+            "quantity": quantity,
+            "subscription": sale.subscription_id,
+        }
+        obj = {
+            "id": sale.subscription_id,
+            "object": "subscription",
+            "billing_cycle_anchor": start,
+            "cancel_at": None,
+            "cancel_at_period_end": False,
+            "canceled_at": int(canceled_at.timestamp()) if canceled_at else None,
+            "collection_method": "charge_automatically",
+            "created": start,
+            "currency": sale.currency.lower(),
+            "customer": sale.customer_id,
+            "ended_at": int(ended_at.timestamp()) if ended_at else None,
+            "items": {
+                "object": "list",
+                "data": [item],
+                "has_more": False,
+                "total_count": 1,
+                "url": f"/v1/subscription_items?subscription={sale.subscription_id}",
+            },
+            "latest_invoice": sale.id,
+            "livemode": False,
+            "metadata": metadata or {},
+            "pause_collection": None,
+            "start_date": start,
+            "status": status,
+            "trial_end": int(trial[1].timestamp()) if trial else None,
+            "trial_start": int(trial[0].timestamp()) if trial else None,
+        }
+        return self.event(f"customer.subscription.{kind}", obj, created)
+
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
         charge = sale.extra["charge"]
         total = refunded_so_far + this_refund
+        created = int(at.timestamp()) if at else int(time.time())
         refund_obj = {
             "id": _id("re_"),
             "object": "refund",
@@ -276,7 +351,7 @@ class Stripe(StandIn):
             "currency": sale.currency.lower(),
             "payment_intent": sale.extra.get("intent", sale.id),
             "status": "succeeded",
-            "created": int(time.time()),
+            "created": created,
         }
         charge_obj = {
             "id": charge,
@@ -288,12 +363,15 @@ class Stripe(StandIn):
             "payment_intent": sale.extra.get("intent", sale.id) if not sale.id.startswith("in_") else None,
             "refunded": total == sale.amount,
             "metadata": {},
-            "created": int(time.time()),
+            "created": created,
             "billing_details": {"email": None},
         }
         if sale.id.startswith("in_"):
             charge_obj["invoice"] = sale.id  # older API versions name the invoice on the charge
-        return [self.event("refund.created", refund_obj), self.event("charge.refunded", charge_obj)]
+        return [
+            self.event("refund.created", refund_obj, created),
+            self.event("charge.refunded", charge_obj, created),
+        ]
 
 
 class LemonSqueezy(StandIn):
@@ -551,9 +629,63 @@ class Polar(StandIn):
             self._send("order.paid", data)
         ]
 
-    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+    def subscription(
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        interval_count: int = 1,
+        quantity: int = 1,
+        trial: tuple[datetime, datetime] | None = None,
+        canceled_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """``subscription.<kind>`` with the Subscription schema of Polar's API reference;
+        ``amount`` is the price of one interval (Polar has no quantities on fixed prices)."""
+        product = sale.extra.setdefault("product", str(uuid.uuid4()))
+        data = {
+            "id": sale.subscription_id,
+            "created_at": _iso(started or at),
+            "modified_at": _iso(at),
+            "amount": amount * quantity,
+            "currency": sale.currency.lower(),
+            "recurring_interval": interval,
+            "recurring_interval_count": interval_count,
+            "status": status,
+            "current_period_start": _iso(at),
+            "current_period_end": None,
+            "trial_start": _iso(trial[0]) if trial else None,
+            "trial_end": _iso(trial[1]) if trial else None,
+            "cancel_at_period_end": False,
+            "canceled_at": _iso(canceled_at) if canceled_at else None,
+            "started_at": _iso(started or at),
+            "ends_at": _iso(ended_at) if ended_at else None,
+            "ended_at": _iso(ended_at) if ended_at else None,
+            "customer_id": sale.customer_id,
+            "product_id": product,
+            "discount_id": None,
+            "checkout_id": str(uuid.uuid4()),
+            "customer_cancellation_reason": None,
+            "customer_cancellation_comment": None,
+            "metadata": metadata or {},
+            "custom_field_data": {},
+            "customer": {"id": sale.customer_id, "email": "buyer@example.com", "name": "Ada", "metadata": {}},
+            "product": {"id": product, "name": "Pro", "is_recurring": True, "metadata": {}},
+            "discount": None,
+            "prices": [],
+            "meters": [],
+        }
+        return self._send(f"subscription.{kind}", data)
+
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
         total = refunded_so_far + this_refund
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         refund = {
             "id": str(uuid.uuid4()),
             "created_at": _iso(now),

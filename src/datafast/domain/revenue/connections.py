@@ -40,6 +40,11 @@ EVENTS = {
         "checkout.session.async_payment_succeeded",
         "invoice.paid",
         "charge.refunded",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
     ],
     "lemonsqueezy": [
         "order_created",
@@ -47,7 +52,16 @@ EVENTS = {
         "subscription_payment_success",
         "subscription_payment_refunded",
     ],
-    "polar": ["order.paid", "order.refunded"],
+    "polar": [
+        "order.paid",
+        "order.refunded",
+        "subscription.created",
+        "subscription.active",
+        "subscription.updated",
+        "subscription.canceled",
+        "subscription.uncanceled",
+        "subscription.revoked",
+    ],
     "shopify": ["orders/paid", "refunds/create"],
 }
 

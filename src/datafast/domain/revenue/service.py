@@ -27,8 +27,9 @@ import msgspec
 
 from datafast.domain.revenue.currency import from_rate
 from datafast.domain.revenue.ecb import bundled_rate
-from datafast.domain.revenue.providers import Incoming
+from datafast.domain.revenue.providers import Incoming, SubscriptionState
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
+from datafast.domain.revenue.subscriptions import SubscriptionStore, state_row
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
@@ -112,6 +113,23 @@ class PaymentService:
         if self.pubsub is not None and new:
             await self.pubsub.publish(f"site:{site}", _realtime.encode([_announce(row) for row in new]))
         return outcome
+
+    async def record_subscriptions(
+        self, site: uuid.UUID, site_currency: str, provider: str, states: list[SubscriptionState]
+    ) -> int:
+        """Store subscription states (MRR converted at the state's day); returns how many."""
+        rows = []
+        for state in states:
+            if not state.subscription_id or not state.currency:
+                continue
+            found = None
+            if state.currency != site_currency and state.mrr:
+                found = await self.rate_and_source(state.currency, site_currency, state.at)
+            rows.append(state_row(site, provider, state, site_currency, found[0] if found else None))
+        await SubscriptionStore(self.store.store).insert(rows)
+        if rows and self.on_written is not None:
+            await self.on_written({str(site)})
+        return len(rows)
 
     async def _payment(
         self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome

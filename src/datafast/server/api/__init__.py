@@ -8,7 +8,12 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
-from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
+from datafast.server.api.revenue import (
+    PaymentsController,
+    RevenueController,
+    SubscriptionsController,
+    WebhookController,
+)
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
 from datafast.server.api.twofactor import TwoFactorController
@@ -27,6 +32,7 @@ API_ROUTES = [
     StatsController,
     FunnelController,
     RevenueController,
+    SubscriptionsController,
     PaymentsController,
     WebhookController,
 ]
