@@ -18,13 +18,19 @@ from typing import Any
 import pytest
 
 from tests.integration.revenue.conftest import Shop
-from tests.integration.revenue.standins import Delivery, Polar, Sale, Stripe
+from tests.integration.revenue.standins import Delivery, Paddle, Polar, Sale, Stripe
 
 MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
 BOUNDS = [datetime(2026, m, 1, tzinfo=UTC) for m in range(5, 12)]
 SOURCES = ["google", "twitter", "newsletter"]
-SUB_STAND_INS = {"stripe": Stripe, "polar": Polar}
-REACTIVATION_PAUSED = {"stripe": "paused", "polar": "unpaid"}
+SUB_STAND_INS = {"stripe": Stripe, "polar": Polar, "paddle": Paddle}
+KINDS = {
+    "stripe": {"activated": "updated", "paused": "paused", "resumed": "resumed", "ended": "deleted"},
+    "polar": {"activated": "active", "paused": "updated", "resumed": "active", "ended": "revoked"},
+    "paddle": {"activated": "activated", "paused": "paused", "resumed": "resumed", "ended": "canceled"},
+}
+"""Which event each provider sends for a lifecycle step (``created``/``updated`` are the same everywhere)."""
+PAUSED = {"stripe": "paused", "polar": "unpaid", "paddle": "paused"}
 """How a subscription stops paying without ending, as each provider says it."""
 MOVEMENTS = ("new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr")
 
@@ -113,9 +119,9 @@ def _life(
         customer.changes.append((start, 0))
         if abandons:  # never pays: ends with the trial
             ended = start + timedelta(days=10)
-            state("deleted" if provider == "stripe" else "revoked", "canceled", price, ended, ended_at=ended)
+            state(KINDS[provider]["ended"], "canceled", price, ended, ended_at=ended)
             return
-        state("updated" if provider == "stripe" else "active", "active", price, first_paid)
+        state(KINDS[provider]["activated"], "active", price, first_paid)
     else:
         state("created", "active", price, start)
     customer.changes.append((first_paid, mrr(price)))
@@ -156,16 +162,16 @@ def _life(
             customer.changes.append((at, mrr(amount)))
         elif action == "pause":
             paying = False
-            state("paused" if provider == "stripe" else "updated", REACTIVATION_PAUSED[provider], amount, at)
+            state(KINDS[provider]["paused"], PAUSED[provider], amount, at)
             customer.changes.append((at, 0))
         elif action == "resume":
             paying = True
-            state("resumed" if provider == "stripe" else "active", "active", amount, at)
+            state(KINDS[provider]["resumed"], "active", amount, at)
             customer.changes.append((at, mrr(amount)))
             next_renewal = at + renew_every
         elif action == "cancel":
             state(
-                "deleted" if provider == "stripe" else "revoked",
+                KINDS[provider]["ended"],
                 "canceled",
                 amount,
                 at,
@@ -229,8 +235,9 @@ async def _play(shop: Shop, history: History, seed: int) -> None:
     await shop.drained()
     await shop.wait_for_sessions(len(history.customers))
     connection = await shop.connect(history.standin)  # type: ignore[attr-defined]
+    standin = history.standin  # type: ignore[attr-defined]
     for _, delivery in sorted(history.payments, key=lambda p: p[0]):
-        await shop.deliver_all(connection, [delivery])
+        await shop.deliver_all(connection, [standin.resign(delivery)])  # signed when sent
     events = list(history.events)
     rng = random.Random(seed)
     events += rng.sample(events, len(events) // 4)  # redeliveries

@@ -63,6 +63,19 @@ EVENTS = {
         "subscription.revoked",
     ],
     "shopify": ["orders/paid", "refunds/create"],
+    "paddle": [
+        "transaction.completed",
+        "adjustment.created",
+        "adjustment.updated",
+        "subscription.created",
+        "subscription.updated",
+        "subscription.activated",
+        "subscription.trialing",
+        "subscription.past_due",
+        "subscription.paused",
+        "subscription.resumed",
+        "subscription.canceled",
+    ],
 }
 
 
@@ -75,6 +88,7 @@ SECRET_RULES: dict[str, tuple[str, int]] = {
     "polar": ("polar_whs_", len("polar_whs_") + 24),
     "lemonsqueezy": ("", MIN_SECRET_LENGTH),
     "shopify": ("", MIN_SECRET_LENGTH),  # the app's shpss_… secret or the 64-hex notifications key
+    "paddle": ("pdl_ntfset_", len("pdl_ntfset_") + 24),  # the notification destination's secret key
 }
 
 

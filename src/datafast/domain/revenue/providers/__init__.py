@@ -10,6 +10,7 @@ from datafast.domain.revenue.providers._base import (
     Verified,
 )
 from datafast.domain.revenue.providers.lemonsqueezy import LemonSqueezyProvider
+from datafast.domain.revenue.providers.paddle import PaddleProvider
 from datafast.domain.revenue.providers.polar import PolarProvider
 from datafast.domain.revenue.providers.shopify import ShopifyProvider
 from datafast.domain.revenue.providers.stripe import StripeProvider
@@ -17,5 +18,6 @@ from datafast.domain.revenue.providers.stripe import StripeProvider
 __all__ = ("PROVIDERS", "BadSignature", "Incoming", "Provider", "SubscriptionState", "Verified")
 
 PROVIDERS: dict[str, Provider] = {
-    p.name: p for p in (StripeProvider(), LemonSqueezyProvider(), PolarProvider(), ShopifyProvider())
+    p.name: p
+    for p in (StripeProvider(), LemonSqueezyProvider(), PolarProvider(), ShopifyProvider(), PaddleProvider())
 }
