@@ -202,8 +202,8 @@ def _month(value: str | None, key: str, default: date) -> date:
         raise InvalidInput(
             f"{key} must be a month, YYYY-MM", extra={"errors": [{"key": key, "message": "YYYY-MM"}]}
         ) from None
-    if parsed.year < 2000:
-        raise InvalidInput(f"{key} must not be before 2000-01")
+    if not 2000 <= parsed.year <= datetime.now(UTC).year + 1:
+        raise InvalidInput(f"{key} must be a month from 2000-01 to next year")
     return parsed
 
 
