@@ -11,6 +11,7 @@ app, and compared month by month with the Subscriptions API.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -253,6 +254,8 @@ async def test_mrr_movements_churn_and_ltv_by_source_equal_the_generated_truth(
 ) -> None:
     seed = 15 + len(provider)
     history = generate(provider, seed)
+    assert any(b'"year"' in d.body for d in history.events), "a yearly plan is normalised to months"
+    assert any(amount < 0 for c in history.customers for _, amount in c.payments), "refunds are in the LTV"
     await _play(shop, history, seed)
 
     response = await shop.owner.get(
@@ -307,6 +310,8 @@ async def test_bad_subscription_report_parameters_are_400(shop: Shop) -> None:
     for params in (
         {"from": "2026-13"},
         {"by": "password"},
+        {"model": "linear"},
+        {"lookback_days": "0"},
         {"from": "2026-06", "to": "2026-05"},
         {"from": "1999-01"},
         {"to": "9999-12"},
@@ -314,3 +319,37 @@ async def test_bad_subscription_report_parameters_are_400(shop: Shop) -> None:
         response = await shop.owner.get(url, params=params)
         assert response.status_code == 400, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_acquisition_follows_the_chosen_attribution_model(shop: Shop) -> None:
+    """Google brought the visitor, a newsletter brought them back, they typed the address to pay:
+    first touch → google, last non-direct → newsletter, last → the direct visit (no utm_source)."""
+    now = time.time() * 1000
+    for hours, path in ((5, "/?utm_source=google"), (2, "/?utm_source=newsletter"), (0.5, "/pricing")):
+        await shop.visit("v-path", path=path, timestamp=now - hours * 3600_000, sent_at=now)
+    await shop.drained()
+    await shop.wait_for_sessions(1)
+    standin = Stripe()
+    connection = await shop.connect(standin)
+    sale, deliveries = standin.payment(3000, "USD", visitor="v-path", subscription=True)
+    await shop.deliver_all(connection, deliveries)
+    created = standin.subscription("created", sale, "active", 3000, datetime.now(UTC))
+    await shop.deliver(connection, created)
+    month = datetime.now(UTC).strftime("%Y-%m")
+
+    credited = {}
+    for model in ("first_touch", "first", "last_non_direct", "last"):
+        response = await shop.owner.get(
+            f"/api/v1/sites/{shop.id}/subscriptions",
+            params={"from": month, "to": month, "by": "utm_source", "model": model},
+        )
+        assert response.status_code == 200, response.text
+        [group] = response.json()["breakdown"]
+        assert group["months"][0]["mrr"] == 3000
+        credited[model] = group["value"]
+    assert credited == {
+        "first_touch": "google",
+        "first": "google",
+        "last_non_direct": "newsletter",
+        "last": "",
+    }

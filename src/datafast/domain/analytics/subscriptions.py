@@ -21,7 +21,10 @@ minor units):
   that had paid by then. **LTV (projected)**: ARPU / churn rate (null without churn).
 - **Acquisition**: a subscription's visitor is its first payment's (else the
   ``datafast_visitor_id`` of its own metadata); its source, channel, campaign, landing page and
-  country are those of that visitor's first session (first touch). No visitor → ``null``.
+  country are those of the visit the ``model`` credits: ``first_touch`` (default) the visitor's
+  first visit ever; ``first``, ``last``, ``last_non_direct`` as in the Stats API, over the visits
+  started within ``lookback_days`` before the subscription's first payment (else its first
+  state). No visitor, or no visit in the window → ``null``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -40,6 +43,7 @@ from datafast.lib.eventstore import EventStore
 
 __all__ = (
     "DIMENSIONS",
+    "MODELS",
     "MonthMetrics",
     "SubscriptionGroup",
     "SubscriptionQuery",
@@ -60,6 +64,9 @@ DIMENSIONS: Mapping[str, str] = {
 """Acquisition dimensions → the ``sessions`` column of the subscriber's first visit."""
 
 MAX_MONTHS = 60
+MODELS = ("first_touch", "first", "last", "last_non_direct")
+CLOCK_SKEW = timedelta(seconds=60)
+"""A visit may start this long after the payment and still count (the Stats API's rule)."""
 
 
 class MonthMetrics(msgspec.Struct):
@@ -110,6 +117,8 @@ class SubscriptionQuery:
     first_month: date
     last_month: date
     dimension: str | None = None
+    model: str = "first_touch"
+    lookback_days: int = 30
 
 
 def month_range(first: date, last: date) -> list[date]:
@@ -129,6 +138,12 @@ class _Subscription:
     trial_start: datetime | None = None
     visitor: str = ""
     payments: list[tuple[datetime, int]] = field(default_factory=list)
+    first_payment: datetime | None = None
+
+    @property
+    def anchor(self) -> datetime:
+        """When the attribution window ends: the first payment, else the first state."""
+        return self.first_payment or self.times[0]
 
     def mrr_at(self, at: datetime) -> int:
         """MRR of the last state strictly before ``at``."""
@@ -174,6 +189,8 @@ async def _load(store: EventStore, query: SubscriptionQuery) -> list[_Subscripti
         if found is None:
             continue
         found.payments.append((_utc(at), int(amount)))
+        if kind == "payment" and found.first_payment is None:
+            found.first_payment = _utc(at)
         if kind == "payment" and visitor and (str(provider), str(sub_id)) not in first_visitor:
             first_visitor[(str(provider), str(sub_id))] = str(visitor)
     for key, visitor in first_visitor.items():
@@ -185,18 +202,39 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def _first_touch(
+async def _visits(
     store: EventStore, site: uuid.UUID, column: str, visitors: list[str]
-) -> dict[str, str]:
+) -> dict[str, list[tuple[datetime, str, str]]]:
+    """Each visitor's visits, oldest first: (start, channel, the dimension's value)."""
     if not visitors:
         return {}
     result = await store.query(
-        f"SELECT visitor_id, argMin({column}, started_at) FROM sessions FINAL "  # noqa: S608 - column from DIMENSIONS
+        f"SELECT visitor_id, started_at, channel, {column} FROM sessions FINAL "  # noqa: S608 - column from DIMENSIONS
         "WHERE website_id = {site:UUID} AND sign = 1 AND visitor_id IN {visitors:Array(String)} "
-        "GROUP BY visitor_id",
+        "ORDER BY visitor_id, started_at, session_id",
         parameters={"site": str(site), "visitors": visitors},
     )
-    return {str(visitor): str(value) for visitor, value in result.result_rows}
+    visits: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    for visitor, started, channel, value in result.result_rows:
+        visits[str(visitor)].append((_utc(started), str(channel), str(value)))
+    return visits
+
+
+def _credited(
+    sub: _Subscription, visits: list[tuple[datetime, str, str]], query: SubscriptionQuery
+) -> str | None:
+    """The dimension's value of the visit the model credits for this subscription."""
+    if query.model == "first_touch":
+        return visits[0][2] if visits else None
+    start = sub.anchor - timedelta(days=query.lookback_days)
+    touches = [v for v in visits if start <= v[0] <= sub.anchor + CLOCK_SKEW]
+    if not touches:
+        return None
+    if query.model == "first":
+        return touches[0][2]
+    if query.model == "last_non_direct":
+        touches = [v for v in touches if v[1] != "direct"] or touches
+    return touches[-1][2]
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -262,12 +300,12 @@ async def subscription_report(store: EventStore, query: SubscriptionQuery) -> Su
     )
     if query.dimension is None:
         return report
-    touch = await _first_touch(
+    visits = await _visits(
         store, query.website_id, DIMENSIONS[query.dimension], sorted({s.visitor for s in subs if s.visitor})
     )
     groups: dict[str | None, list[_Subscription]] = defaultdict(list)
     for sub in subs:
-        groups[touch.get(sub.visitor) if sub.visitor else None].append(sub)
+        groups[_credited(sub, visits.get(sub.visitor, []), query) if sub.visitor else None].append(sub)
     end = bounds[-1]
     report.breakdown = sorted(
         (

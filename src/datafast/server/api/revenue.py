@@ -208,11 +208,18 @@ def _month(value: str | None, key: str, default: date) -> date:
 
 
 def subscriptions_query(
-    website: Website, month_from: str | None, month_to: str | None, by: str | None
+    website: Website,
+    month_from: str | None,
+    month_to: str | None,
+    by: str | None,
+    model: str = "first_touch",
+    lookback_days: int = 30,
 ) -> subscription_metrics.SubscriptionQuery:
     """Validate the report's months (default: the last 12, this one included) and dimension."""
     if by is not None and by not in subscription_metrics.DIMENSIONS:
         raise InvalidInput(f"by must be one of {', '.join(subscription_metrics.DIMENSIONS)}")
+    if model not in subscription_metrics.MODELS:
+        raise InvalidInput(f"model must be one of {', '.join(subscription_metrics.MODELS)}")
     today = datetime.now(ZoneInfo(website.timezone)).date().replace(day=1)
     last = _month(month_to, "to", today)
     first = _month(month_from, "from", date(last.year - 1 + (last.month == 12), last.month % 12 + 1, 1))
@@ -227,6 +234,8 @@ def subscriptions_query(
         first_month=first,
         last_month=last,
         dimension=by,
+        model=model,
+        lookback_days=lookback_days,
     )
 
 
@@ -251,8 +260,16 @@ class SubscriptionsController(Controller):
         month_from: Annotated[str | None, QueryParameter(name="from")] = None,
         month_to: Annotated[str | None, QueryParameter(name="to")] = None,
         by: Annotated[str | None, QueryParameter(description="an acquisition dimension")] = None,
+        model: Annotated[
+            str,
+            QueryParameter(
+                description="first_touch (the visitor's first visit ever, default) | first | last | "
+                "last_non_direct (over the visits before the first payment, as in the Stats API)"
+            ),
+        ] = "first_touch",
+        lookback_days: Annotated[int, QueryParameter(ge=1, le=365)] = 30,
     ) -> subscription_metrics.SubscriptionReport:
-        query = subscriptions_query(website, month_from, month_to, by)
+        query = subscriptions_query(website, month_from, month_to, by, model, lookback_days)
         cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
         return await cache.get_or_compute(
             str(website.id),
