@@ -151,4 +151,5 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
         (5, "rollups_daily"),
         (6, "revenue_events"),
         (7, "credits"),
+        (8, "subscriptions"),
     ]

@@ -265,9 +265,84 @@ class Stripe(StandIn):
             extra={"charge": _id("ch_")},
         ), [self.event("invoice.paid", obj, created)]
 
-    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+    def subscription(
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        interval_count: int = 1,
+        quantity: int = 1,
+        trial: tuple[datetime, datetime] | None = None,
+        canceled_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """``customer.subscription.<kind>`` with the Subscription object as Stripe's API reference
+        shows it (price and period on the items since 2025-03-31); ``amount`` is the unit price."""
+        created = int(at.timestamp())
+        start = int((started or at).timestamp())
+        price = {
+            "id": sale.extra.setdefault("price", _id("price_")),
+            "object": "price",
+            "active": True,
+            "billing_scheme": "per_unit",
+            "currency": sale.currency.lower(),
+            "product": sale.extra.setdefault("product", _id("prod_")),
+            "recurring": {"interval": interval, "interval_count": interval_count, "usage_type": "licensed"},
+            "type": "recurring",
+            "unit_amount": amount,
+            "unit_amount_decimal": str(amount),
+        }
+        item = {
+            "id": sale.extra.setdefault("item", _id("si_")),
+            "object": "subscription_item",
+            "created": start,
+            "current_period_start": created,
+            "current_period_end": created + 30 * 86400,
+            "metadata": {},
+            "price": price,
+            "quantity": quantity,
+            "subscription": sale.subscription_id,
+        }
+        obj = {
+            "id": sale.subscription_id,
+            "object": "subscription",
+            "billing_cycle_anchor": start,
+            "cancel_at": None,
+            "cancel_at_period_end": False,
+            "canceled_at": int(canceled_at.timestamp()) if canceled_at else None,
+            "collection_method": "charge_automatically",
+            "created": start,
+            "currency": sale.currency.lower(),
+            "customer": sale.customer_id,
+            "ended_at": int(ended_at.timestamp()) if ended_at else None,
+            "items": {
+                "object": "list",
+                "data": [item],
+                "has_more": False,
+                "total_count": 1,
+                "url": f"/v1/subscription_items?subscription={sale.subscription_id}",
+            },
+            "latest_invoice": sale.id,
+            "livemode": False,
+            "metadata": metadata or {},
+            "pause_collection": None,
+            "start_date": start,
+            "status": status,
+            "trial_end": int(trial[1].timestamp()) if trial else None,
+            "trial_start": int(trial[0].timestamp()) if trial else None,
+        }
+        return self.event(f"customer.subscription.{kind}", obj, created)
+
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
         charge = sale.extra["charge"]
         total = refunded_so_far + this_refund
+        created = int(at.timestamp()) if at else int(time.time())
         refund_obj = {
             "id": _id("re_"),
             "object": "refund",
@@ -276,7 +351,7 @@ class Stripe(StandIn):
             "currency": sale.currency.lower(),
             "payment_intent": sale.extra.get("intent", sale.id),
             "status": "succeeded",
-            "created": int(time.time()),
+            "created": created,
         }
         charge_obj = {
             "id": charge,
@@ -288,12 +363,15 @@ class Stripe(StandIn):
             "payment_intent": sale.extra.get("intent", sale.id) if not sale.id.startswith("in_") else None,
             "refunded": total == sale.amount,
             "metadata": {},
-            "created": int(time.time()),
+            "created": created,
             "billing_details": {"email": None},
         }
         if sale.id.startswith("in_"):
             charge_obj["invoice"] = sale.id  # older API versions name the invoice on the charge
-        return [self.event("refund.created", refund_obj), self.event("charge.refunded", charge_obj)]
+        return [
+            self.event("refund.created", refund_obj, created),
+            self.event("charge.refunded", charge_obj, created),
+        ]
 
 
 class LemonSqueezy(StandIn):
@@ -551,9 +629,63 @@ class Polar(StandIn):
             self._send("order.paid", data)
         ]
 
-    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+    def subscription(
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        interval_count: int = 1,
+        quantity: int = 1,
+        trial: tuple[datetime, datetime] | None = None,
+        canceled_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """``subscription.<kind>`` with the Subscription schema of Polar's API reference;
+        ``amount`` is the price of one interval (Polar has no quantities on fixed prices)."""
+        product = sale.extra.setdefault("product", str(uuid.uuid4()))
+        data = {
+            "id": sale.subscription_id,
+            "created_at": _iso(started or at),
+            "modified_at": _iso(at),
+            "amount": amount * quantity,
+            "currency": sale.currency.lower(),
+            "recurring_interval": interval,
+            "recurring_interval_count": interval_count,
+            "status": status,
+            "current_period_start": _iso(at),
+            "current_period_end": None,
+            "trial_start": _iso(trial[0]) if trial else None,
+            "trial_end": _iso(trial[1]) if trial else None,
+            "cancel_at_period_end": False,
+            "canceled_at": _iso(canceled_at) if canceled_at else None,
+            "started_at": _iso(started or at),
+            "ends_at": _iso(ended_at) if ended_at else None,
+            "ended_at": _iso(ended_at) if ended_at else None,
+            "customer_id": sale.customer_id,
+            "product_id": product,
+            "discount_id": None,
+            "checkout_id": str(uuid.uuid4()),
+            "customer_cancellation_reason": None,
+            "customer_cancellation_comment": None,
+            "metadata": metadata or {},
+            "custom_field_data": {},
+            "customer": {"id": sale.customer_id, "email": "buyer@example.com", "name": "Ada", "metadata": {}},
+            "product": {"id": product, "name": "Pro", "is_recurring": True, "metadata": {}},
+            "discount": None,
+            "prices": [],
+            "meters": [],
+        }
+        return self._send(f"subscription.{kind}", data)
+
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
         total = refunded_so_far + this_refund
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         refund = {
             "id": str(uuid.uuid4()),
             "created_at": _iso(now),
@@ -693,4 +825,227 @@ class Shopify(StandIn):
         return [self.sign(_dumps(body), {"X-Shopify-Topic": "refunds/create"})]
 
 
-STAND_INS = {cls.name: cls for cls in (Stripe, LemonSqueezy, Polar, Shopify)}
+class Paddle(StandIn):
+    """Paddle Billing: notifications as its webhook reference shows them (``event_id``,
+    ``notification_id``, ``event_type``, ``occurred_at``, ``data``), signed
+    ``Paddle-Signature: ts=…;h1=hex(HMAC-SHA256(secret, f"{ts}:" + body))``."""
+
+    name = "paddle"
+    has_timestamp = True
+
+    def __init__(self) -> None:
+        self.secret = "pdl_ntfset_01" + uuid.uuid4().hex[:24] + "_" + uuid.uuid4().hex
+
+    def sign(self, body: bytes, headers: dict[str, str], *, now: float | None = None) -> Delivery:
+        ts = str(int(now if now is not None else time.time()))
+        digest = hmac.new(self.secret.encode(), f"{ts}:".encode() + body, hashlib.sha256).hexdigest()
+        return Delivery(
+            body, {**headers, "Paddle-Signature": f"ts={ts};h1={digest}", "Content-Type": "application/json"}
+        )
+
+    def _send(self, kind: str, data: dict[str, Any], at: datetime | None = None) -> Delivery:
+        payload = {
+            "event_id": _id("evt_01"),
+            "event_type": kind,
+            "occurred_at": _iso(at or datetime.now(UTC)),
+            "notification_id": _id("ntf_01"),
+            "data": data,
+        }
+        return self.sign(_dumps(payload), {})
+
+    def _transaction(self, txn_id, amount, currency, origin, sub, customer, custom, at, status="completed"):  # type: ignore[no-untyped-def]
+        money = str(amount)
+        return {
+            "id": txn_id,
+            "status": status,
+            "customer_id": customer,
+            "address_id": _id("add_01"),
+            "business_id": None,
+            "custom_data": custom or None,
+            "currency_code": currency,
+            "origin": origin,
+            "subscription_id": sub or None,
+            "invoice_id": _id("inv_01"),
+            "invoice_number": "325-10566",
+            "collection_mode": "automatic",
+            "discount_id": None,
+            "billing_details": None,
+            "billing_period": {"starts_at": _iso(at), "ends_at": _iso(at)} if sub else None,
+            "items": [{"price": {"id": _id("pri_01")}, "quantity": 1}],
+            "details": {
+                "tax_rates_used": [],
+                "totals": {
+                    "subtotal": money,
+                    "tax": "0",
+                    "discount": "0",
+                    "total": money,
+                    "credit": "0",
+                    "credit_to_balance": "0",
+                    "balance": "0",
+                    "grand_total": money,
+                    "fee": None,
+                    "earnings": None,
+                    "currency_code": currency,
+                },
+                "line_items": [],
+            },
+            "payments": [
+                {
+                    "amount": money,
+                    "status": "captured",
+                    "created_at": _iso(at),
+                    "captured_at": _iso(at),
+                    "payment_attempt_id": str(uuid.uuid4()),
+                    "stored_payment_method_id": str(uuid.uuid4()),
+                    "method_details": {"type": "card"},
+                }
+            ],
+            "checkout": {"url": "https://example.com/pay?_ptxn=" + txn_id},
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+            "billed_at": _iso(at),
+        }
+
+    def payment(
+        self,
+        amount,
+        currency="USD",
+        *,
+        visitor=None,
+        session=None,
+        email="buyer@example.com",
+        subscription=False,
+        at=None,
+    ):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        txn, customer = _id("txn_01"), _id("ctm_01")
+        sub = _id("sub_01") if subscription else ""
+        custom = _metadata(visitor, session)
+        data = self._transaction(txn, amount, currency, "web", sub, customer, custom, at)
+        sale = Sale(txn, amount, currency, sub, customer)
+        # Paddle also notifies transaction.paid for the same money (order is not guaranteed).
+        paid = self._transaction(txn, amount, currency, "web", sub, customer, custom, at, status="paid")
+        return sale, [self._send("transaction.completed", data, at), self._send("transaction.paid", paid, at)]
+
+    def renewal(self, first, at=None):  # type: ignore[no-untyped-def]
+        at = at or datetime.now(UTC)
+        txn = _id("txn_01")
+        data = self._transaction(
+            txn,
+            first.amount,
+            first.currency,
+            "subscription_recurring",
+            first.subscription_id,
+            first.customer_id,
+            {},
+            at,
+        )
+        return Sale(txn, first.amount, first.currency, first.subscription_id, first.customer_id), [
+            self._send("transaction.completed", data, at)
+        ]
+
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
+        """A refund is created pending Paddle's approval, then updated to approved."""
+        at = at or datetime.now(UTC)
+        adjustment = {
+            "id": _id("adj_01"),
+            "action": "refund",
+            "type": "partial" if refunded_so_far + this_refund < sale.amount else "full",
+            "transaction_id": sale.id,
+            "subscription_id": sale.subscription_id or None,
+            "customer_id": sale.customer_id,
+            "reason": "requested by customer",
+            "credit_applied_to_balance": None,
+            "currency_code": sale.currency,
+            "status": "pending_approval",
+            "items": [],
+            "totals": {
+                "subtotal": str(this_refund),
+                "tax": "0",
+                "total": str(this_refund),
+                "fee": "0",
+                "earnings": str(this_refund),
+                "currency_code": sale.currency,
+            },
+            "payout_totals": None,
+            "created_at": _iso(at),
+            "updated_at": _iso(at),
+        }
+        approved = {**adjustment, "status": "approved"}
+        return [
+            self._send("adjustment.created", adjustment, at),
+            self._send("adjustment.updated", approved, at),
+        ]
+
+    def subscription(
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        interval_count: int = 1,
+        quantity: int = 1,
+        trial: tuple[datetime, datetime] | None = None,
+        canceled_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+    ) -> Delivery:
+        """``subscription.<kind>`` with the Subscription entity of Paddle's API reference."""
+        cycle = {"interval": interval, "frequency": interval_count}
+        price = {
+            "id": sale.extra.setdefault("price", _id("pri_01")),
+            "product_id": sale.extra.setdefault("product", _id("pro_01")),
+            "description": "Pro",
+            "billing_cycle": cycle,
+            "trial_period": {"interval": "day", "frequency": 14} if trial else None,
+            "unit_price": {"amount": str(amount), "currency_code": sale.currency},
+            "status": "active",
+        }
+        data = {
+            "id": sale.subscription_id,
+            "status": status,
+            "customer_id": sale.customer_id,
+            "address_id": _id("add_01"),
+            "business_id": None,
+            "currency_code": sale.currency,
+            "created_at": _iso(started or at),
+            "updated_at": _iso(at),
+            "started_at": _iso(started or at),
+            "first_billed_at": _iso(trial[1] if trial else (started or at)),
+            "next_billed_at": None if status == "canceled" else _iso(at),
+            "paused_at": _iso(at) if status == "paused" else None,
+            "canceled_at": _iso(canceled_at) if canceled_at else None,
+            "collection_mode": "automatic",
+            "billing_details": None,
+            "current_billing_period": None
+            if status == "canceled"
+            else {"starts_at": _iso(at), "ends_at": _iso(at)},
+            "billing_cycle": cycle,
+            "scheduled_change": None,
+            "items": [
+                {
+                    "status": "trialing" if status == "trialing" else "active",
+                    "quantity": quantity,
+                    "recurring": True,
+                    "created_at": _iso(started or at),
+                    "updated_at": _iso(at),
+                    "previously_billed_at": None,
+                    "next_billed_at": None,
+                    "trial_dates": {"starts_at": _iso(trial[0]), "ends_at": _iso(trial[1])}
+                    if trial
+                    else None,
+                    "price": price,
+                }
+            ],
+            "custom_data": metadata or None,
+            "management_urls": {"update_payment_method": None, "cancel": "https://example.com/cancel"},
+            "discount": None,
+        }
+        return self._send(f"subscription.{kind}", data, at)
+
+
+STAND_INS = {cls.name: cls for cls in (Stripe, LemonSqueezy, Polar, Shopify, Paddle)}

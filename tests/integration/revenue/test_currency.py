@@ -81,14 +81,14 @@ async def test_a_missing_rate_is_flagged_then_converted_when_rates_are_loaded(
 ) -> None:
     standin = Shopify()
     connection = await shop.connect(standin)
-    _, deliveries = standin.payment(5000, "CHF", at=datetime(2025, 7, 1, 9, tzinfo=UTC))
+    _, deliveries = standin.payment(5000, "ARS", at=datetime(2025, 7, 1, 9, tzinfo=UTC))
     await shop.deliver_all(connection, deliveries)
 
     [payment] = await shop.payments()
     assert (payment["amount"], payment["amount_site"], payment["rate_source"]) == (5000, 0, "missing")
 
     loaded, converted = await load_rates(
-        PaymentStore(adapters.event_store), "date,base,quote,rate\n2025-07-01,CHF,EUR,1.0700\n", "test"
+        PaymentStore(adapters.event_store), "date,base,quote,rate\n2025-07-01,ARS,EUR,1.0700\n", "test"
     )
     [payment] = await shop.payments()
     assert (loaded, converted >= 1) == (1, True)

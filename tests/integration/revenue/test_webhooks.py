@@ -52,6 +52,8 @@ def _as_new_delivery(standin: StandIn, delivery: Delivery) -> Delivery:
     if standin.name == "stripe":
         body = delivery.body.replace(b'"evt_', b'"evt_again', 1)
         return standin.sign(body, {})
+    if standin.name == "paddle":
+        return standin.sign(delivery.body.replace(b'"ntf_01', b'"ntf_again', 1), {})
     if standin.name == "lemonsqueezy":  # the body is the delivery id: change a byte outside the payment
         return standin.sign(delivery.body + b"\n", {"X-Event-Name": delivery.headers["X-Event-Name"]})
     headers = {

@@ -40,6 +40,11 @@ EVENTS = {
         "checkout.session.async_payment_succeeded",
         "invoice.paid",
         "charge.refunded",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
     ],
     "lemonsqueezy": [
         "order_created",
@@ -47,8 +52,30 @@ EVENTS = {
         "subscription_payment_success",
         "subscription_payment_refunded",
     ],
-    "polar": ["order.paid", "order.refunded"],
+    "polar": [
+        "order.paid",
+        "order.refunded",
+        "subscription.created",
+        "subscription.active",
+        "subscription.updated",
+        "subscription.canceled",
+        "subscription.uncanceled",
+        "subscription.revoked",
+    ],
     "shopify": ["orders/paid", "refunds/create"],
+    "paddle": [
+        "transaction.completed",
+        "adjustment.created",
+        "adjustment.updated",
+        "subscription.created",
+        "subscription.updated",
+        "subscription.activated",
+        "subscription.trialing",
+        "subscription.past_due",
+        "subscription.paused",
+        "subscription.resumed",
+        "subscription.canceled",
+    ],
 }
 
 
@@ -61,6 +88,7 @@ SECRET_RULES: dict[str, tuple[str, int]] = {
     "polar": ("polar_whs_", len("polar_whs_") + 24),
     "lemonsqueezy": ("", MIN_SECRET_LENGTH),
     "shopify": ("", MIN_SECRET_LENGTH),  # the app's shpss_… secret or the 64-hex notifications key
+    "paddle": ("pdl_ntfset_", len("pdl_ntfset_") + 24),  # the notification destination's secret key
 }
 
 

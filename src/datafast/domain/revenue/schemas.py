@@ -17,13 +17,14 @@ __all__ = (
     "WebhookReceived",
 )
 
-ProviderName = Literal["stripe", "lemonsqueezy", "polar", "shopify"]
+ProviderName = Literal["stripe", "lemonsqueezy", "polar", "shopify", "paddle"]
 
 
 class ConnectionCreate(msgspec.Struct, forbid_unknown_fields=True):
     provider: ProviderName
     webhook_secret: Annotated[str, Meta(min_length=16, max_length=200)]
-    """Stripe ``whsec_…``, Polar ``polar_whs_…``, Lemon Squeezy's signing secret, Shopify's app secret."""
+    """Stripe ``whsec_…``, Polar ``polar_whs_…``, Lemon Squeezy's signing secret, Shopify's app secret,
+    Paddle's ``pdl_ntfset_…`` secret key."""
 
 
 class ConnectionRead(msgspec.Struct):

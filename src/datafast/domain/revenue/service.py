@@ -10,7 +10,8 @@ Rules (see REVENUE.md):
 - a refund is stored negative, as the delta when the provider reports a cumulative total,
   linked to its original payment (same visitor, attribution time, new/renewal and rate);
 - ``amount_site`` uses the provider's own conversion when the payload has one, else the
-  exchange-rate table on the payment's day, never today's rate.
+  exchange-rate table on the payment's day (else the ECB history bundled with the install),
+  never today's rate.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from datetime import datetime
 import msgspec
 
 from datafast.domain.revenue.currency import from_rate
-from datafast.domain.revenue.providers import Incoming
+from datafast.domain.revenue.ecb import bundled_rate
+from datafast.domain.revenue.providers import Incoming, SubscriptionState
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
+from datafast.domain.revenue.subscriptions import SubscriptionStore, state_row
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
@@ -120,6 +123,23 @@ class PaymentService:
         if self.pubsub is not None and new:
             await self.pubsub.publish(f"site:{site}", _realtime.encode([_announce(row) for row in new]))
         return outcome
+
+    async def record_subscriptions(
+        self, site: uuid.UUID, site_currency: str, provider: str, states: list[SubscriptionState]
+    ) -> int:
+        """Store subscription states (MRR converted at the state's day); returns how many."""
+        rows = []
+        for state in states:
+            if not state.subscription_id or not state.currency:
+                continue
+            found = None
+            if state.currency != site_currency and state.mrr:
+                found = await self.rate_and_source(state.currency, site_currency, state.at)
+            rows.append(state_row(site, provider, state, site_currency, found[0] if found else None))
+        await SubscriptionStore(self.store.store).insert(rows)
+        if rows and self.on_written is not None:
+            await self.on_written({str(site)})
+        return len(rows)
 
     async def _payment(
         self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome
@@ -280,11 +300,11 @@ class PaymentService:
         """Convert the payments stored before their day's rate was loaded; returns how many."""
         rows = []
         for row in await self.store.missing_rates():
-            rate = await self.rate(row.currency, row.site_currency, row.timestamp)
-            if rate is not None:
-                amount_site = from_rate(row.amount, row.currency, row.site_currency, rate)
+            found = await self.rate_and_source(row.currency, row.site_currency, row.timestamp)
+            if found is not None:
+                amount_site = from_rate(row.amount, row.currency, row.site_currency, found[0])
                 rows.append(
-                    replace(row, amount_site=amount_site, rate_source="table", version=time.time_ns())
+                    replace(row, amount_site=amount_site, rate_source=found[1], version=time.time_ns())
                 )
         await self._written(rows)
         return len(rows)
@@ -295,13 +315,22 @@ class PaymentService:
             return item.amount, "same"
         if site_currency in item.provider_amounts:
             return item.provider_amounts[site_currency], "provider"
-        rate = await self.rate(item.currency, site_currency, item.timestamp)
-        if rate is None:
+        found = await self.rate_and_source(item.currency, site_currency, item.timestamp)
+        if found is None:
             log.warning(
                 "no exchange rate", base=item.currency, quote=site_currency, day=str(item.timestamp.date())
             )
             return 0, "missing"
-        return from_rate(item.amount, item.currency, site_currency, rate), "table"
+        return from_rate(item.amount, item.currency, site_currency, found[0]), found[1]
+
+    async def rate_and_source(self, base: str, quote: str, at: datetime) -> tuple[float, str] | None:
+        """The day's rate and where it came from: the loaded table (``"table"``) first, else the
+        ECB history bundled with the install (``"ecb"``)."""
+        rate = await self.rate(base, quote, at)
+        if rate is not None:
+            return rate, "table"
+        rate = await bundled_rate(base, quote, at.date())
+        return (rate, "ecb") if rate is not None else None
 
     async def rate(self, base: str, quote: str, at: datetime) -> float | None:
         """The day's rate, directly or through EUR or USD (an ECB table has EUR as its base)."""

@@ -58,6 +58,10 @@ async def receive_webhook(
     if website is None:  # pragma: no cover - connections are deleted with their site
         raise NotFound("No such payment connection")
     outcome = await payments.record(website.id, website.currency.upper(), provider_name, verified.items)
+    if verified.subscriptions:
+        outcome.stored += await payments.record_subscriptions(
+            website.id, website.currency.upper(), provider_name, verified.subscriptions
+        )
     await connections.mark_delivered(db, connection.id, verified.delivery_id)
     log.info(
         "webhook received",

@@ -9,7 +9,12 @@ from datafast.server.api.accounts import (
     OAuthController,
 )
 from datafast.server.api.privacy import PrivacyController
-from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
+from datafast.server.api.revenue import (
+    PaymentsController,
+    RevenueController,
+    SubscriptionsController,
+    WebhookController,
+)
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
 from datafast.server.api.twofactor import TwoFactorController
@@ -28,6 +33,7 @@ API_ROUTES = [
     StatsController,
     FunnelController,
     RevenueController,
+    SubscriptionsController,
     PaymentsController,
     WebhookController,
     PrivacyController,

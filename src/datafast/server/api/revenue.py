@@ -7,8 +7,9 @@ only; everything under ``/api/v1`` by a session or an API key like every other r
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, Role, Website
 from datafast.domain.accounts.access import Principal, site_access
+from datafast.domain.analytics import subscriptions as subscription_metrics
 from datafast.domain.analytics.attribution import (
     DIMENSIONS,
     MODELS,
@@ -50,7 +52,7 @@ from datafast.server.api.stats import stats_rate_limit
 from datafast.server.auth import requires_principal
 from datafast.settings import Settings
 
-__all__ = ("PaymentsController", "RevenueController", "WebhookController")
+__all__ = ("PaymentsController", "RevenueController", "SubscriptionsController", "WebhookController")
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 ADMIN = {"site_role": Role.ADMIN}
@@ -195,6 +197,93 @@ class RevenueController(Controller):
             query,
             AttributionReport,
             lambda: attribution_report(event_store, query),
+        )
+
+
+def _month(value: str | None, key: str, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise InvalidInput(
+            f"{key} must be a month, YYYY-MM", extra={"errors": [{"key": key, "message": "YYYY-MM"}]}
+        ) from None
+    if not 2000 <= parsed.year <= datetime.now(UTC).year + 1:
+        raise InvalidInput(f"{key} must be a month from 2000-01 to next year")
+    return parsed
+
+
+def subscriptions_query(
+    website: Website,
+    month_from: str | None,
+    month_to: str | None,
+    by: str | None,
+    model: str = "first_touch",
+    lookback_days: int = 30,
+) -> subscription_metrics.SubscriptionQuery:
+    """Validate the report's months (default: the last 12, this one included) and dimension."""
+    if by is not None and by not in subscription_metrics.DIMENSIONS:
+        raise InvalidInput(f"by must be one of {', '.join(subscription_metrics.DIMENSIONS)}")
+    if model not in subscription_metrics.MODELS:
+        raise InvalidInput(f"model must be one of {', '.join(subscription_metrics.MODELS)}")
+    today = datetime.now(ZoneInfo(website.timezone)).date().replace(day=1)
+    last = _month(month_to, "to", today)
+    first = _month(month_from, "from", date(last.year - 1 + (last.month == 12), last.month % 12 + 1, 1))
+    if first > last:
+        raise InvalidInput("from must not be after to")
+    if len(subscription_metrics.month_range(first, last)) > subscription_metrics.MAX_MONTHS:
+        raise InvalidInput(f"at most {subscription_metrics.MAX_MONTHS} months")
+    return subscription_metrics.SubscriptionQuery(
+        website_id=website.id,
+        currency=website.currency.upper(),
+        timezone=website.timezone,
+        first_month=first,
+        last_month=last,
+        dimension=by,
+        model=model,
+        lookback_days=lookback_days,
+    )
+
+
+class SubscriptionsController(Controller):
+    path = "/api/v1/sites/{website_id:uuid}/subscriptions"
+    tags = ["revenue"]
+
+    @get(
+        "/",
+        opt={"share": True},
+        guards=[stats_rate_limit],
+        summary="MRR and its movements, subscribers, trials, churn, ARPU and LTV by month",
+        description="`from`/`to` are months (`YYYY-MM`, default: the last 12 months); `by` breaks every "
+        "month down by the subscribers' first-touch acquisition (source, channel, utm_source, utm_medium, "
+        "utm_campaign, landing_page, country). Amounts in the site's currency, minor units.",
+    )
+    async def report(
+        self,
+        website: NamedDependency[Website],
+        event_store: NamedDependency[EventStore],
+        adapters: NamedDependency[Adapters],
+        month_from: Annotated[str | None, QueryParameter(name="from")] = None,
+        month_to: Annotated[str | None, QueryParameter(name="to")] = None,
+        by: Annotated[str | None, QueryParameter(description="an acquisition dimension")] = None,
+        model: Annotated[
+            str,
+            QueryParameter(
+                description="first_touch (the visitor's first visit ever, default) | first | last | "
+                "last_non_direct (over the visits before the first payment, as in the Stats API)"
+            ),
+        ] = "first_touch",
+        lookback_days: Annotated[int, QueryParameter(ge=1, le=365)] = 30,
+    ) -> subscription_metrics.SubscriptionReport:
+        query = subscriptions_query(website, month_from, month_to, by, model, lookback_days)
+        cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
+        return await cache.get_or_compute(
+            str(website.id),
+            "subscriptions",
+            query,
+            subscription_metrics.SubscriptionReport,
+            lambda: subscription_metrics.subscription_report(event_store, query),
         )
 
 

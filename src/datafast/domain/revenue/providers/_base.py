@@ -14,6 +14,7 @@ __all__ = (
     "BadSignature",
     "Incoming",
     "Provider",
+    "SubscriptionState",
     "Verified",
     "equal",
     "get",
@@ -61,6 +62,50 @@ class Incoming:
     """The same amount in other currencies, converted by the provider (minor units by currency)."""
 
 
+MONTHS_PER = {"day": 12 / 365, "week": 12 / 52, "month": 1, "year": 12}
+"""How many months one billing interval lasts (a year is 12 months, a week 12/52 of one)."""
+
+LIVE = frozenset({"active", "past_due"})
+"""Statuses that count in MRR (a trial does not pay yet; a canceled or paused one no longer does)."""
+
+
+@dataclass(slots=True)
+class SubscriptionState:
+    """A subscription as one lifecycle event describes it, at the provider's event time ``at``.
+
+    ``amount`` is what one billing period costs (minor units of ``currency``, every item and
+    quantity included); ``status`` is the provider's word mapped to ``trialing | active |
+    past_due | paused | incomplete | ended``; a cancellation that waits for the period's end keeps
+    the subscription ``active`` with ``canceled_at`` set until it ends.
+    """
+
+    subscription_id: str
+    event_id: str
+    at: datetime
+    status: str
+    amount: int
+    currency: str
+    interval: str = "month"
+    interval_count: int = 1
+    plan: str = ""
+    customer_id: str = ""
+    started_at: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    canceled_at: datetime | None = None
+    ended_at: datetime | None = None
+    visitor_id: str = ""
+    session_id: str = ""
+
+    @property
+    def mrr(self) -> int:
+        """The monthly recurring revenue it brings now (0 unless it is paying)."""
+        if self.status not in LIVE or self.amount <= 0:
+            return 0
+        months = MONTHS_PER.get(self.interval, 1) * max(self.interval_count, 1)
+        return round(self.amount / months)
+
+
 @dataclass(slots=True)
 class Verified:
     """A delivery whose signature checked out: its id (for de-duplication) and what it means."""
@@ -68,6 +113,7 @@ class Verified:
     delivery_id: str
     event: str
     items: list[Incoming]
+    subscriptions: list[SubscriptionState] = field(default_factory=list)
 
 
 class Provider(Protocol):
@@ -138,6 +184,14 @@ def parse_time(value: Any, default: datetime | None = None) -> datetime:
         else:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return default or datetime.now(UTC)
+
+
+def maybe_time(value: Any) -> datetime | None:
+    """:func:`parse_time` for an optional field: None when it is absent or unreadable."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    parsed = parse_time(value, datetime.min.replace(tzinfo=UTC))
+    return None if parsed.year == 1 else parsed
 
 
 def as_int(value: Any) -> int:

@@ -1,10 +1,14 @@
-"""Polar: Standard Webhooks signatures, then ``order.paid`` and ``order.refunded``.
+"""Polar: Standard Webhooks signatures, then ``order.paid``, ``order.refunded`` and ``subscription.*``.
 
 The signed bytes are ``"{webhook-id}.{webhook-timestamp}." + body``; the key is the full
 ``polar_whs_…`` secret as UTF-8 bytes; ``webhook-signature`` lists ``v1,<base64>`` entries
 (several during rotation); timestamps more than 5 minutes off are refused.
 ``refund.created`` is acknowledged but not stored: ``order.refunded`` reports the same money
 (``refunded_amount`` is cumulative, so the delta is stored).
+Every ``subscription.*`` event (created, active, updated, canceled, uncanceled, revoked) carries
+the whole subscription: its state is recorded at its ``modified_at``. Polar's ``canceled``
+status is a subscription that has ended (revoked); a cancellation at the period's end keeps
+``active`` with ``cancel_at_period_end``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from datafast.domain.revenue.providers._base import (
     BadSignature,
     Incoming,
+    SubscriptionState,
     Verified,
     as_int,
     decode_json,
@@ -22,6 +27,7 @@ from datafast.domain.revenue.providers._base import (
     get,
     hmac_sha256,
     link_ids,
+    maybe_time,
     parse_time,
 )
 
@@ -53,7 +59,37 @@ class PolarProvider:
         payload = decode_json(body)
         event = str(get(payload, "type", default=""))
         data = get(payload, "data", default={})
-        return Verified(delivery, event, _parse(event, data if isinstance(data, dict) else {}))
+        data = data if isinstance(data, dict) else {}
+        if event.startswith("subscription."):
+            return Verified(delivery, event, [], [_subscription(delivery, data)])
+        return Verified(delivery, event, _parse(event, data))
+
+
+_STATUSES = {"canceled": "ended", "unpaid": "ended", "incomplete_expired": "ended"}
+
+
+def _subscription(delivery: str, sub: dict[str, Any]) -> SubscriptionState:
+    visitor, session = link_ids(get(sub, "metadata"), get(sub, "customer", "metadata"))
+    status = str(get(sub, "status", default=""))
+    return SubscriptionState(
+        subscription_id=str(get(sub, "id", default="")),
+        event_id=delivery,
+        at=parse_time(get(sub, "modified_at") or get(sub, "created_at")),
+        status=_STATUSES.get(status, status),
+        amount=as_int(get(sub, "amount")),
+        currency=str(get(sub, "currency", default="")).upper(),
+        interval=str(get(sub, "recurring_interval", default="month")),
+        interval_count=as_int(get(sub, "recurring_interval_count")) or 1,
+        plan=str(get(sub, "product", "name", default="") or get(sub, "product_id", default="")),
+        customer_id=str(get(sub, "customer_id", default="")),
+        started_at=maybe_time(get(sub, "started_at")),
+        trial_start=maybe_time(get(sub, "trial_start")),
+        trial_end=maybe_time(get(sub, "trial_end")),
+        canceled_at=maybe_time(get(sub, "canceled_at")),
+        ended_at=maybe_time(get(sub, "ended_at")),
+        visitor_id=visitor,
+        session_id=session,
+    )
 
 
 def _parse(event: str, order: dict[str, Any]) -> list[Incoming]:

@@ -9,6 +9,11 @@ is the same payment as a Checkout Session naming that intent, but on API version
 2025-03-31 an invoice's intent does not name the invoice (unless the invoice lists its
 payments). A subscription checkout sends both the session and ``invoice.paid``
 (``subscription_create``) for one payment: both name the invoice, so they count once.
+
+Subscriptions: ``customer.subscription.created|updated|deleted`` (and ``paused``/``resumed``)
+carry the whole subscription; its state is recorded at the event's ``created`` (Stripe does not
+deliver in order: the timeline sorts by it). Stripe's ``canceled`` status is an ended
+subscription; ``cancel_at_period_end`` keeps it ``active`` with ``canceled_at`` set.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import stripe as stripe_sdk
 from datafast.domain.revenue.providers._base import (
     BadSignature,
     Incoming,
+    SubscriptionState,
     Verified,
     as_int,
     decode_json,
     get,
     link_ids,
+    maybe_time,
     parse_time,
 )
 
@@ -54,8 +61,41 @@ class StripeProvider:
         kind = str(get(event, "type", default=""))
         obj = get(event, "data", "object", default={})
         at = parse_time(get(event, "created"))
-        items = _parse(kind, obj if isinstance(obj, dict) else {}, at)
-        return Verified(delivery_id=event_id, event=kind, items=items)
+        obj = obj if isinstance(obj, dict) else {}
+        if kind.startswith("customer.subscription.") and kind != "customer.subscription.trial_will_end":
+            return Verified(event_id, kind, [], [_subscription(event_id, obj, at)])
+        return Verified(delivery_id=event_id, event=kind, items=_parse(kind, obj, at))
+
+
+_STATUSES = {"canceled": "ended", "unpaid": "ended", "incomplete_expired": "ended"}
+
+
+def _subscription(event_id: str, sub: dict[str, Any], at: Any) -> SubscriptionState:
+    """Every item's price times quantity is one period's amount (items share the interval)."""
+    items = [i for i in get(sub, "items", "data", default=[]) if isinstance(i, dict)]
+    amount = sum(as_int(get(i, "price", "unit_amount")) * (as_int(get(i, "quantity")) or 1) for i in items)
+    recurring = get(items[0], "price", "recurring", default={}) if items else {}
+    status = str(get(sub, "status", default=""))
+    visitor, session = link_ids(get(sub, "metadata"))
+    return SubscriptionState(
+        subscription_id=str(get(sub, "id", default="")),
+        event_id=event_id,
+        at=at,
+        status=_STATUSES.get(status, status),
+        amount=amount,
+        currency=str(get(sub, "currency", default="")).upper(),
+        interval=str(get(recurring, "interval", default="month")),
+        interval_count=as_int(get(recurring, "interval_count")) or 1,
+        plan=str(get(items[0], "price", "id", default="")) if items else "",
+        customer_id=str(get(sub, "customer", default="") or ""),
+        started_at=maybe_time(get(sub, "start_date")),
+        trial_start=maybe_time(get(sub, "trial_start")),
+        trial_end=maybe_time(get(sub, "trial_end")),
+        canceled_at=maybe_time(get(sub, "canceled_at")),
+        ended_at=maybe_time(get(sub, "ended_at")),
+        visitor_id=visitor,
+        session_id=session,
+    )
 
 
 def _parse(kind: str, obj: dict[str, Any], at: Any) -> list[Incoming]:

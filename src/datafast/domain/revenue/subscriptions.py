@@ -1,0 +1,93 @@
+"""Recording subscription lifecycle states (the repository of ``subscription_states``).
+
+Each provider event about a subscription becomes one row: the subscription as that event
+describes it, at the provider's event time, with its MRR (the period's amount normalised to a
+month; 0 unless it pays) in its own currency and in the site's currency at that day's rate. A
+redelivered event writes the same key again (``ReplacingMergeTree``), and out-of-order events
+sort by the provider's time, so the timeline converges whatever the order (see the migration
+``0008_subscriptions``). The visitor is not decided here: reports take the subscription's first
+payment's visitor, else the ``datafast_visitor_id`` in the subscription's own metadata.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from datafast.domain.revenue.currency import from_rate
+from datafast.domain.revenue.providers import SubscriptionState
+from datafast.lib.eventstore import EventStore
+
+__all__ = ("COLUMNS", "SubscriptionStore")
+
+COLUMNS = (
+    "website_id",
+    "provider",
+    "subscription_id",
+    "state_at",
+    "event_id",
+    "version",
+    "status",
+    "plan",
+    "customer_id",
+    "currency",
+    "amount",
+    "interval",
+    "interval_count",
+    "mrr",
+    "mrr_site",
+    "site_currency",
+    "started_at",
+    "trial_start",
+    "trial_end",
+    "canceled_at",
+    "ended_at",
+    "visitor_id",
+    "session_id",
+)
+
+
+def state_row(
+    site: uuid.UUID, provider: str, state: SubscriptionState, site_currency: str, rate: float | None
+) -> list[Any]:
+    """The row for one state; ``rate`` is 1 unit of the state's currency in the site's currency."""
+    mrr = state.mrr
+    if state.currency == site_currency:
+        mrr_site = mrr
+    else:
+        mrr_site = from_rate(mrr, state.currency, site_currency, rate) if rate is not None else 0
+    return [
+        site,
+        provider,
+        state.subscription_id,
+        state.at,
+        state.event_id,
+        time.time_ns(),
+        state.status,
+        state.plan,
+        state.customer_id,
+        state.currency,
+        state.amount,
+        state.interval,
+        state.interval_count,
+        mrr,
+        mrr_site,
+        site_currency,
+        state.started_at,
+        state.trial_start,
+        state.trial_end,
+        state.canceled_at,
+        state.ended_at,
+        state.visitor_id,
+        state.session_id,
+    ]
+
+
+class SubscriptionStore:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    async def insert(self, rows: list[list[Any]]) -> None:
+        if rows:
+            await self.store.insert("subscription_states", rows, column_names=COLUMNS)
