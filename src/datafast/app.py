@@ -23,6 +23,7 @@ from datafast.db.models import User, Website
 from datafast.db.retention import apply_retention
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.billing.gate import BillingGate
 from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.realtime import RealtimeHub
@@ -93,6 +94,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pipeline = await start_ingest(adapters, engine, written, payments.link_identified)
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.capture
+            if settings.billing.enabled:  # hosted mode: unpaid accounts past grace get 402 at /track
+                gate = BillingGate(engine, settings.billing)
+                pipeline.capture.gate = gate.refusal
+                app.state.billing_gate = gate
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             app.state.realtime = RealtimeHub(adapters.pubsub, heartbeat=settings.realtime_heartbeat)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 __all__ = (
     "ApiKey",
     "AuthSession",
+    "BillingAccount",
+    "BillingEvent",
     "Funnel",
     "Goal",
     "Invitation",
@@ -301,6 +303,45 @@ class RecoveryCode(UUIDBase):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class BillingAccount(UUIDBase):
+    """Hosted mode: what a user (the owner of their sites) pays for, mirrored from Stripe.
+
+    ``status``: trialing, active, past_due (grace from ``past_due_since``) or canceled.
+    Stripe does not guarantee event order, so each part keeps the ``created`` of the last event
+    applied to it and an older one arriving later changes nothing: ``status_event_at`` for the
+    status (subscription and invoice events), ``subscription_event_at`` for the plan and period
+    (subscription events).
+    """
+
+    __tablename__ = "billing_accounts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    trial_ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    current_period_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    current_period_end: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    past_due_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    over_allowance_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When usage in the current period first passed the plan's allowance (None: within it)."""
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    subscription_event_at: Mapped[int] = mapped_column(default=0)
+    status_event_at: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class BillingEvent(UUIDBase):
+    """A Stripe billing event already processed (stored with its effect): a redelivery is a no-op."""
+
+    __tablename__ = "billing_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

@@ -8,6 +8,7 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
+from datafast.server.api.billing import BillingController, BillingWebhookController
 from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
@@ -29,4 +30,6 @@ API_ROUTES = [
     RevenueController,
     PaymentsController,
     WebhookController,
+    BillingController,
+    BillingWebhookController,
 ]
