@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_clickhouse(adapters.event_store)
                 await apply_retention(adapters.event_store, settings.data_retention_days)
             app.state.adapters = adapters
+            adapters.job_context["engine"] = engine  # jobs run in-process embedded
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
             # An identify stored after a payment links it then (the payment-time lookup missed it).

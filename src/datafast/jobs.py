@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from datafast.domain.ingest.jobs import DRAIN, drain
+from datafast.domain.reports.jobs import SEND_MAIL, WEEKLY_REPORTS, send_mail, weekly_reports
 from datafast.lib.queue import JobFunction
 
 __all__ = ("JOBS",)
@@ -16,4 +17,9 @@ async def ping(ctx: dict[str, Any], **_: Any) -> dict[str, Any]:
     return {"pong": True, "pid": os.getpid()}
 
 
-JOBS: dict[str, JobFunction] = {"ping": ping, DRAIN: drain}
+JOBS: dict[str, JobFunction] = {
+    "ping": ping,
+    DRAIN: drain,
+    SEND_MAIL: send_mail,
+    WEEKLY_REPORTS: weekly_reports,
+}

@@ -17,6 +17,7 @@ from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
+from datafast.domain.reports.jobs import WEEKLY_CRON, weekly_reports
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.jobs import JOBS
@@ -61,6 +62,7 @@ def create_worker(
 
     async def startup(ctx: Any) -> None:
         ctx["adapters"] = adapters
+        ctx["engine"] = engine
         ctx["ingest"] = processing
         await processing.enqueue(
             queue.saq, await processing.in_use(scan=True)
@@ -76,7 +78,10 @@ def create_worker(
     return Worker(
         queue.saq,
         functions=set(JOBS.items()),
-        cron_jobs=[CronJob(dispatch, cron="* * * * * */5", unique=True)],  # every 5 s
+        cron_jobs=[
+            CronJob(dispatch, cron="* * * * * */5", unique=True),  # every 5 s
+            CronJob(weekly_reports, cron=WEEKLY_CRON, unique=True),
+        ],
         concurrency=concurrency + settings.ingest_partitions,
         startup=startup,
         after_process=after_process,

@@ -1,4 +1,4 @@
-"""billing: hosted-mode accounts mirrored from Stripe, and processed billing event ids
+"""billing: hosted-mode accounts mirrored from Stripe, processed billing event ids; weekly report opt-in
 
 Revision ID: 0010
 Revises: 0009
@@ -20,6 +20,10 @@ TS = advanced_alchemy.types.DateTimeUTC(timezone=True)
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("memberships") as batch_op:
+        batch_op.add_column(
+            sa.Column("weekly_report", sa.Boolean(), nullable=False, server_default=sa.text("false"))
+        )
     op.create_table(
         "billing_accounts",
         sa.Column("id", GUID, nullable=False),
@@ -58,5 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("memberships") as batch_op:
+        batch_op.drop_column("weekly_report")
     op.drop_table("billing_events")
     op.drop_table("billing_accounts")

@@ -120,6 +120,8 @@ class Membership(UUIDBase):
     website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(_role_enum())
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    weekly_report: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """The member opted in to the site's weekly email report."""
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)

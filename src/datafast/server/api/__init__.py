@@ -9,6 +9,7 @@ from datafast.server.api.accounts import (
     OAuthController,
 )
 from datafast.server.api.billing import BillingController, BillingWebhookController
+from datafast.server.api.notifications import NotificationController, UnsubscribeController
 from datafast.server.api.revenue import PaymentsController, RevenueController, WebhookController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
@@ -32,4 +33,6 @@ API_ROUTES = [
     WebhookController,
     BillingController,
     BillingWebhookController,
+    NotificationController,
+    UnsubscribeController,
 ]

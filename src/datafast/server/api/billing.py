@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
-from litestar import Controller, Request, Response, get, post
-from litestar.background_tasks import BackgroundTasks
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
@@ -20,10 +19,10 @@ from datafast.domain.billing.mails import notice_mail
 from datafast.domain.billing.schemas import BillingRead, CheckoutCreate, RedirectRead, WebhookAck
 from datafast.domain.billing.service import billing_overview
 from datafast.domain.billing.webhooks import BadSignature, Outcome, apply_event, verify
+from datafast.domain.reports.jobs import SEND_MAIL
 from datafast.errors import InvalidInput, NotFound
+from datafast.lib.adapters import Adapters
 from datafast.lib.eventstore import EventStore
-from datafast.lib.mail import Mailer
-from datafast.server.api.accounts import send_mail_later
 from datafast.server.auth import requires_session
 from datafast.settings import BillingSettings, Settings
 
@@ -95,8 +94,8 @@ class BillingWebhookController(Controller):
         request: Request[Any, Any, Any],
         db_session: Db,
         settings: NamedDependency[Settings],
-        mailer: NamedDependency[Mailer],
-    ) -> Response[WebhookAck]:
+        adapters: NamedDependency[Adapters],
+    ) -> WebhookAck:
         billing = _billing(settings)
         body = await request.body()
         try:
@@ -112,12 +111,9 @@ class BillingWebhookController(Controller):
         gate = request.app.state.get("billing_gate")
         if gate is not None and not outcome.duplicate:
             gate.forget()
-        mails = []
-        for notice in outcome.notices:
+        for notice in outcome.notices:  # committed: mail through the job queue (retried by SAQ)
             user = await db_session.get(User, notice.user_id)
             if user is not None:
                 subject, text = notice_mail(notice.kind, settings.base_url)
-                mails.append(send_mail_later(mailer, user.email, subject, text))
-        return Response(
-            WebhookAck(received=True, duplicate=outcome.duplicate), background=BackgroundTasks(mails)
-        )
+                await adapters.queue.enqueue(SEND_MAIL, to=user.email, subject=subject, text=text)
+        return WebhookAck(received=True, duplicate=outcome.duplicate)
