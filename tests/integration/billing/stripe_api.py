@@ -64,6 +64,15 @@ class StripeStandIn:
                     status, body = standin.handle(self.path, params)
                 self._send(status, body)
 
+            def do_GET(self) -> None:
+                """The hosted Checkout / Portal pages a browser is sent to (a customer pays there)."""
+                page = b"<!doctype html><title>Stripe stand-in</title><h1>Stripe stand-in</h1>"
+                self.send_response(200 if self.path.startswith(("/c/pay/", "/p/session/")) else 404)
+                self.send_header("content-type", "text/html")
+                self.send_header("content-length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
             def _send(self, status: int, body: dict[str, Any]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
