@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from datafast.domain.billing.notices import BILLING_NOTICES, billing_notices
 from datafast.domain.ingest.jobs import DRAIN, drain
 from datafast.domain.reports.jobs import SEND_MAIL, WEEKLY_REPORTS, send_mail, weekly_reports
 from datafast.lib.queue import JobFunction
@@ -22,4 +23,5 @@ JOBS: dict[str, JobFunction] = {
     DRAIN: drain,
     SEND_MAIL: send_mail,
     WEEKLY_REPORTS: weekly_reports,
+    BILLING_NOTICES: billing_notices,
 }

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.billing.notices import NOTICES_CRON, billing_notices
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.reports.jobs import WEEKLY_CRON, weekly_reports
@@ -81,6 +82,7 @@ def create_worker(
         cron_jobs=[
             CronJob(dispatch, cron="* * * * * */5", unique=True),  # every 5 s
             CronJob(weekly_reports, cron=WEEKLY_CRON, unique=True),
+            CronJob(billing_notices, cron=NOTICES_CRON, unique=True),
         ],
         concurrency=concurrency + settings.ingest_partitions,
         startup=startup,

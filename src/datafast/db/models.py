@@ -329,6 +329,10 @@ class BillingAccount(UUIDBase):
     canceled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     over_allowance_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     """When usage in the current period first passed the plan's allowance (None: within it)."""
+    usage_notice_level: Mapped[int] = mapped_column(default=0)
+    """The usage mail last sent in ``usage_notice_period`` (0, 80 or 100 percent)."""
+    usage_notice_period: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    trial_notice_sent: Mapped[bool] = mapped_column(default=False)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), default=None)
     subscription_event_at: Mapped[int] = mapped_column(default=0)
