@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,14 +31,14 @@ from datafast.domain.realtime import RealtimeHub
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.sites.changes import follow_site_changes
-from datafast.jobs import JOBS
+from datafast.jobs import JOBS, SCHEDULE
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import TrustedProxies
 from datafast.lib.eventstore import EventStore
 from datafast.lib.mail import Mailer, create_mailer
 from datafast.lib.pubsub import PubSub
-from datafast.lib.queue import JobQueue
+from datafast.lib.queue import InProcessQueue, JobQueue, run_schedule
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
 from datafast.server.api import API_ROUTES
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await apply_retention(adapters.event_store, settings.data_retention_days)
             app.state.adapters = adapters
             adapters.job_context["engine"] = engine  # jobs run in-process embedded
+            if isinstance(adapters.queue, InProcessQueue):  # embedded: no worker runs the cron
+                app.state.schedule = asyncio.create_task(run_schedule(adapters.queue, SCHEDULE))
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
             # An identify stored after a payment links it then (the payment-time lookup missed it).
@@ -105,6 +108,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             async with follow_site_changes(adapters.pubsub, pipeline.capture.sites):
                 yield
         finally:
+            schedule: asyncio.Task[None] | None = app.state.get("schedule")
+            if schedule is not None:
+                schedule.cancel()
             hub: RealtimeHub | None = app.state.get("realtime")
             if hub is not None:
                 await hub.close()

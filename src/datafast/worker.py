@@ -15,13 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.billing.notices import NOTICES_CRON, billing_notices
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
-from datafast.domain.reports.jobs import WEEKLY_CRON, weekly_reports
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
-from datafast.jobs import JOBS
+from datafast.jobs import JOBS, SCHEDULE
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.metrics import WorkerMetrics
 from datafast.lib.queue import SaqQueue
@@ -81,8 +79,7 @@ def create_worker(
         functions=set(JOBS.items()),
         cron_jobs=[
             CronJob(dispatch, cron="* * * * * */5", unique=True),  # every 5 s
-            CronJob(weekly_reports, cron=WEEKLY_CRON, unique=True),
-            CronJob(billing_notices, cron=NOTICES_CRON, unique=True),
+            *(CronJob(JOBS[name], cron=cron, unique=True) for name, cron in SCHEDULE),
         ],
         concurrency=concurrency + settings.ingest_partitions,
         startup=startup,
