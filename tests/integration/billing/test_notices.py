@@ -3,15 +3,18 @@ each per period), queued as mail jobs and received by the local SMTP server."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from datafast.db.config import sqlalchemy_config
 from datafast.db.models import BillingAccount
 from datafast.domain.billing.notices import BILLING_NOTICES
+from datafast.domain.billing.usage import events_in_period
 from datafast.lib.adapters import Adapters
 from tests.helpers import CHROME_MAC
 from tests.integration.accounts.conftest import Mailbox, signup
@@ -27,6 +30,20 @@ async def _notices(adapters: Adapters) -> list[str]:
         return result
     finally:
         await engine.dispose()
+
+
+async def _rolled_up(adapters: Adapters, site_id: str, expected: int, timeout: float = 10) -> None:
+    """Until the hourly rollup holds ``expected`` events of the site (its view lands just after the rows)."""
+    deadline = time.monotonic() + timeout
+    now = datetime.now(UTC)
+    while True:
+        count = await events_in_period(
+            adapters.event_store, [uuid.UUID(site_id)], now - timedelta(days=1), now + timedelta(hours=1)
+        )
+        if count >= expected or time.monotonic() > deadline:
+            assert count == expected
+            return
+        await asyncio.sleep(0.05)
 
 
 def _mine(queued: list[str], email: str) -> list[str]:
@@ -58,6 +75,20 @@ async def test_usage_mails_at_80_and_100_percent_once_each(
     await _usage(owner, 100)
     assert _mine(await _notices(adapters), owner.email) == ["usage_100"]
     assert _mine(await _notices(adapters), owner.email) == []
+    await track(1)  # over the allowance: the grace starts now, whether or not the owner looks
+    await _rolled_up(adapters, site["id"], 101)
+    assert _mine(await _notices(adapters), owner.email) == []
+    engine = create_async_engine(client.app.state.settings.database_url)
+    try:
+        async with AsyncSession(engine) as session:
+            noted = await session.scalar(
+                select(BillingAccount.over_allowance_since).where(
+                    BillingAccount.user_id == uuid.UUID(owner.id)
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert noted is not None  # by the job, before any look at the billing page
     await mailbox.wait_for(owner.email, "used 80%")
     await mailbox.wait_for(owner.email, "used 100%")
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from datafast.db.models import BillingAccount, User
 from datafast.domain.billing.accounts import Status, plan_of, sites_owned
 from datafast.domain.billing.mails import notice_mail
-from datafast.domain.billing.service import current_period
+from datafast.domain.billing.service import current_period, note_usage
 from datafast.domain.billing.usage import events_in_period
 from datafast.lib.adapters import Adapters
 
@@ -60,6 +60,7 @@ async def billing_notices(ctx: dict[str, Any], *, now: str | None = None) -> lis
             events = await events_in_period(
                 adapters.event_store, await sites_owned(db, user.id), start, moment
             )
+            note_usage(account, plan, events, start, moment)
             level = 100 if events >= plan.events else 80 if events * 100 >= plan.events * 80 else 0
             if level > account.usage_notice_level:
                 account.usage_notice_level = level

@@ -26,7 +26,7 @@ from datafast.errors import PaymentRequired
 from datafast.lib.eventstore import EventStore
 from datafast.settings import BillingSettings, Plan
 
-__all__ = ("billing_overview", "check_seat_limit", "check_site_limit", "current_period")
+__all__ = ("billing_overview", "check_seat_limit", "check_site_limit", "current_period", "note_usage")
 
 
 def _plan_read(plan: Plan) -> PlanRead:
@@ -52,6 +52,18 @@ def current_period(account: BillingAccount, now: datetime) -> tuple[datetime, da
     return start, end
 
 
+def note_usage(
+    account: BillingAccount, plan: Plan, events: int, period_start: datetime, now: datetime
+) -> None:
+    """Over the allowance: noted once (the grace counts from then; the hourly ``billing_notices``
+    job notes it too, so the grace does not wait for the owner to look), cleared in a period within it."""
+    if events > plan.events:
+        if account.over_allowance_since is None or account.over_allowance_since < period_start:
+            account.over_allowance_since = now
+    else:
+        account.over_allowance_since = None
+
+
 async def billing_overview(
     db: AsyncSession,
     event_store: EventStore,
@@ -66,12 +78,7 @@ async def billing_overview(
     owned = await sites_owned(db, user.id)
     events = await events_in_period(event_store, owned, start, now)
     grace = timedelta(days=billing.grace_days)
-    # Over the allowance: noted once (the grace counts from then), cleared in a period within it.
-    if events > plan.events:
-        if account.over_allowance_since is None or account.over_allowance_since < start:
-            account.over_allowance_since = now
-    else:
-        account.over_allowance_since = None
+    note_usage(account, plan, events, start, now)
     verdict = standing(account, grace, now)
     upgrade = account.over_allowance_since is not None and now >= account.over_allowance_since + grace
     notice = verdict.reason

@@ -80,8 +80,10 @@ class UnsubscribeController(Controller):
 
     async def _unsubscribe(self, token: str, db: AsyncSession, settings: Settings) -> Unsubscribed:
         membership_id, _, signature = token.partition(".")
-        if not signature or not signature_matches(
-            settings.secret_key, "unsubscribe-weekly", membership_id, signature
+        if (
+            not signature.isascii()
+            or not signature
+            or not signature_matches(settings.secret_key, "unsubscribe-weekly", membership_id, signature)
         ):
             raise InvalidInput("This unsubscribe link is not valid")
         try:
