@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -36,7 +36,7 @@ from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import TrustedProxies
 from datafast.lib.eventstore import EventStore
-from datafast.lib.mail import Mailer, create_mailer
+from datafast.lib.mail import Mailer, QueuedMailer, create_mailer
 from datafast.lib.pubsub import PubSub
 from datafast.lib.queue import InProcessQueue, JobQueue, run_schedule
 from datafast.lib.ratelimit import RateLimiter
@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pubsub": Provide(_pubsub, sync_to_thread=False),
             "queue": Provide(_queue, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
-            "mailer": Provide(lambda: mailer, sync_to_thread=False),
+            "mailer": Provide(_mailer(settings, mailer), sync_to_thread=False),
             **AUTH_DEPENDENCIES,
         },
         plugins=[
@@ -187,6 +187,18 @@ def create_asgi() -> ASGIApp:
             await app(scope, receive, send)
 
     return asgi
+
+
+def _mailer(settings: Settings, mailer: Mailer) -> Callable[[State], Mailer]:
+    """Scaled mode (Valkey and a ClickHouse server, so ``datafast worker`` processes run): mail goes
+    through SAQ, sent and retried by a worker. Otherwise (embedded ClickHouse, which no worker
+    process can open) it is sent from this process."""
+    queued = settings.valkey_url is not None and not settings.embedded_clickhouse
+
+    def provide(state: State) -> Mailer:
+        return QueuedMailer(_queue(state)) if queued else mailer
+
+    return provide
 
 
 def _adapters(state: State) -> Adapters:

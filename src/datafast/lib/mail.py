@@ -16,10 +16,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 import httpx
 
+from datafast.lib.queue import JobQueue
 from datafast.log import get_logger
 from datafast.settings import Settings
 
-__all__ = ("LogMailer", "MailError", "Mailer", "ResendMailer", "SmtpMailer", "create_mailer")
+__all__ = ("LogMailer", "MailError", "Mailer", "QueuedMailer", "ResendMailer", "SmtpMailer", "create_mailer")
 
 log = get_logger(__name__)
 
@@ -133,6 +134,24 @@ class ResendMailer:
             raise MailError(f"Resend: {exc}") from exc
         if response.status_code >= 300:
             raise MailError(f"Resend answered {response.status_code}: {response.text[:200]}")
+
+
+class QueuedMailer:
+    """Scaled mode: a message becomes a ``send_mail`` job (SAQ, run by ``datafast worker`` with the
+    configured mailer and retried when the send fails); returns once the job is queued."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    async def send(
+        self, to: str, subject: str, text: str, html: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        try:
+            await self._queue.enqueue(
+                "send_mail", to=to, subject=subject, text=text, html=html, headers=headers
+            )
+        except Exception as exc:  # Valkey away: as a failed send
+            raise MailError(f"mail not queued: {exc}") from exc
 
 
 def create_mailer(settings: Settings) -> Mailer:

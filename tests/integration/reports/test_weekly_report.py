@@ -158,3 +158,16 @@ async def test_a_failed_smtp_send_is_retried_by_saq_and_delivered_once(
 
     assert mailbox.attempts == 2
     assert [m["Subject"] for m in mailbox.messages] == ["Hello"]
+
+
+@pytest.mark.parametrize("mode", [pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True)
+async def test_scaled_mode_sends_account_mail_through_saq_retrying_a_failed_send(
+    client: Client, mailbox: FlakyMailbox
+) -> None:
+    mailbox.failures = 1  # the verification mail's first send is refused
+
+    user = await signup(client, verified=False)
+
+    await mailbox.wait_for(user.email, "Confirm your email", timeout=30)
+    assert mailbox.attempts == 2
+    assert len([m for m in mailbox.messages if m["To"] == user.email]) == 1
