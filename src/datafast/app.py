@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -24,20 +25,21 @@ from datafast.db.retention import apply_retention
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.credits import Credits
+from datafast.domain.billing.gate import BillingGate
 from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
 from datafast.domain.realtime import RealtimeHub
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.sites.changes import follow_site_changes
-from datafast.jobs import JOBS
+from datafast.jobs import JOBS, SCHEDULE
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
 from datafast.lib.clientip import TrustedProxies
 from datafast.lib.eventstore import EventStore
-from datafast.lib.mail import Mailer, create_mailer
+from datafast.lib.mail import Mailer, QueuedMailer, create_mailer
 from datafast.lib.pubsub import PubSub
-from datafast.lib.queue import JobQueue
+from datafast.lib.queue import InProcessQueue, JobQueue, run_schedule
 from datafast.lib.ratelimit import RateLimiter
 from datafast.log import configure_logging, get_logger
 from datafast.server.api import API_ROUTES
@@ -87,6 +89,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_clickhouse(adapters.event_store)
                 await apply_retention(adapters.event_store, settings.data_retention_days)
             app.state.adapters = adapters
+            adapters.job_context["engine"] = engine  # jobs run in-process embedded
+            if isinstance(adapters.queue, InProcessQueue):  # embedded: no worker runs the cron
+                app.state.schedule = asyncio.create_task(run_schedule(adapters.queue, SCHEDULE))
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
             # An identify stored after a payment links it then (the payment-time lookup missed it).
@@ -100,12 +105,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
             app.state.ingest_pipeline = pipeline
             app.state.ingest = pipeline.capture
+            if settings.billing.enabled:  # hosted mode: unpaid accounts past grace get 402 at /track
+                gate = BillingGate(engine, settings.billing)
+                pipeline.capture.gate = gate.refusal
+                app.state.billing_gate = gate
             app.state.trusted_proxies = TrustedProxies(settings.trusted_proxies)
             app.state.realtime = RealtimeHub(adapters.pubsub, heartbeat=settings.realtime_heartbeat)
             log.info("datafast started", mode=settings.mode, version=__version__, base_url=settings.base_url)
             async with follow_site_changes(adapters.pubsub, pipeline.capture.sites):
                 yield
         finally:
+            schedule: asyncio.Task[None] | None = app.state.get("schedule")
+            if schedule is not None:
+                schedule.cancel()
             hub: RealtimeHub | None = app.state.get("realtime")
             if hub is not None:
                 await hub.close()
@@ -140,7 +152,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "pubsub": Provide(_pubsub, sync_to_thread=False),
             "queue": Provide(_queue, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False),
-            "mailer": Provide(lambda: mailer, sync_to_thread=False),
+            "mailer": Provide(_mailer(settings, mailer), sync_to_thread=False),
             **AUTH_DEPENDENCIES,
         },
         plugins=[
@@ -182,6 +194,18 @@ def create_asgi() -> ASGIApp:
             await app(scope, receive, send)
 
     return asgi
+
+
+def _mailer(settings: Settings, mailer: Mailer) -> Callable[[State], Mailer]:
+    """Scaled mode (Valkey and a ClickHouse server, so ``datafast worker`` processes run): mail goes
+    through SAQ, sent and retried by a worker. Otherwise (embedded ClickHouse, which no worker
+    process can open) it is sent from this process."""
+    queued = settings.valkey_url is not None and not settings.embedded_clickhouse
+
+    def provide(state: State) -> Mailer:
+        return QueuedMailer(_queue(state)) if queued else mailer
+
+    return provide
 
 
 def _adapters(state: State) -> Adapters:

@@ -13,6 +13,7 @@ __all__ = (
     "Gone",
     "InvalidInput",
     "NotFound",
+    "PaymentRequired",
     "QueryTooExpensive",
     "ServiceUnavailable",
     "TooManyRequests",
@@ -105,3 +106,11 @@ class QueryTooExpensive(ServiceUnavailable):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, headers={"Retry-After": "30"})
+
+
+class PaymentRequired(AppError):
+    """Hosted mode: the plan does not allow this (a limit reached, or the account unpaid)."""
+
+    status = 402
+    title_text = "Payment required"
+    slug = "payment-required"

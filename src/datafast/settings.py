@@ -15,9 +15,18 @@ from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 from dotenv import dotenv_values
 
-__all__ = ("AccountSettings", "OAuthProvider", "Settings", "SettingsError", "load_settings")
+__all__ = (
+    "AccountSettings",
+    "BillingSettings",
+    "OAuthProvider",
+    "Plan",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+)
 
 T = TypeVar("T")
 
@@ -61,6 +70,47 @@ class AccountSettings:
 
     def oauth_provider(self, name: str) -> OAuthProvider | None:
         return next((p for p in self.oauth if p.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A hosted-mode plan (BILLING_PLANS): what it costs in Stripe and what it allows."""
+
+    name: str
+    monthly_price: str
+    """Stripe price id billed monthly."""
+    yearly_price: str = ""
+    """Stripe price id billed yearly (empty: no yearly billing)."""
+    events: int = 10_000
+    """Events per billing period before the over-allowance grace starts."""
+    sites: int = 1
+    seats: int = 1
+    """Members besides the owner across the owner's sites (invitations count)."""
+    retention_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BillingSettings:
+    """Hosted mode: DataFast's own plans, billed through Stripe (BILLING=stripe); off for self-hosters."""
+
+    mode: Literal["off", "stripe"] = "off"
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    plans: tuple[Plan, ...] = ()
+    trial_days: int = 14
+    grace_days: int = 7
+    """Days an unpaid (past_due) account or one over its allowance keeps sending events."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "stripe"
+
+    def plan(self, name: str) -> Plan | None:
+        return next((p for p in self.plans if p.name == name), None)
+
+    def plan_for_price(self, price_id: str) -> Plan | None:
+        return next((p for p in self.plans if price_id in (p.monthly_price, p.yearly_price)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +169,7 @@ class Settings:
     worker_metrics_host: str = "127.0.0.1"
     realtime_recheck: float = 10.0
     """Seconds between re-checks of an open realtime stream's credential and site access."""
+    billing: BillingSettings = field(default_factory=BillingSettings)
 
     @property
     def secure_cookies(self) -> bool:
@@ -249,9 +300,44 @@ def load_settings(
         worker_metrics_port=parse("WORKER_METRICS_PORT", "0", _non_negative_int),
         worker_metrics_host=get("WORKER_METRICS_HOST", "127.0.0.1"),
     )
+    settings = replace(settings, billing=_billing_settings(get, parse))
     if not secret_key:
         settings = _with_secret_key(settings)
     return settings
+
+
+def _billing_settings(get: Callable[[str, str], str], parse: _Parse) -> BillingSettings:
+    mode = get("BILLING", "off")
+    if mode not in ("off", "stripe"):
+        raise SettingsError(f"BILLING must be off or stripe, not {mode!r}")
+    if mode == "off":
+        return BillingSettings()
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not get(name, ""):
+            raise SettingsError(f"BILLING=stripe needs {name}")
+    plans = parse("BILLING_PLANS", "", _plans)
+    if not plans:
+        raise SettingsError("BILLING=stripe needs BILLING_PLANS (a JSON list of plans)")
+    return BillingSettings(
+        mode="stripe",
+        stripe_secret_key=get("STRIPE_SECRET_KEY", ""),
+        stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET", ""),
+        stripe_api_base=parse("STRIPE_API_BASE", "https://api.stripe.com", _http_url).rstrip("/"),
+        plans=plans,
+        trial_days=parse("BILLING_TRIAL_DAYS", "14", _non_negative_int),
+        grace_days=parse("BILLING_GRACE_DAYS", "7", _non_negative_int),
+    )
+
+
+def _plans(raw: str) -> tuple[Plan, ...]:
+    """``[{"name": "starter", "monthly_price": "price_…", "events": 10000, "sites": 1, …}]``"""
+    plans = msgspec.json.decode(raw.encode(), type=tuple[Plan, ...])
+    if len({p.name for p in plans}) != len(plans):
+        raise ValueError("plan names must be unique")
+    for plan in plans:
+        if min(plan.events, plan.sites, plan.seats, plan.retention_days) < 0 or not plan.monthly_price:
+            raise ValueError(f"plan {plan.name!r}: a monthly_price and non-negative limits are needed")
+    return plans
 
 
 def _metrics_token(raw: str) -> str | None:

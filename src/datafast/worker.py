@@ -20,7 +20,7 @@ from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
-from datafast.jobs import JOBS
+from datafast.jobs import JOBS, SCHEDULE
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.metrics import WorkerMetrics
 from datafast.lib.queue import SaqQueue
@@ -66,6 +66,7 @@ def create_worker(
 
     async def startup(ctx: Any) -> None:
         ctx["adapters"] = adapters
+        ctx["engine"] = engine
         ctx["ingest"] = processing
         await processing.enqueue(
             queue.saq, await processing.in_use(scan=True)
@@ -81,7 +82,10 @@ def create_worker(
     return Worker(
         queue.saq,
         functions=set(JOBS.items()),
-        cron_jobs=[CronJob(dispatch, cron="* * * * * */5", unique=True)],  # every 5 s
+        cron_jobs=[
+            CronJob(dispatch, cron="* * * * * */5", unique=True),  # every 5 s
+            *(CronJob(JOBS[name], cron=cron, unique=True) for name, cron in SCHEDULE),
+        ],
         concurrency=concurrency + settings.ingest_partitions,
         startup=startup,
         after_process=after_process,

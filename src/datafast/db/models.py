@@ -25,6 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 __all__ = (
     "ApiKey",
     "AuthSession",
+    "BillingAccount",
+    "BillingEvent",
     "Funnel",
     "Goal",
     "Invitation",
@@ -119,6 +121,8 @@ class Membership(UUIDBase):
     website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(_role_enum())
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    weekly_report: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """The member opted in to the site's weekly email report."""
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
@@ -325,6 +329,49 @@ class PrivacyRequest(UUIDBase):
     rows: Mapped[int] = mapped_column(Integer, default=0)
     """Rows exported, or rows deleted plus payments unlinked."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class BillingAccount(UUIDBase):
+    """Hosted mode: what a user (the owner of their sites) pays for, mirrored from Stripe.
+
+    ``status``: trialing, active, past_due (grace from ``past_due_since``) or canceled.
+    Stripe does not guarantee event order, so each part keeps the ``created`` of the last event
+    applied to it and an older one arriving later changes nothing: ``status_event_at`` for the
+    status (subscription and invoice events), ``subscription_event_at`` for the plan and period
+    (subscription events).
+    """
+
+    __tablename__ = "billing_accounts"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    plan: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    trial_ends_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    current_period_start: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    current_period_end: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    past_due_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    over_allowance_since: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    """When usage in the current period first passed the plan's allowance (None: within it)."""
+    usage_notice_level: Mapped[int] = mapped_column(default=0)
+    """The usage mail last sent in ``usage_notice_period`` (0, 80 or 100 percent)."""
+    usage_notice_period: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    trial_notice_sent: Mapped[bool] = mapped_column(default=False)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    subscription_event_at: Mapped[int] = mapped_column(default=0)
+    status_event_at: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class BillingEvent(UUIDBase):
+    """A Stripe billing event already processed (stored with its effect): a redelivery is a no-op."""
+
+    __tablename__ = "billing_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

@@ -7,14 +7,17 @@ the process's adapters under ``"adapters"``, so a job sees the same interfaces a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from croniter import croniter
 from saq import Queue
 
 from datafast.log import get_logger
 
-__all__ = ("InProcessQueue", "JobFunction", "JobQueue", "SaqQueue", "saq_url")
+__all__ = ("InProcessQueue", "JobFunction", "JobQueue", "SaqQueue", "run_schedule", "saq_url")
 
 JobFunction = Callable[..., Awaitable[Any]]
 log = get_logger(__name__)
@@ -96,3 +99,19 @@ class SaqQueue:
 
     async def close(self) -> None:
         await self.saq.disconnect()
+
+
+async def run_schedule(queue: JobQueue, schedule: Sequence[tuple[str, str]]) -> None:
+    """Embedded mode's cron (scaled mode's is ``datafast worker``'s): queue each ``(job, cron)`` at
+    its times, until cancelled. A run missed while the process was down is not made up."""
+    now = datetime.now(UTC)
+    times = {name: croniter(cron, now) for name, cron in schedule}
+    upcoming = {name: it.get_next(float) for name, it in times.items()}
+    while upcoming:
+        name = min(upcoming, key=lambda n: upcoming[n])
+        await asyncio.sleep(max(0.0, upcoming[name] - time.time()))
+        try:
+            await queue.enqueue(name)
+        except Exception:  # the schedule goes on
+            log.exception("scheduled job not queued", job=name)
+        upcoming[name] = times[name].get_next(float)

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -18,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from saq import Worker
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from datafast.domain.accounts.services import UserService
@@ -68,6 +69,13 @@ def mailbox() -> Iterator[Mailbox]:
     mailbox.port = controller.port  # type: ignore[attr-defined]
     yield mailbox
     controller.stop()
+
+
+@pytest.fixture
+async def client(app: Litestar, ingest_worker: Worker[Any] | None) -> AsyncIterator[Client]:
+    """Scaled mode: with a `datafast worker` (mail is sent by its SAQ jobs)."""
+    async with AsyncTestClient(app) as client:
+        yield client
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -18,8 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.app import create_app
 from datafast.db.models import UserToken
+from datafast.jobs import JOBS
+from datafast.lib.adapters import create_adapters
 from datafast.lib.mail import LogMailer, ResendMailer, SmtpMailer, create_mailer
 from tests.conftest import SettingsFactory
+from tests.helpers import running_worker
 from tests.integration.accounts.conftest import PASSWORD, Client, Mailbox, login, signup, unique_email
 
 
@@ -159,13 +163,20 @@ async def test_mail_goes_through_the_resend_api_when_configured(
     )
     assert isinstance(create_mailer(settings), ResendMailer)
     email = unique_email()
-    async with AsyncTestClient(create_app(settings)) as client:
-        response = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
-        assert response.status_code == 201
-        for _ in range(200):
-            if resend.received:
-                break
-            await asyncio.sleep(0.02)
+    adapters = await create_adapters(settings, JOBS)  # scaled mode: the worker sends the mail
+    try:
+        async with (
+            AsyncTestClient(create_app(settings)) as client,
+            running_worker(adapters) if adapters.valkey else contextlib.nullcontext(),
+        ):
+            response = await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD})
+            assert response.status_code == 201
+            for _ in range(200):
+                if resend.received:
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await adapters.close()
 
     assert resend.received, resend.auth
     sent = resend.received[0]

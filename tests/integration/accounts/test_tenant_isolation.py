@@ -29,6 +29,7 @@ PUBLIC = {
     "/api/v1/auth/oauth/{provider:str}/callback",
     "/api/v1/share/{slug:str}",
     "/api/v1/share/{slug:str}/access",
+    "/api/v1/notifications/unsubscribe",  # the mailed link: its signed token is the credential
 }
 SAFE = {"GET", "HEAD"}
 

@@ -8,6 +8,8 @@ from datafast.server.api.accounts import (
     AuthController,
     OAuthController,
 )
+from datafast.server.api.billing import BillingController, BillingWebhookController
+from datafast.server.api.notifications import NotificationController, UnsubscribeController
 from datafast.server.api.privacy import PrivacyController
 from datafast.server.api.revenue import (
     PaymentsController,
@@ -37,4 +39,8 @@ API_ROUTES = [
     PaymentsController,
     WebhookController,
     PrivacyController,
+    BillingController,
+    BillingWebhookController,
+    NotificationController,
+    UnsubscribeController,
 ]

@@ -44,6 +44,7 @@ from datafast.domain.accounts.schemas import (
 )
 from datafast.domain.accounts.services import UserService, normalize_email
 from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
+from datafast.domain.billing.accounts import account_for
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
 from datafast.domain.sites.teams import has_pending_invitation
@@ -168,6 +169,8 @@ class AuthController(Controller):
             raise Forbidden("Sign-up is closed on this DataFast; ask its administrator for an account")
         await _limit_signups(rate_limiter, settings, normalize_email(data.email), request_ip(request))
         user = await UserService(session=db_session).create_user(data.email, data.password, data.name)
+        if settings.billing.enabled:  # hosted mode: a trial from now, no card
+            await account_for(db_session, settings.billing, user)
         token = await issue_token(db_session, user, TokenPurpose.VERIFY_EMAIL)
         return await _signed_in(
             db_session,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.accounts.schemas import TokenBody
+from datafast.domain.billing.service import check_seat_limit, check_site_limit
 from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites import goals, sharing, teams
 from datafast.domain.sites.changes import announce_site_change
@@ -98,10 +99,13 @@ class SiteController(Controller):
         data: JSONBody[SiteCreate],
         principal: NamedDependency[Principal],
         db_session: Db,
+        settings: NamedDependency[Settings],
     ) -> SiteRead:
         assert principal.user is not None
         if principal.read_only or principal.site_ids is not None:
             raise Forbidden("Only a read-write key for all sites (or a signed-in user) can add sites")
+        if settings.billing.enabled:
+            await check_site_limit(db_session, settings.billing, principal.user)
         website = await WebsiteService(session=db_session).create_site(
             principal.user, data.domain, data.name, data.timezone, data.currency, data.hostnames
         )
@@ -306,6 +310,8 @@ class SiteController(Controller):
         settings: NamedDependency[Settings],
         mailer: NamedDependency[Mailer],
     ) -> Response[InvitationRead]:
+        if settings.billing.enabled:
+            await check_seat_limit(db_session, settings.billing, website.id, data.email)
         token, invitation = await teams.invite(
             db_session, website, principal.user, data.email, Role(data.role)
         )

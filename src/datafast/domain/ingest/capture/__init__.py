@@ -2,11 +2,13 @@
 
 from datafast.domain.ingest.capture.service import (
     Accepted,
+    AdmissionGate,
     Capture,
     Captured,
     CapturedEvent,
     EventLog,
     Overloaded,
+    PaymentRequired,
     Rejected,
     RequestInfo,
     SiteNotFound,
@@ -16,11 +18,13 @@ from datafast.domain.ingest.capture.service import (
 
 __all__ = (
     "Accepted",
+    "AdmissionGate",
     "Capture",
     "Captured",
     "CapturedEvent",
     "EventLog",
     "Overloaded",
+    "PaymentRequired",
     "Rejected",
     "RequestInfo",
     "SiteNotFound",

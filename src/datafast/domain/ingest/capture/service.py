@@ -16,6 +16,7 @@ import hashlib
 import random
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -31,11 +32,13 @@ from datafast.lib.ua import parse_user_agent
 
 __all__ = (
     "Accepted",
+    "AdmissionGate",
     "Capture",
     "Captured",
     "CapturedEvent",
     "EventLog",
     "Overloaded",
+    "PaymentRequired",
     "Rejected",
     "RequestInfo",
     "SiteNotFound",
@@ -70,6 +73,14 @@ class Rejected(ValueError):
 
 class SiteNotFound(LookupError):
     pass
+
+
+class PaymentRequired(PermissionError):
+    """Hosted mode: the site's account is unpaid or canceled past its grace (the reason is the message)."""
+
+
+AdmissionGate = Callable[[uuid.UUID], Awaitable[str | None]]
+"""Why a site's events are refused (None: accepted); must answer from a cache, not a query per call."""
 
 
 class Overloaded(RuntimeError):
@@ -137,10 +148,17 @@ class Capture:
         self.salts = salts
         self.geo = geo
         self.metrics = metrics or IngestMetrics()
+        self.gate: AdmissionGate | None = None
+        """Set by the app in hosted mode (``BILLING=stripe``)."""
 
     async def accept(self, events: list[TrackEvent], sent_at: float | None, request: RequestInfo) -> Accepted:
         sites = await self._sites(events)
         self._check_hostnames(events, sites)
+        if self.gate is not None:
+            for site in sites.values():
+                if (reason := await self.gate(site.id)) is not None:
+                    self.metrics.rejected.labels("payment_required").inc()
+                    raise PaymentRequired(reason)
         dropped: Counter[str] = Counter()
         if parse_user_agent(request.user_agent).is_bot:  # cached per User-Agent string
             dropped["bot"] += len(events)

@@ -16,7 +16,14 @@ import msgspec
 from litestar import asgi
 from litestar.types import Receive, Scope, Send
 
-from datafast.domain.ingest.capture import Capture, Overloaded, Rejected, RequestInfo, SiteNotFound
+from datafast.domain.ingest.capture import (
+    Capture,
+    Overloaded,
+    PaymentRequired,
+    Rejected,
+    RequestInfo,
+    SiteNotFound,
+)
 from datafast.domain.ingest.capture.schemas import MAX_BODY, FieldError, InvalidBody, decode_events
 from datafast.lib.clientip import TrustedProxies, client_ip
 from datafast.log import get_logger
@@ -142,6 +149,10 @@ async def handle_track(
             raise _Problem(404, "Unknown site", f"No site has the id {exc.args[0]!r}.") from None
         except Rejected as exc:
             raise _Problem(400, "Invalid event", "Some fields are missing or invalid.", exc.errors) from None
+        except PaymentRequired as exc:
+            raise _Problem(
+                402, "Payment required", f"Events for this site are not accepted: {exc}."
+            ) from None
         except Overloaded as exc:
             raise _Problem(
                 503,
