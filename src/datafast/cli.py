@@ -143,6 +143,15 @@ def backup(ctx: click.Context, folder: Path) -> None:
         store = create_event_store(settings)
         try:
             await backups.backup(folder, settings.database_url, engine, store, click.echo)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if settings.embedded_clickhouse and "chdb engine" in str(exc):
+                raise click.ClickException(
+                    "the embedded ClickHouse is open in another process (`datafast serve`?): "
+                    "stop it, back up, start it again (see the README's Backup and restore)"
+                ) from None
+            raise
         finally:
             await store.close()
             await engine.dispose()
