@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -124,6 +125,61 @@ def migrate(ctx: click.Context) -> None:
         if expiring:
             kept = f"{settings.data_retention_days} days" if settings.data_retention_days else "forever"
             click.echo(f"data retention: traffic kept {kept} ({', '.join(expiring)})")
+
+    _run(run)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def backup(ctx: click.Context, folder: Path) -> None:
+    """Back up the config database and ClickHouse into FOLDER (safe while DataFast runs)."""
+    from datafast.db import backup as backups
+
+    settings = _settings(ctx)
+
+    async def run() -> None:
+        engine = sqlalchemy_config(settings).get_engine()
+        store = create_event_store(settings)
+        try:
+            await backups.backup(folder, settings.database_url, engine, store, click.echo)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if settings.embedded_clickhouse and "chdb engine" in str(exc):
+                raise click.ClickException(
+                    "the embedded ClickHouse is open in another process (`datafast serve`?): "
+                    "stop it, back up, start it again (see the README's Backup and restore)"
+                ) from None
+            raise
+        finally:
+            await store.close()
+            await engine.dispose()
+
+    _run(run)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the data of an install that is not empty.")
+@click.pass_context
+def restore(ctx: click.Context, folder: Path, force: bool) -> None:
+    """Restore a backup made by `datafast backup` (stop DataFast first)."""
+    from datafast.db import backup as backups
+
+    settings = _settings(ctx)
+
+    async def run() -> None:
+        engine = sqlalchemy_config(settings).get_engine()
+        store = create_event_store(settings)
+        try:
+            await store.ensure_database()
+            await backups.restore(folder, engine, store, click.echo, force=force)
+        except backups.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        finally:
+            await store.close()
+            await engine.dispose()
 
     _run(run)
 

@@ -270,3 +270,41 @@ def test_worker_without_valkey_explains(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "VALKEY_URL" in result.stderr
+
+
+def test_backup_and_restore_commands_round_trip_and_refuse_a_busy_target(tmp_path: Path) -> None:
+    source = _env(DATA_DIR=str(tmp_path / "a"), CLICKHOUSE_URL=f"chdb://{tmp_path / 'a' / 'ch'}")
+    assert run("migrate", env=source, cwd=tmp_path).returncode == 0
+    made = run(
+        "user", "create", "--email", "b@example.com", "--password", "password1", env=source, cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+
+    backed_up = run("backup", str(tmp_path / "bk"), env=source, cwd=tmp_path)
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert "clickhouse events" in backed_up.stdout
+    assert "backup written" in backed_up.stdout
+
+    target = _env(DATA_DIR=str(tmp_path / "b"), CLICKHOUSE_URL=f"chdb://{tmp_path / 'b' / 'ch'}")
+    restored = run("restore", str(tmp_path / "bk"), env=target, cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert "config database: 1 rows" in restored.stdout  # the one user (no other table has rows)
+    again = run("restore", str(tmp_path / "bk"), env=target, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "already holds data" in again.stderr
+    assert "--force" in again.stderr
+    forced = run("restore", "--force", str(tmp_path / "bk"), env=target, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_embedded_backup_says_to_stop_the_server_that_holds_chdb(tmp_path: Path) -> None:
+    env = _env(DATA_DIR=str(tmp_path / "a"), CLICKHOUSE_URL=f"chdb://{tmp_path / 'a' / 'ch'}")
+    port = free_port()
+    server = Server(env, tmp_path, port)
+    try:
+        server.wait_ready()
+        busy = run("backup", str(tmp_path / "bk"), env=env, cwd=tmp_path)
+    finally:
+        server.kill()
+    assert busy.returncode == 1
+    assert "open in another process" in busy.stderr

@@ -862,3 +862,48 @@ def test_helm_passes_data_retention() -> None:
         assert container_env(docs, deployment)["DATA_RETENTION_DAYS"] == "395", name
     (job,) = by_kind(docs, "Job").values()  # the migration applies it
     assert container_env(docs, job)["DATA_RETENTION_DAYS"] == "395"
+
+
+def test_backup_cronjob_is_off_by_default_and_never_in_embedded_mode(
+    embedded: list[dict[str, Any]], scaled: list[dict[str, Any]]
+) -> None:
+    assert by_kind(scaled, "CronJob") == {}
+    assert by_kind(render({"backup.enabled": "true", "backup.existingClaim": "b"}), "CronJob") == {}
+
+
+def test_backup_cronjob_runs_datafast_backup_onto_its_claim() -> None:
+    values = {
+        **SCALED_VALUES,
+        "backup.enabled": "true",
+        "backup.existingClaim": "df-backups",
+        "backup.keep": "3",
+    }
+    docs = render(values)
+    (cron,) = by_kind(docs, "CronJob").values()
+    assert cron["spec"]["schedule"] == "17 3 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (backup,) = pod["containers"]
+    script = backup["args"][0]
+    assert 'datafast backup "/backups/' in script
+    assert "head -n -3" in script
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in backup["volumeMounts"]}
+    assert volumes[mounts["/backups"]]["persistentVolumeClaim"]["claimName"] == "df-backups"
+    env = container_env(docs, {"spec": {"template": {"spec": pod}}})
+    assert env["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert env["CLICKHOUSE_URL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    lint = helm("lint", "--strict", str(CHART), *set_args({**REQUIRED_VALUES, **values}))
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_backup_cronjob_needs_a_claim() -> None:
+    result = helm(
+        "template",
+        "df",
+        str(CHART),
+        *set_args({**REQUIRED_VALUES, **SCALED_VALUES, "backup.enabled": "true"}),
+    )
+    assert result.returncode != 0
+    assert "backup.existingClaim" in result.stderr

@@ -184,6 +184,15 @@ class EventStore:
 
         await self._run("insert", f"INSERT INTO {table} FORMAT {fmt}", call)
 
+    async def raw_query(self, sql: str, fmt: str = "Native") -> bytes:
+        """A read's result as ClickHouse encodes it in ``fmt`` (backups: no conversion in Python)."""
+
+        def call() -> bytes:
+            data: bytes = self._client().raw_query(sql, fmt=fmt)
+            return data
+
+        return await self._run("query", sql, call)  # type: ignore[no-any-return]
+
     async def ping(self) -> None:
         """Raise when ClickHouse does not answer a trivial query."""
         await self.command("SELECT 1")

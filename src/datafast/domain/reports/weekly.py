@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import Website
-from datafast.domain.revenue.attribution import AttributionQuery, attribution_report
-from datafast.domain.revenue.conversions import DEFAULT_MODEL
+from datafast.domain.analytics.attribution import AttributionQuery, attribution_report
+from datafast.domain.analytics.conversions import DEFAULT_MODEL
 from datafast.domain.revenue.currency import exponent
 from datafast.domain.revenue.trust import client_revenue
 from datafast.lib.eventstore import EventStore
