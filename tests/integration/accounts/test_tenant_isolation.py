@@ -144,7 +144,8 @@ async def test_viewers_and_read_only_keys_cannot_write(
                 failures.append((str(endpoint), "viewer read", response.status_code))
             if endpoint.reads:
                 by_key = await call(client, endpoint, site["id"], {"Authorization": f"Bearer {read_only}"})
-                if by_key.status_code != 200:
+                # A POST read (a query, a privacy export) answers 400 to the empty body: past access.
+                if by_key.status_code not in ((200,) if endpoint.method in SAFE else (200, 400)):
                     failures.append((str(endpoint), "read-only key read", by_key.status_code))
             continue
         if endpoint.site_role != Role.VIEWER:  # e.g. leaving a team is a write any member may do

@@ -77,9 +77,11 @@ class UserRead(msgspec.Struct):
     two_factor_required: bool = False
     """The operator requires two-factor sign-in of this user (an owner) and it is not on yet:
     every request but enrolling it, ``/auth/me`` and signing out answers 403 until it is."""
+    billing: bool = False
+    """Hosted mode (``BILLING=stripe``): the account has a plan to show (Settings → Billing)."""
 
     @classmethod
-    def of(cls, user: User, two_factor: TwoFactorState | None = None) -> UserRead:
+    def of(cls, user: User, two_factor: TwoFactorState | None = None, billing: bool = False) -> UserRead:
         return cls(
             id=user.id,
             email=user.email,
@@ -88,6 +90,7 @@ class UserRead(msgspec.Struct):
             is_superuser=user.is_superuser,
             two_factor_enabled=two_factor is not None and two_factor.enabled,
             two_factor_required=two_factor is not None and two_factor.required,
+            billing=billing,
         )
 
 

@@ -132,7 +132,8 @@ async def _limit_signups(limiter: RateLimiter, settings: Settings, email: str, i
 async def _user_read(db: AsyncSession, settings: Settings, user: User) -> UserRead:
     """The user as the API shows it, with whether two-factor sign-in is on (or required and missing)."""
     required = settings.accounts.require_two_factor_for_owners
-    return UserRead.of(user, await twofactor.state(db, user.id, required_for_owners=required))
+    state = await twofactor.state(db, user.id, required_for_owners=required)
+    return UserRead.of(user, state, billing=settings.billing.mode != "off")
 
 
 async def _signed_in(
