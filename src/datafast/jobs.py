@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from datafast.domain.analytics.jobs import LOCAL_DAYS, LOCAL_DAYS_CRON, local_days
 from datafast.domain.billing.notices import BILLING_NOTICES, NOTICES_CRON, billing_notices
 from datafast.domain.ingest.jobs import DRAIN, drain
 from datafast.domain.reports.jobs import SEND_MAIL, WEEKLY_CRON, WEEKLY_REPORTS, send_mail, weekly_reports
@@ -24,7 +25,12 @@ JOBS: dict[str, JobFunction] = {
     SEND_MAIL: send_mail,
     WEEKLY_REPORTS: weekly_reports,
     BILLING_NOTICES: billing_notices,
+    LOCAL_DAYS: local_days,
 }
 
-SCHEDULE: list[tuple[str, str]] = [(WEEKLY_REPORTS, WEEKLY_CRON), (BILLING_NOTICES, NOTICES_CRON)]
+SCHEDULE: list[tuple[str, str]] = [
+    (WEEKLY_REPORTS, WEEKLY_CRON),
+    (BILLING_NOTICES, NOTICES_CRON),
+    (LOCAL_DAYS, LOCAL_DAYS_CRON),
+]
 """Jobs run on a cron (UTC): by ``datafast worker`` in scaled mode, in the serving process embedded."""

@@ -26,6 +26,8 @@ RETAINED: dict[str, str] = {
     "events_hourly": "hour",
     "sessions_daily": "day",
     "events_daily": "day",
+    "sessions_local_daily": "day",
+    "events_local_daily": "day",
 }
 """Each table that expires, and the time its rows count from."""
 

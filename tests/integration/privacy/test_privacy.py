@@ -13,6 +13,8 @@ import httpx
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.local_days import LocalDays
 from datafast.domain.revenue.service import email_hash
 from datafast.domain.sites import privacy
 from tests.helpers import CHROME_MAC
@@ -219,6 +221,10 @@ async def test_export_holds_every_row_and_erase_leaves_nothing_while_the_dashboa
     world = await _world(shop)
     ada, others = world.ada, world.others
     hashed = email_hash(world.email)
+    # The site's visitor states by local day are ready (the local_days job ran): the erase must
+    # take the person out of them too.
+    local = LocalDays(shop.adapters.event_store, settle=0)
+    assert await local.prepare(shop.id, "UTC")
     before = await _metrics(shop)
     assert before["visitors"] == 4
     assert before["pageviews"] == ada.pageviews + sum(o.pageviews for o in others)
@@ -291,6 +297,11 @@ async def test_export_holds_every_row_and_erase_leaves_nothing_while_the_dashboa
     assert after["events"] == sum(o.events for o in others)
     assert after["conversions"] == 1
     assert after["revenue"] == before["revenue"] == sum(world.payments.values())
+    # The local days were dropped with the erase; filled again (the next job run), they agree.
+    assert await local.ready(shop.id) == frozenset()
+    assert await local.prepare(shop.id, "UTC")
+    await ResultCache(shop.adapters.cache, 300).invalidate([shop.id])
+    assert await _metrics(shop) == after
     # …and the same as the raw tables say (the rollups were rebuilt, not left counting her).
     raw_pageviews = await _scalar(
         shop, "SELECT countIf(event_type = 'pageview') FROM events WHERE website_id = {s:UUID}"

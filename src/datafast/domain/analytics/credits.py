@@ -197,6 +197,10 @@ class Credits:
             if wanted:
                 await self.store.command(_REFRESH, {"site": site, "visitors": wanted, "lookback": LOOKBACK})
 
+    async def backfill(self) -> None:
+        """Compute the credits of every stored conversion, every site (what migration 0007 does)."""
+        await self.store.command(_COMPUTE.format(scope="1", lookback=int(LOOKBACK)))
+
     async def after_insert(self, blob: bytes) -> None:
         """Refresh what a processed batch (events and visits just inserted) changed."""
         revenue, moved = _touched(blob)

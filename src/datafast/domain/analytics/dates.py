@@ -18,6 +18,7 @@ __all__ = (
     "MAX_DAYS",
     "attribution_window",
     "bucket_labels",
+    "local_days",
     "previous_period",
     "resolve_range",
     "whole_hour_offsets",
@@ -126,6 +127,39 @@ def whole_hour_offsets(timezone: str, start: datetime, end: datetime) -> bool:
             return False
         moment += timedelta(hours=12)
     return start.minute == start.second == end.minute == end.second == 0
+
+
+def local_days(
+    timezone: str, start: datetime, end: datetime
+) -> tuple[list[tuple[int, date, date]], list[tuple[datetime, datetime]]]:
+    """``[start, end)`` split for the rollups by local day (0009_rollups_local_days): runs of whole
+    local days at one UTC offset, as ``(offset seconds, first day, day after the last)``, and the
+    UTC spans left (a day whose offset changes, a part of a day) as ``(start, end)``."""
+    zone = ZoneInfo(timezone)
+    runs: list[tuple[int, date, date]] = []
+    spans: list[tuple[datetime, datetime]] = []
+    day = start.astimezone(zone).date()
+    while (low := _local_midnight(day, zone)) < end:
+        high = _local_midnight(day + timedelta(days=1), zone)
+        offset = low.astimezone(zone).utcoffset()
+        whole = start <= low and high <= end and high - low == timedelta(days=1)
+        if (
+            whole
+            and offset is not None
+            and offset == (high - timedelta(seconds=1)).astimezone(zone).utcoffset()
+        ):
+            seconds = int(offset.total_seconds())
+            if runs and runs[-1][0] == seconds and runs[-1][2] == day:
+                runs[-1] = (seconds, runs[-1][1], day + timedelta(days=1))
+            else:
+                runs.append((seconds, day, day + timedelta(days=1)))
+        elif max(low, start) < min(high, end):
+            first, last = max(low, start), min(high, end)
+            if spans and spans[-1][1] == first:
+                first = spans.pop()[0]
+            spans.append((first, last))
+        day += timedelta(days=1)
+    return runs, spans
 
 
 EARLIEST = datetime.combine(EARLIEST_DAY, time(0), tzinfo=UTC)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from datafast.domain.analytics import conversions
@@ -53,7 +53,8 @@ from datafast.domain.analytics.conversions import (
     MoneyWindow,
 )
 from datafast.domain.analytics.credits import CARRIED, Credits, stored_attributed
-from datafast.domain.analytics.dates import whole_hour_offsets
+from datafast.domain.analytics.dates import local_days, whole_hour_offsets
+from datafast.domain.analytics.local_days import LocalDays
 from datafast.lib.eventstore import EventStore
 
 __all__ = ("AnalyticsQueries", "FilterSpec", "FunnelStepSpec", "Interval", "QuerySpec")
@@ -160,6 +161,21 @@ _ROLLUP_COLUMNS = (
     *("visitors", "converted", "sessions"),
 )
 _WORD = re.compile(r"\w+")
+_STATE_COLUMNS = frozenset({"visitors", "converted", "sessions"})
+_EMPTY = "arrayReduce('uniqCombined64State(15)', CAST([], 'Array(UInt64)'))"
+"""An empty visitor state: what rows that only bring sums merge."""
+_HOUR = "DateTime('UTC')"
+
+
+def _run_span(run: tuple[int, date, date]) -> tuple[datetime, datetime]:
+    """The UTC hours of a run of local days at one offset (see ``dates.local_days``)."""
+    offset, first, last = run
+    shift = timedelta(seconds=offset)
+    return (
+        datetime.combine(first, time(0), tzinfo=UTC) - shift,
+        datetime.combine(last, time(0), tzinfo=UTC) - shift,
+    )
+
 
 _ROLLED_UP = {
     "session": frozenset(SESSION_COLUMNS) - {"exit_page"} | {""},
@@ -298,6 +314,7 @@ class AnalyticsQueries:
         self.store = store
         self.rollups = rollups
         self.credits = Credits(store)
+        self.local = LocalDays(store)
 
     def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
         """The rollups (``sessions`` / ``events``) answering this query, or None (filters, odd timezones…)."""
@@ -328,29 +345,83 @@ class AnalyticsQueries:
 
         return rolled
 
-    def _rollup_source(
+    async def _rollup_source(
         self, spec: QuerySpec, rollup: str, params: _Params, select: str, *, hourly: bool = False
     ) -> str:
-        """A subquery of the rollup rows covering ``[start, end)``: whole UTC days from the daily
-        table, the hours before the first and after the last whole day from the hourly one
-        (only the hourly one with ``hourly=True``, for buckets in the site's timezone).
+        """A subquery of the rollup rows covering ``[start, end)``.
+
+        Summed columns: whole UTC days from the daily table, the hours before the first and after
+        the last whole day from the hourly one (only the hourly one with ``hourly=True``, for
+        buckets in the site's timezone). Visitor states: whole site-local days from the local
+        day table where the site's offset is ready (:mod:`.local_days`), the rest from the same
+        rows as the sums. Rows of one part carry zeros or empty states for the other's columns.
 
         It has the columns ``select`` (the outer query's SQL) reads: each state read is a state
         deserialized, so none is read for nothing.
         """
         wanted = set(_WORD.findall(select))
-        columns = ", ".join(["hour", "value", *(c for c in _ROLLUP_COLUMNS if c in wanted)])
+        columns = [c for c in _ROLLUP_COLUMNS if c in wanted]
+        states = [c for c in columns if c in _STATE_COLUMNS]
         name = spec.dimensions[0].name if spec.dimensions else ""
         site, dimension = params.bind(spec.website_id, "UUID"), params.bind(name, "String")
         key = f"website_id = {site} AND dimension = {dimension}"
         for f in spec.filters:  # only filters on the row values get here (see _rolled_filter)
             key += f" AND has({params.bind(list(f.values), 'Array(String)')}, value)"
+        runs: list[tuple[int, date, date]] = []
+        spans: list[tuple[datetime, datetime]] = [(spec.start, spec.end)]
+        if states and spec.interval != "hour":
+            runs, spans = local_days(spec.timezone, spec.start, spec.end)
+            ready = await self.local.ready(spec.website_id) if runs else frozenset()
+            spans += [_run_span(run) for run in runs if run[0] not in ready]
+            runs = [run for run in runs if run[0] in ready]
+        if not runs:
+            return self._summed_source(spec, rollup, params, key, columns, hourly=hourly)
+        parts = [self._summed_source(spec, rollup, params, key, columns, hourly=hourly, states=False)]
+        parts = parts if len(states) < len(columns) else []
+        local = " OR ".join(
+            f"utc_offset = {params.bind(offset, 'Int32')} AND day >= {params.bind(first, 'Date')}"
+            f" AND day < {params.bind(last, 'Date')}"
+            for offset, first, last in runs
+        )
+        kept = ", ".join(c if c in states else f"toInt64(0) AS {c}" for c in columns)
+        parts.append(
+            "(SELECT toDateTime(day, 'UTC') - toIntervalSecond(utc_offset) AS hour, value, "
+            f"{kept} FROM {rollup}_local_daily WHERE {key} AND ({local}))"
+        )
+        if spans:
+            hours = " OR ".join(
+                f"hour >= {params.bind(_utc(a)[:19], _HOUR)} AND hour < {params.bind(_utc(b)[:19], _HOUR)}"
+                for a, b in spans
+            )
+            parts.append(f"(SELECT hour, value, {kept} FROM {rollup}_hourly WHERE {key} AND ({hours}))")
+        return "(" + " UNION ALL ".join(parts) + ")"
+
+    @staticmethod
+    def _summed_source(
+        spec: QuerySpec,
+        rollup: str,
+        params: _Params,
+        key: str,
+        wanted: Sequence[str],
+        *,
+        hourly: bool,
+        states: bool = True,
+    ) -> str:
+        """The rollup rows of ``[start, end)`` from the hourly and UTC daily tables (see
+        :meth:`_rollup_source`); with ``states=False`` their visitor states are left empty."""
+        columns = ", ".join(
+            [
+                "hour",
+                "value",
+                *(c if states or c not in _STATE_COLUMNS else f"{_EMPTY} AS {c}" for c in wanted),
+            ]
+        )
         first_day = spec.start.replace(hour=0) + (timedelta(days=1) if spec.start.hour else timedelta(0))
         last_day = spec.end.replace(hour=0)
-        start, end = (params.bind(_utc(t)[:19], "DateTime('UTC')") for t in (spec.start, spec.end))
+        start, end = (params.bind(_utc(t)[:19], _HOUR) for t in (spec.start, spec.end))
         if hourly or first_day >= last_day:
             return f"(SELECT {columns} FROM {rollup}_hourly WHERE {key} AND hour >= {start} AND hour < {end})"
-        first, last = (params.bind(_utc(t)[:19], "DateTime('UTC')") for t in (first_day, last_day))
+        first, last = (params.bind(_utc(t)[:19], _HOUR) for t in (first_day, last_day))
         return (
             f"(SELECT {columns} FROM {rollup}_hourly WHERE {key}"
             f" AND (hour >= {start} AND hour < {first} OR hour >= {last} AND hour < {end})"
@@ -517,7 +588,7 @@ class AnalyticsQueries:
         if not _TRAFFIC_MONEY & set(metrics):  # money alone: no visitor states to merge
             traffic = "SELECT 0 AS x_visitors"
         elif rollup is not None:
-            source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
+            source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
             traffic = f"SELECT {_TRAFFIC['rollup']} FROM {source}"
         else:
             traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
@@ -537,7 +608,7 @@ class AnalyticsQueries:
             traffic = "SELECT CAST(NULL AS Nullable(String)) AS k0, 0 AS x_visitors WHERE 0"
         elif rollup is not None:
             key = f"CAST({bucket.format(ts='hour', tz=tz)} AS Nullable(String)) AS k0"
-            source = self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
+            source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
             traffic = f"SELECT {key}, {_TRAFFIC['rollup']} FROM {source} GROUP BY k0"
         else:
             key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
@@ -571,7 +642,7 @@ class AnalyticsQueries:
             # A value whose visits were all cancelled is not a row; a goal breakdown lists goals.
             kept = ["sum(visits) > 0"] if spec.scope == "session" else []
             kept += ["k0 != ''"] if spec.dimensions[0].name == "goal" else []
-            source = self._rollup_source(spec, rollup, params, " ".join([*select, *kept]))
+            source = await self._rollup_source(spec, rollup, params, " ".join([*select, *kept]))
             traffic = f"SELECT {', '.join(select)} FROM {source}"
             having = f" HAVING {' AND '.join(kept)}" if kept else ""
             if spec.scope == "session":
@@ -642,7 +713,7 @@ class AnalyticsQueries:
             select = ["value AS d0", *(f"{metric_sql[m]} AS m_{m}" for m in spec.metrics)]
             # A value whose visits were all cancelled (changed since) is not a row.
             extra = ["sum(visits) > 0"] if spec.scope == "session" else []
-            source = self._rollup_source(spec, rollup, params, " ".join([*select, *extra]))
+            source = await self._rollup_source(spec, rollup, params, " ".join([*select, *extra]))
             where = ""
             extra += ["d0 != ''"] if spec.dimensions[0].name == "goal" else []
         elif spec.scope == "session":
@@ -672,7 +743,7 @@ class AnalyticsQueries:
         rollup = self._rollup(spec, "event", metrics)
         if rollup is not None:
             select = ", ".join(f"{_EVENT_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
-            sql = f"SELECT {select} FROM {self._rollup_source(spec, rollup, params, select)}"
+            sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
         else:
             select = ", ".join(f"{_EVENT_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM events WHERE {self._event_where(spec, params)}"
@@ -683,7 +754,7 @@ class AnalyticsQueries:
         rollup = self._rollup(spec, "session", metrics)
         if rollup is not None:
             select = ", ".join(f"{_SESSION_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
-            sql = f"SELECT {select} FROM {self._rollup_source(spec, rollup, params, select)}"
+            sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
         else:
             select = ", ".join(f"{_SESSION_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM ({self._visits_subquery(spec, params, [])})"
@@ -707,7 +778,7 @@ class AnalyticsQueries:
             metric_sql, ts = (_SESSION_SQL, "s_started") if scope == "session" else (_EVENT_SQL, "timestamp")
         select = ", ".join(f"{metric_sql[m]} AS m_{m}" for m in metrics)
         if rollup is not None:
-            source = self._rollup_source(spec, rollup, params, select, hourly=True)
+            source = await self._rollup_source(spec, rollup, params, select, hourly=True)
         elif scope == "session":
             source = f"({self._visits_subquery(spec, params, [])})"
         else:
