@@ -1,0 +1,88 @@
+"""The ``local_days`` job: every site's timezone offsets listed and filled once, and then the
+dashboard's whole local days read from them, with the numbers of the raw tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datafast.db.config import sqlalchemy_config
+from datafast.db.migrate import migrate_clickhouse, migrate_config_db
+from datafast.db.models import Website
+from datafast.domain.analytics.jobs import LOCAL_DAYS
+from datafast.domain.analytics.local_days import LocalDays
+from datafast.domain.analytics.queries import AnalyticsQueries
+from datafast.domain.analytics.schemas import DateRange, QueryRequest
+from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.jobs import JOBS
+from datafast.lib.adapters import Adapters, create_adapters
+from tests.conftest import SettingsFactory
+from tests.helpers import running_worker
+from tests.integration.analytics.traffic import (
+    EVENT_COLUMNS,
+    SESSION_COLUMNS,
+    event_rows,
+    generate,
+    session_rows,
+)
+
+both_modes = pytest.mark.parametrize(
+    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
+)
+
+
+@pytest.fixture
+async def own(make_settings: SettingsFactory) -> AsyncIterator[Adapters]:
+    settings = make_settings(CLICKHOUSE_DATABASE=f"local_days_{uuid.uuid4().hex[:8]}")
+    adapters = await create_adapters(settings, JOBS)
+    await migrate_clickhouse(adapters.event_store)
+    engine = sqlalchemy_config(settings).get_engine()
+    await migrate_config_db(engine)
+    adapters.job_context["engine"] = engine  # embedded: what the app gives in-process jobs
+    yield adapters
+    await engine.dispose()
+    await adapters.event_store.command(f"DROP DATABASE IF EXISTS {adapters.event_store.database}")
+    await adapters.close()
+
+
+@both_modes
+async def test_the_job_fills_each_sites_offsets_once_and_reports_read_them(own: Adapters) -> None:
+    store = own.event_store
+    sites = {"Asia/Tokyo": uuid.uuid4(), "America/Sao_Paulo": uuid.uuid4()}
+    async with AsyncSession(own.job_context["engine"]) as db:
+        db.add_all(
+            Website(id=site, domain=f"{site.hex[:8]}.example", name=zone, timezone=zone)
+            for zone, site in sites.items()
+        )
+        await db.commit()
+    visits = generate(21, datetime(2026, 11, 2, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC), 40)
+    for site in sites.values():
+        await store.insert("events", event_rows(str(site), visits), EVENT_COLUMNS)
+        await store.insert("sessions", session_rows(str(site), visits), SESSION_COLUMNS)
+
+    async with AsyncExitStack() as stack:
+        if own.settings.mode == "scaled":  # the job runs on a worker (embedded: in this process)
+            await stack.enter_async_context(running_worker(own))
+        filled = await own.queue.apply(LOCAL_DAYS, timeout=60)
+        # Tokyo keeps +9 all year; São Paulo has had no DST since 2019: -3.
+        assert filled == {str(sites["Asia/Tokyo"]): [32400], str(sites["America/Sao_Paulo"]): [-10800]}
+        assert await own.queue.apply(LOCAL_DAYS, timeout=60) == {}  # nothing new: nothing done
+
+    now = datetime(2026, 11, 10, tzinfo=UTC)
+    rolled = StatsService(AnalyticsQueries(store), clock=lambda: now)
+    raw = StatsService(AnalyticsQueries(store, rollups=False), clock=lambda: now)
+    week = DateRange(date(2026, 11, 2), date(2026, 11, 8))
+    for zone, site in sites.items():
+        assert await LocalDays(store).ready(str(site)) == set(filled[str(site)])
+        context = SiteContext(str(site), zone, "EUR")
+        for request in (
+            QueryRequest(metrics=["visitors", "visits", "pageviews"], date_range=week),
+            QueryRequest(metrics=["visitors", "visits"], date_range=week, interval="day"),
+            QueryRequest(metrics=["visitors", "bounce_rate"], dimensions=["country"], date_range=week),
+        ):
+            assert await rolled.query(context, request) == await raw.query(context, request)
