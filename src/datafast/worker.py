@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.credits import Credits
+from datafast.domain.analytics.jobs import LOCAL_DAYS
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.revenue.service import PaymentService
@@ -71,6 +72,7 @@ def create_worker(
         await processing.enqueue(
             queue.saq, await processing.in_use(scan=True)
         )  # not only at the first cron tick
+        await queue.enqueue(LOCAL_DAYS)
 
     async def after_process(ctx: Any) -> None:
         job: Job | None = ctx.get("job")

@@ -17,17 +17,23 @@ LOCAL_DAYS = "local_days"
 LOCAL_DAYS_CRON = "*/5 * * * *"
 
 
-async def local_days(ctx: dict[str, Any], **_: Any) -> dict[str, list[int]]:
-    """List and fill the UTC offsets each site's timezone uses (see ``analytics.local_days``);
-    returns the offsets filled, by site (nothing once every site is ready)."""
+async def local_days(
+    ctx: dict[str, Any], *, website_id: str | None = None, timezone: str | None = None, **_: Any
+) -> dict[str, list[int]]:
+    """List and fill the UTC offsets each site's timezone uses (see ``analytics.local_days``), or
+    one site's (queued when a site is added or its timezone changes); returns the offsets filled,
+    by site (nothing once every site is ready)."""
     adapters: Adapters = ctx["adapters"]
-    engine: AsyncEngine = ctx["engine"]
-    async with AsyncSession(engine) as db:
-        sites = (await db.execute(select(Website.id, Website.timezone))).all()
+    if website_id is not None and timezone is not None:
+        sites = [(website_id, timezone)]
+    else:
+        engine: AsyncEngine = ctx["engine"]
+        async with AsyncSession(engine) as db:
+            rows = (await db.execute(select(Website.id, Website.timezone))).all()
+        sites = [(str(site), zone) for site, zone in rows]
     keeper = LocalDays(adapters.event_store)
     filled = {}
-    for website_id, timezone in sites:
-        offsets = await keeper.prepare(str(website_id), timezone)
-        if offsets:
-            filled[str(website_id)] = offsets
+    for site, zone in sites:
+        if offsets := await keeper.prepare(site, zone):
+            filled[site] = offsets
     return filled

@@ -106,6 +106,14 @@ class LocalDays:
         missing = [offset for offset in wanted if not listed.get(offset)]
         if not missing:
             return []
+        rolled = await self.store.query(
+            "SELECT count() FROM (SELECT 1 FROM sessions_hourly WHERE website_id = {site:UUID} LIMIT 1)",
+            parameters={"site": website_id},
+        )
+        if not rolled.result_rows[0][0]:  # a new site: the views write its days from the first event
+            await self._mark(website_id, missing, ready=True)
+            self._ready.pop(website_id, None)
+            return missing
         await self._mark(website_id, [o for o in missing if o not in listed], ready=False)
         if self.settle:
             await asyncio.sleep(self.settle)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.accounts.schemas import TokenBody
+from datafast.domain.analytics.jobs import LOCAL_DAYS
 from datafast.domain.billing.service import check_seat_limit, check_site_limit
 from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites import goals, sharing, teams
@@ -75,6 +76,13 @@ async def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) ->
     await announce_site_change(request.app.state.adapters.pubsub, website_id)
 
 
+async def _local_days(request: Request[Any, Any, Any], website: Website) -> None:
+    """Have the site's visitor states by local day kept from its first event (the local_days job)."""
+    await request.app.state.adapters.queue.enqueue(
+        LOCAL_DAYS, website_id=str(website.id), timezone=website.timezone
+    )
+
+
 def _verification(website: Website, settings: Settings) -> VerificationRead:
     return VerificationRead(
         verified=website.verified_at is not None,
@@ -100,6 +108,7 @@ class SiteController(Controller):
         principal: NamedDependency[Principal],
         db_session: Db,
         settings: NamedDependency[Settings],
+        request: Request[Any, Any, Any],
     ) -> SiteRead:
         assert principal.user is not None
         if principal.read_only or principal.site_ids is not None:
@@ -109,6 +118,7 @@ class SiteController(Controller):
         website = await WebsiteService(session=db_session).create_site(
             principal.user, data.domain, data.name, data.timezone, data.currency, data.hostnames
         )
+        await _local_days(request, website)
         return SiteRead.of(website, Role.OWNER)
 
     @get(SITE, summary="A site")
@@ -138,6 +148,8 @@ class SiteController(Controller):
             client_revenue_cap=data.client_revenue_cap,
         )
         await forget_site(request, website.id)
+        if data.timezone is not None:
+            await _local_days(request, website)
         return SiteRead.of(website, site_grant.role)
 
     @delete(
