@@ -152,4 +152,5 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
         (6, "revenue_events"),
         (7, "credits"),
         (8, "subscriptions"),
+        (9, "rollups_local_days"),
     ]

@@ -32,4 +32,8 @@ async def test_scheduled_jobs_are_queued_at_their_cron_times() -> None:
 
 def test_every_scheduled_job_is_a_known_job() -> None:
     assert {name for name, _ in SCHEDULE} <= set(JOBS)
-    assert dict(SCHEDULE) == {"weekly_reports": "0 7 * * 1", "billing_notices": "0 * * * *"}
+    assert dict(SCHEDULE) == {
+        "weekly_reports": "0 7 * * 1",
+        "billing_notices": "0 * * * *",
+        "local_days": "*/5 * * * *",
+    }
