@@ -10,7 +10,8 @@ What a backup folder holds::
 ClickHouse: the rows of every table that is not fed by a materialized view (events, sessions,
 payments, exchange rates, …) are read with ``SELECT … FORMAT Native`` and written back with
 ``INSERT … FORMAT Native``; the rollups are rebuilt by their materialized views as the rows go
-in, so they agree with the raw tables by construction. This one path works on chDB and on a
+in (``local_day_offsets``, which the local-day views join with, goes in first), so they agree
+with the raw tables by construction. This one path works on chDB and on a
 ClickHouse server alike (``BACKUP … TO File/Disk`` needs a backup disk in the server's own
 configuration, which neither chDB nor a managed server lets us assume). A cluster
 (``CLICKHOUSE_CLUSTER``) is not supported here: use ``BACKUP DATABASE … ON CLUSTER`` there.
@@ -57,6 +58,9 @@ CONFIG_FILE = "config.sqlite3"
 CLICKHOUSE_DIR = "clickhouse"
 # Table names in SQL below come from system.tables and the validated CLICKHOUSE_DATABASE setting.
 _MV_TARGET = re.compile(r"\bTO\s+`?(\w+)`?\.`?(\w+)`?", re.I)
+JOINED_FIRST = ("local_day_offsets",)
+"""Tables a materialized view joins with (migration 0009): restored before the rows whose views
+read them, or those views would write nothing for the rows restored earlier."""
 
 Progress = Callable[[str], None]
 
@@ -347,7 +351,8 @@ async def restore(
         for (name,) in result.result_rows:
             if name != MIGRATIONS_TABLE.name:
                 await store.command(f"TRUNCATE TABLE {store.database}.{name}")
-    for table, digest in manifest.clickhouse_sha256.items():
+    ordered = sorted(manifest.clickhouse_sha256.items(), key=lambda item: item[0] not in JOINED_FIRST)
+    for table, digest in ordered:
         if table not in tables:
             raise BackupError(f"the backup holds ClickHouse table {table!r}, which this DataFast lacks")
         path = folder / CLICKHOUSE_DIR / f"{table}.native"

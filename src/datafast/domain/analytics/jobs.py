@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from datafast.db.models import Website
-from datafast.domain.analytics.local_days import LocalDays
+from datafast.domain.analytics.local_days import LocalDays, zone_offsets
 from datafast.lib.adapters import Adapters
 
 __all__ = ("LOCAL_DAYS", "LOCAL_DAYS_CRON", "local_days")
@@ -32,8 +33,12 @@ async def local_days(
             rows = (await db.execute(select(Website.id, Website.timezone))).all()
         sites = [(str(site), zone) for site, zone in rows]
     keeper = LocalDays(adapters.event_store)
+    ready = await keeper.all_ready()  # one query: most sites need nothing
+    now = datetime.now(UTC)
     filled = {}
     for site, zone in sites:
-        if offsets := await keeper.prepare(site, zone):
+        if set(zone_offsets(zone, now)) <= ready.get(site, set()):
+            continue
+        if offsets := await keeper.prepare(site, zone, now):
             filled[site] = offsets
     return filled

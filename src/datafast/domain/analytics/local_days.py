@@ -95,6 +95,15 @@ class LocalDays:
         self._ready[website_id] = (time.monotonic(), offsets)
         return offsets
 
+    async def all_ready(self) -> dict[str, set[int]]:
+        """Every site's ready offsets, by site id (the job's first look, one query for all sites)."""
+        result = await self.store.query(
+            "SELECT website_id, groupArray(utc_offset) FROM local_day_offsets FINAL"
+            " WHERE ready = 1 GROUP BY website_id",
+            limited=False,
+        )
+        return {str(site): {int(offset) for offset in offsets} for site, offsets in result.result_rows}
+
     async def prepare(self, website_id: str, timezone: str, now: datetime | None = None) -> list[int]:
         """List and fill the offsets of ``timezone`` this site lacks; returns those filled."""
         wanted = zone_offsets(timezone, now or datetime.now(UTC))
