@@ -1,7 +1,7 @@
 """Ingest benchmark: wrk drives POST /track on a real DataFast; then every row is counted.
 
     .venv/bin/python bench/ingest.py [--mode embedded|scaled|both] [--duration 20] [--connections 64]
-        [--web-processes 1]
+        [--web-processes 1] [--compare-views VIEW ...]
 
 Per mode it prints two JSON lines (single-event requests, then batches of 100 events):
 mode, events_per_s, p50_ms, p95_ms, p99_ms, accepted, stored, lost, duplicated, rss_mb,
@@ -9,6 +9,10 @@ baseline_events_per_s, ratio_to_baseline, rss_mb_by_process, and visible_p50_s /
 the time from a probe event's 202 until the Stats API counts it, under the load (one probe a
 0.25 s to a site of its own, left out of the other figures). The baseline is a bare granian +
 msgspec ASGI handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
+
+``--compare-views V …`` runs embedded mode twice, as migrated and then with the materialized
+views V dropped before the server starts (the lines of the second run carry ``without_views``):
+what those views cost at ingest, same machine, same run.
 
 Embedded mode: one ``datafast serve`` on its defaults (SQLite, chDB in the process).
 
@@ -405,11 +409,24 @@ def figures(
     }
 
 
-def run_embedded(duration: int, connections: int) -> None:
+def drop_views(dsn: str, database: str, cwd: Path, views: list[str]) -> None:
+    """Drop materialized views before the server starts (an A/B of what they cost at ingest)."""
+    statements = [f"DROP VIEW {database}.{view}" for view in views]
+    script = (
+        "import clickhouse_connect;"
+        f"c=clickhouse_connect.get_client(dsn={dsn!r}, database={database!r}, autogenerate_session_id=False);"
+        f"[c.command(s) for s in {statements!r}]"
+    )
+    subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True, cwd=cwd)
+
+
+def run_embedded(duration: int, connections: int, without: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="datafast-bench-embedded-"))
     try:
         env = embedded_env(work / "data")
         datafast("migrate", env=env, cwd=work)
+        if without:
+            drop_views(f"chdb://{work / 'data' / 'clickhouse'}", "datafast", work, without)
         sites = create_sites(env, work)
         probe_site = site_id(
             datafast(
@@ -446,6 +463,8 @@ def run_embedded(duration: int, connections: int) -> None:
                 "embedded", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
             )
             line |= {"rss_mb_by_process": {"datafast serve": rss}} | visibility.figures()
+            if without is not None:
+                line["without_views"] = without
             print(json.dumps(line), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -601,13 +620,23 @@ def main() -> None:
     )
     parser.add_argument("--partitions", type=int, default=1, help="Scaled mode: INGEST_PARTITIONS.")
     parser.add_argument(
+        "--compare-views",
+        nargs="+",
+        metavar="VIEW",
+        help="Embedded mode, twice in this run: as migrated, then with these materialized views "
+        "dropped (e.g. sessions_local_daily_mv events_local_daily_mv): what they cost at ingest.",
+    )
+    parser.add_argument(
         "--batch", type=int, nargs="+", default=[1, 100], help="Events per request, one line each [1 100]."
     )
     args = parser.parse_args()
     BATCHES[:] = args.batch
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest.py needs wrk: apt-get install -y wrk")
-    if args.mode in ("embedded", "both"):
+    if args.compare_views:
+        run_embedded(args.duration, args.connections, [])
+        run_embedded(args.duration, args.connections, args.compare_views)
+    elif args.mode in ("embedded", "both"):
         run_embedded(args.duration, args.connections)
     if args.mode in ("scaled", "both"):
         run_scaled(args.duration, args.connections, args.web_processes, args.partitions)

@@ -27,7 +27,11 @@ after the other); dashboard_cpu_p50_ms (CPU time of those passes: of this proces
 runs, plus with ``--engine http`` of the server process; CPU time moves less than wall time on a
 loaded machine); parallel_p50_ms, parallel_p95_ms (cold, all at once as a browser sends them);
 raw_tables_ms (one cold pass without the rollups, the baseline) and rollups_vs_raw (the cold
-median over it); warm_p50_ms, warm_p95_ms; each query's cold median; and the load average seen.
+median over it); without_local_days_p50_ms (the cold passes again once the site's local-day
+visitor states are forgotten, so read from the hourly rollups as before migration 0009: the
+baseline of that change, same data, same run); warm_p50_ms, warm_p95_ms; each query's cold
+median; the seconds spent filling the credits (``credits_s``) and the local days
+(``local_days_s``), which a running server does as the data arrives; and the load average seen.
 """
 
 from __future__ import annotations
@@ -248,6 +252,16 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
         for query in dashboard(stats, site).values():
             await query()
         raw = (time.perf_counter() - t) * 1000
+        # The same cold passes with the site's local days forgotten (read from the hourly rollups,
+        # as before migration 0009): what the local-day states save, measured in this run.
+        await LocalDays(store, remember=0).reset(site.id)
+        hourly: list[float] = []
+        for _ in range(args.runs):
+            stats = StatsService(AnalyticsQueries(store), ResultCache(MemoryCache(), ttl=300))
+            t = time.perf_counter()
+            for query in dashboard(stats, site).values():
+                await query()
+            hourly.append((time.perf_counter() - t) * 1000)
         return {
             "engine": "chdb (in process)" if server is None else "http (tests/clickhouse_http.py on chDB)",
             "events": events,
@@ -259,6 +273,7 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
             "parallel_p95_ms": round(percentile(parallel, 0.95), 1),
             "raw_tables_ms": round(raw, 1),
             "rollups_vs_raw": round(statistics.median(cold) / raw, 3),
+            "without_local_days_p50_ms": round(statistics.median(hourly), 1),
             "warm_p50_ms": round(statistics.median(warm), 2),
             "warm_p95_ms": round(percentile(warm, 0.95), 2),
             "queries_median_ms": {name: round(statistics.median(v), 1) for name, v in per_query.items()},

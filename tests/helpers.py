@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from datafast.db.config import sqlalchemy_config
@@ -77,3 +78,9 @@ async def running_worker(adapters: Adapters, **options: Any) -> AsyncIterator[An
             await asyncio.sleep(0.01)
         await task  # stops the rest (idle pollers)
         await engine.dispose()
+
+
+both_modes = pytest.mark.parametrize(
+    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
+)
+"""Run a test in embedded mode and in scaled mode (``mode`` is the conftest's indirect fixture)."""

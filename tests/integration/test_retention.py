@@ -14,16 +14,13 @@ from datafast.db.retention import RETAINED, apply_retention
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from tests.conftest import SettingsFactory
+from tests.helpers import both_modes
 from tests.integration.analytics.traffic import (
     EVENT_COLUMNS,
     SESSION_COLUMNS,
     event_rows,
     generate,
     session_rows,
-)
-
-both_modes = pytest.mark.parametrize(
-    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
 )
 
 

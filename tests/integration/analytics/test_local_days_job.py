@@ -22,17 +22,13 @@ from datafast.domain.analytics.service import SiteContext, StatsService
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from tests.conftest import SettingsFactory
-from tests.helpers import running_worker
+from tests.helpers import both_modes, running_worker
 from tests.integration.analytics.traffic import (
     EVENT_COLUMNS,
     SESSION_COLUMNS,
     event_rows,
     generate,
     session_rows,
-)
-
-both_modes = pytest.mark.parametrize(
-    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
 )
 
 

@@ -16,11 +16,8 @@ from datafast.db.migrate import migrate_clickhouse
 from datafast.jobs import JOBS
 from datafast.lib.adapters import Adapters, create_adapters
 from tests.conftest import SettingsFactory
+from tests.helpers import both_modes
 from tests.integration.analytics.traffic import EVENT_COLUMNS, event_rows, generate
-
-both_modes = pytest.mark.parametrize(
-    "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
-)
 
 
 @pytest.fixture
