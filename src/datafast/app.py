@@ -26,6 +26,7 @@ from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.credits import Credits
 from datafast.domain.analytics.jobs import LOCAL_DAYS
+from datafast.domain.analytics.local_days import LocalDays
 from datafast.domain.billing.gate import BillingGate
 from datafast.domain.ingest.capture.track import handle_track, track
 from datafast.domain.ingest.pipeline import IngestPipeline, start_ingest
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_clickhouse(adapters.event_store)
                 await apply_retention(adapters.event_store, settings.data_retention_days)
             app.state.adapters = adapters
+            app.state.local_days = LocalDays(adapters.event_store)  # the Stats API's, per process
             adapters.job_context["engine"] = engine  # jobs run in-process embedded
             if isinstance(adapters.queue, InProcessQueue):  # embedded: no worker runs the cron
                 app.state.schedule = asyncio.create_task(run_schedule(adapters.queue, SCHEDULE))

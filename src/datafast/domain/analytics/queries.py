@@ -310,11 +310,14 @@ def _scope_conditions(spec: QuerySpec, scope: Scope, params: _Params) -> list[st
 class AnalyticsQueries:
     """Builds and runs the analytics SQL; returns plain rows (lists of dicts)."""
 
-    def __init__(self, store: EventStore, *, rollups: bool = True) -> None:
+    def __init__(
+        self, store: EventStore, *, rollups: bool = True, local_days: LocalDays | None = None
+    ) -> None:
         self.store = store
         self.rollups = rollups
         self.credits = Credits(store)
-        self.local = LocalDays(store)
+        self.local = local_days or LocalDays(store)
+        """Which local days are ready: one per process (the app's) remembers it across requests."""
 
     def _rollup(self, spec: QuerySpec, scope: Scope, metrics: Sequence[str]) -> str | None:
         """The rollups (``sessions`` / ``events``) answering this query, or None (filters, odd timezones…)."""

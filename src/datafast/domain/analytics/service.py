@@ -248,7 +248,8 @@ class StatsService:
             for label in bucket_labels(range_, spec.interval)
         ]
 
-    async def _run(self, site: SiteContext, request: QueryRequest) -> QueryResponse:
+    async def _run(self, site: SiteContext, request: QueryRequest, *, totals: bool = True) -> QueryResponse:
+        """Answer ``request``; ``totals=False`` leaves a series' totals out (``/timeseries`` has none)."""
         range_ = resolve_range(request.date_range, site.timezone, self.clock())
         spec = self._spec(site, request, range_)
         response = QueryResponse(
@@ -268,7 +269,8 @@ class StatsService:
                 for row in rows[: request.limit]
             ]
         else:
-            response.totals = await self._totals(spec)
+            if totals or spec.interval is None:
+                response.totals = await self._totals(spec)
             if spec.interval is not None:
                 response.timeseries = await self._timeseries(spec, range_)
         if request.compare == "previous_period":
@@ -393,7 +395,9 @@ class StatsService:
             attribution=attribution,
             lookback_days=lookback_days,
         )
-        result = await self.query(site, request)
+        result: QueryResponse = await self._cached(
+            site, "timeseries", request, QueryResponse, lambda: self._run(site, request, totals=False)
+        )
         assert result.timeseries is not None
         return TimeseriesResponse(
             date_range=result.date_range,

@@ -262,7 +262,8 @@ async def provide_site(
 def provide_stats(state: State, settings: NamedDependency[Settings]) -> StatsService:
     adapters: Adapters = state.adapters
     return StatsService(
-        AnalyticsQueries(adapters.event_store), ResultCache(adapters.cache, settings.stats_cache_ttl)
+        AnalyticsQueries(adapters.event_store, local_days=state.local_days),
+        ResultCache(adapters.cache, settings.stats_cache_ttl),
     )
 
 
