@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,6 @@ __all__ = ("ImportController", "ImportRead")
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 ADMIN = {"site_role": Role.ADMIN}
-Source = Literal["plausible", "umami", "ga4"]
 
 
 class ImportSummaryItem(msgspec.Struct):
@@ -81,7 +80,7 @@ def _requested_by(principal: Principal) -> str:
     return f"{who} (API key)" if principal.api_key_id is not None else who
 
 
-async def _owned(db: AsyncSession, website: Website, import_id: uuid.UUID) -> Import:
+async def _owned(db: AsyncSession, website: Website, import_id: FromPath[uuid.UUID]) -> Import:
     row = await db.get(Import, import_id)
     if row is None or row.website_id != website.id:
         raise NotFound("No such import on this site")
@@ -109,8 +108,8 @@ class ImportController(Controller):
         principal: NamedDependency[Principal],
         db_session: Db,
         request: Request[Any, Any, Any],
-        source: Source,
-        filename: Annotated[str, Parameter(max_length=255)] = "",
+        source: Annotated[str, QueryParameter(description="plausible, umami or ga4")],
+        filename: Annotated[str, QueryParameter(max_length=255)] = "",
     ) -> ImportRead:
         data = await request.body()
         row = await create_import(db_session, website, source, filename, data, _requested_by(principal))
@@ -124,7 +123,7 @@ class ImportController(Controller):
 
     @get("/{import_id:uuid}", opt=ADMIN, summary="One import: its status, progress and summary")
     async def read(
-        self, website: NamedDependency[Website], import_id: uuid.UUID, db_session: Db
+        self, website: NamedDependency[Website], import_id: FromPath[uuid.UUID], db_session: Db
     ) -> ImportRead:
         return ImportRead.of(await _owned(db_session, website, import_id))
 
@@ -137,7 +136,7 @@ class ImportController(Controller):
     async def remove(
         self,
         website: NamedDependency[Website],
-        import_id: uuid.UUID,
+        import_id: FromPath[uuid.UUID],
         db_session: Db,
         event_store: NamedDependency[EventStore],
         settings: NamedDependency[Settings],
