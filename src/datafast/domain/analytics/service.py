@@ -26,6 +26,7 @@ Date ranges are site-local calendar days (:mod:`datafast.domain.analytics.dates`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -79,6 +80,8 @@ from datafast.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService")
 
+_IMPORTED_BOUNDS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("imported_bounds", default=None)
+"""Per ``_run`` (a context, not shared state): the imported bounds its totals, series and rows share."""
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
 MAX_COMPARED_ROWS = 10_000
@@ -269,6 +272,13 @@ class StatsService:
         ]
 
     async def _run(self, site: SiteContext, request: QueryRequest) -> QueryResponse:
+        memo = _IMPORTED_BOUNDS.set({})
+        try:
+            return await self._answer(site, request)
+        finally:
+            _IMPORTED_BOUNDS.reset(memo)
+
+    async def _answer(self, site: SiteContext, request: QueryRequest) -> QueryResponse:
         range_ = resolve_range(request.date_range, site.timezone, self.clock())
         spec = self._spec(site, request, range_)
         response = QueryResponse(
@@ -316,16 +326,28 @@ class StatsService:
 
     # --- imported history (analytics.imported) --------------------------------------------
 
+    async def _imported_bounds(self, spec: QuerySpec) -> tuple[date, date, date | None] | None:
+        """The site's imported days and first native day, looked up once per query (``_run``)."""
+        memo = _IMPORTED_BOUNDS.get()
+        key = (spec.website_id, spec.timezone)
+        if memo is not None and key in memo:
+            known: tuple[date, date, date | None] | None = memo[key]
+            return known
+        found = await self.queries.imported_bounds(*key)
+        if memo is not None:
+            memo[key] = found
+        return found
+
     async def _imported_window(self, spec: QuerySpec) -> tuple[date, date] | None:
         """The local days of this query answered by imported data too, or None."""
         if imported.not_merged_reason(spec) is not None:
             return None
-        bounds = await self.queries.imported_bounds(spec.website_id, spec.timezone)
+        bounds = await self._imported_bounds(spec)
         return imported.window(spec, bounds) if bounds is not None else None
 
     async def _imported_use(self, spec: QuerySpec) -> ImportedUse | None:
         """What the answer says about imported data: None when the site has none for its range."""
-        bounds = await self.queries.imported_bounds(spec.website_id, spec.timezone)
+        bounds = await self._imported_bounds(spec)
         days = imported.window(spec, bounds) if bounds is not None else None
         if days is None:
             return None

@@ -164,7 +164,10 @@ def _csv_rows(text: str, required: Iterable[str], what: str) -> Iterator[dict[st
     missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
         raise ImportFileError(f"{what} lacks the column(s) {', '.join(missing)}")
-    yield from reader
+    for row in reader:
+        if None in row or None in row.values():
+            raise ImportFileError(f"{what}: line {reader.line_num} has not as many fields as the header")
+        yield row
 
 
 def _parse_plausible(data: bytes, timezone: str, progress: Progress) -> Parsed:
@@ -490,4 +493,8 @@ def parse(source: str, data: bytes, timezone: str, progress: Progress = lambda _
     """Read ``source``'s export into daily rows (``timezone``: the site's, for event timestamps)."""
     if source not in _PARSERS:
         raise ImportFileError(f"unknown source {source!r}; known: {', '.join(SOURCES)}")
-    return _PARSERS[source](data, timezone, progress)
+    try:
+        return _PARSERS[source](data, timezone, progress)
+    except (csv.Error, UnicodeDecodeError, zipfile.BadZipFile, KeyError, TypeError, AttributeError) as error:
+        # A row the checks above let through (a short CSV row, a JSON field of another type…).
+        raise ImportFileError(f"the file is malformed: {type(error).__name__}: {error}") from None

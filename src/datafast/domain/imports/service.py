@@ -116,13 +116,29 @@ async def run_import(engine: AsyncEngine, store: EventStore, import_id: uuid.UUI
         website = await db.get(Website, row.website_id)
         if website is None:
             return None
-        rerun = row.status == "running"
+        rerun = row.status != "queued"  # an earlier attempt may have stored rows
         source, data, timezone, website_id = row.source, row.payload, website.timezone, website.id
         row.status, row.progress, row.error = "running", 0.0, None
         await db.commit()
     if rerun:
         await _delete_rows(store, import_id)
 
+    try:
+        return await _parse_and_store(engine, store, import_id, source, data, timezone, website_id)
+    except Exception as error:  # kept for the job's retry (the file stays until it is done)
+        await _update(engine, import_id, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+
+
+async def _parse_and_store(
+    engine: AsyncEngine,
+    store: EventStore,
+    import_id: uuid.UUID,
+    source: str,
+    data: bytes,
+    timezone: str,
+    website_id: uuid.UUID,
+) -> Import | None:
     parsed_share = [0.0]
     done = asyncio.Event()
 
@@ -135,15 +151,14 @@ async def run_import(engine: AsyncEngine, store: EventStore, import_id: uuid.UUI
     reporter = asyncio.create_task(report())
     try:
         parsed = await asyncio.to_thread(parse, source, data, timezone, partial(parsed_share.__setitem__, 0))
-    except ImportFileError as error:
-        done.set()
-        await reporter
+    except ImportFileError as error:  # the file is wrong: no retry will help
         await _update(
             engine, import_id, status="failed", error=str(error), payload=None, finished_at=datetime.now(UTC)
         )
         return None
-    done.set()
-    await reporter
+    finally:
+        done.set()
+        await reporter
     rows = _rows(website_id, import_id, parsed.daily)
     await _update(engine, import_id, progress=0.5)
     for start in range(0, len(rows), _CHUNK):
