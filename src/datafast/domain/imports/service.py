@@ -163,7 +163,9 @@ async def _parse_and_store(
     await _update(engine, import_id, progress=0.5)
     for start in range(0, len(rows), _CHUNK):
         await store.insert("imported_daily", rows[start : start + _CHUNK], COLUMNS)
-        await _update(engine, import_id, progress=round(0.5 + 0.5 * (start + _CHUNK) / len(rows), 3))
+        await _update(
+            engine, import_id, progress=round(0.5 + 0.5 * min(start + _CHUNK, len(rows)) / len(rows), 3)
+        )
     days = [day for day, _, _ in parsed.daily]
     await _update(
         engine,
