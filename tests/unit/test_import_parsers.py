@@ -88,6 +88,30 @@ def test_ga4_gzipped_export_is_read() -> None:
     daily = parse("ga4", data, "UTC").daily
     assert daily[(date(2024, 1, 2), "page", "/a")] == [1, 1, 1, 0, 0]
     assert daily[(date(2024, 1, 2), "source", "")] == [1, 1, 1, 1, 0]
+    assert daily[(date(2024, 1, 2), "country", "FR")] == [1, 1, 1, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("France", "FR"),
+        ("United Kingdom", "GB"),
+        ("South Korea", "KR"),
+        ("Côte d\u2019Ivoire", "CI"),
+        ("Atlantis", "Atlantis"),
+    ],
+)
+def test_ga4_country_names_become_iso_codes(name: str, code: str) -> None:
+    event = {
+        "event_date": "20240102",
+        "event_name": "page_view",
+        "user_pseudo_id": "1",
+        "geo": {"country": name},
+    }
+    parsed = parse("ga4", (json.dumps(event) + "\n").encode(), "UTC")
+    assert parsed.daily[(date(2024, 1, 2), "country", code)][1] == 1
+    [countries] = [i for i in parsed.summary if i.item == "Countries"]
+    assert ("Atlantis" in countries.note) == (code == "Atlantis")
 
 
 @pytest.mark.parametrize(

@@ -233,6 +233,7 @@ async def test_a_ga4_export_lands_with_the_totals_of_its_events(shop: Shop) -> N
     assert summary["GA4 custom dimensions"]["imported"] is False
     assert "plan" in summary["GA4 custom dimensions"]["note"]
     assert "sign_up" in summary["Custom events"]["note"]
+    assert summary["Countries"]["note"] == "every name mapped to its ISO code"
 
     lines = [json.loads(line) for line in data.splitlines()]
 
@@ -264,7 +265,7 @@ async def test_a_ga4_export_lands_with_the_totals_of_its_events(shop: Shop) -> N
             (e for e in lines if f"{e['user_pseudo_id']}/{param(e, 'ga_session_id')}" == key),
             key=lambda e: int(e["event_timestamp"]),
         )
-        countries[first["geo"]["country"]] += 1
+        countries[{"France": "FR", "Germany": "DE", "United States": "US"}[first["geo"]["country"]]] += 1
     rows = (await _query(shop, days[0], days[-1], metrics=["visits"], dimensions=["country"]))["rows"]
     assert {r["dimensions"][0]: r["metrics"]["visits"] for r in rows} == countries
 

@@ -17,7 +17,9 @@ What each tool's export holds, and what of it we keep:
   ``event_date`` of its first event; pages are ``page_location``'s path; the source is the
   first ``source`` event parameter, else ``traffic_source.source``. Daily visitors are distinct
   ``user_pseudo_id`` values. Custom events, custom dimensions (other event parameters), user
-  properties and e-commerce are not imported; countries are the names GA4 writes.
+  properties and e-commerce are not imported. GA4 writes country names: they become ISO codes
+  (as DataFast stores countries) through the tz database's ``iso3166.tab`` and GA4's own
+  spellings of a few; a name neither knows is kept as it is.
 
 For the event-level exports, a visit with at most one pageview is a bounce and its duration is
 the time from its first to its last event, as DataFast counts its own visits.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import importlib.resources
 import io
 import json
 import re
@@ -34,6 +37,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -358,6 +363,45 @@ _GA4_STANDARD_PARAMS = frozenset(
 )
 
 
+# GA4's spellings where the tz database's iso3166.tab has another.
+_GA4_COUNTRIES = {
+    "United Kingdom": "GB",
+    "South Korea": "KR",
+    "North Korea": "KP",
+    "Czechia": "CZ",
+    "Türkiye": "TR",
+    "Congo - Kinshasa": "CD",
+    "Congo - Brazzaville": "CG",
+    "Côte d\u2019Ivoire": "CI",
+    "Myanmar (Burma)": "MM",
+    "Eswatini": "SZ",
+    "Macao": "MO",
+    "Palestinian Territories": "PS",
+    "St. Lucia": "LC",
+    "St. Kitts & Nevis": "KN",
+    "St. Vincent & Grenadines": "VC",
+    "(not set)": "",
+}
+
+
+@cache
+def _country_codes() -> dict[str, str]:
+    """Country name → ISO 3166 code, from the tz database (the ``tzdata`` package, else the system's)."""
+    try:
+        text = (importlib.resources.files("tzdata") / "zoneinfo" / "iso3166.tab").read_text("utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        try:
+            text = Path("/usr/share/zoneinfo/iso3166.tab").read_text("utf-8")
+        except OSError:
+            text = ""
+    codes = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "\t" in line:
+            code, name = line.split("\t", 1)
+            codes[name.strip()] = code.strip()
+    return codes | _GA4_COUNTRIES
+
+
 def _ga4_param(event: dict[str, Any], key: str) -> str:
     for param in event.get("event_params") or ():
         if param.get("key") == key:
@@ -366,6 +410,14 @@ def _ga4_param(event: dict[str, Any], key: str) -> str:
                 if value.get(kind) is not None:
                     return str(value[kind])
     return ""
+
+
+def _country(name: str, unknown: set[str]) -> str:
+    code = _country_codes().get(name)
+    if code is None:
+        unknown.add(name)
+        return name
+    return code
 
 
 def _ga4_lines(data: bytes) -> list[dict[str, Any]]:
@@ -408,6 +460,7 @@ def _parse_ga4(data: bytes, timezone: str, progress: Progress) -> Parsed:
     custom_events: set[str] = set()
     custom_params: set[str] = set()
     user_properties = purchases = 0
+    unknown_countries: set[str] = set()
     for i, event in enumerate(events):
         visitor = str(event["user_pseudo_id"])
         at = int(event.get("event_timestamp") or 0) / 1_000_000
@@ -423,7 +476,7 @@ def _parse_ga4(data: bytes, timezone: str, progress: Progress) -> Parsed:
                 first=at,
                 last=at,
                 source="" if source in ("(direct)", "(none)") else _source_of_host(source),
-                country=(event.get("geo") or {}).get("country") or "",
+                country=_country(str((event.get("geo") or {}).get("country") or ""), unknown_countries),
                 device=_device(device.get("category") or ""),
                 browser=(device.get("web_info") or {}).get("browser") or "",
                 os=device.get("operating_system") or "",
@@ -461,7 +514,13 @@ def _parse_ga4(data: bytes, timezone: str, progress: Progress) -> Parsed:
         ),
         SummaryItem("User properties", False, f"not imported ({user_properties} events carried them)"),
         SummaryItem("E-commerce (purchase events, revenue)", False, f"not imported ({purchases} purchases)"),
-        SummaryItem("Countries", True, "kept as the names GA4 exports (native data has ISO codes)"),
+        SummaryItem(
+            "Countries",
+            True,
+            f"names kept as they are (no ISO code known): {', '.join(sorted(unknown_countries))}"
+            if unknown_countries
+            else "every name mapped to its ISO code",
+        ),
     ]
     progress(1.0)
     return parsed
