@@ -14,8 +14,10 @@ counted from both. Within such a range the Stats API adds the imported sums to t
 
 Not merged (the answer's ``imported`` field says so, with ``included: false``): queries with
 any filter, ``hour`` intervals, breakdowns by any other dimension or by two dimensions, visitor
-lists and profiles, funnels, goals and the revenue reports. A merged breakdown is ranked over the
-first :data:`MAX_NATIVE_ROWS` native values and every imported one.
+lists and profiles, funnels, goals and the revenue reports, and the previous period's rows of a
+compared breakdown (its totals are merged). A merged breakdown is ranked over the first
+:data:`MAX_NATIVE_ROWS` native values and every imported one. The goals report's conversion rate
+divides by all visitors of the range, imported ones included.
 """
 
 from __future__ import annotations
