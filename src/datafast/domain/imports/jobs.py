@@ -11,9 +11,11 @@ from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.imports.service import run_import
 from datafast.lib.adapters import Adapters
 
-__all__ = ("RUN_IMPORT", "import_job")
+__all__ = ("IMPORT_TIMEOUT", "RUN_IMPORT", "import_job")
 
 RUN_IMPORT = "import"
+IMPORT_TIMEOUT = 3600
+"""Seconds a worker gives one import (SAQ's default, 10 s, is for small jobs); passed when queued."""
 
 
 async def import_job(ctx: dict[str, Any], *, import_id: str, **_: Any) -> dict[str, Any]:

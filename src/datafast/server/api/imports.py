@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Import, Role, Website
 from datafast.domain.accounts.access import Principal
 from datafast.domain.analytics.cache import ResultCache
-from datafast.domain.imports.jobs import RUN_IMPORT
+from datafast.domain.imports.jobs import IMPORT_TIMEOUT, RUN_IMPORT
 from datafast.domain.imports.service import MAX_FILE_BYTES, create_import, delete_import, list_imports
 from datafast.errors import NotFound
 from datafast.lib.eventstore import EventStore
@@ -114,7 +114,9 @@ class ImportController(Controller):
         data = await request.body()
         row = await create_import(db_session, website, source, filename, data, _requested_by(principal))
         await db_session.commit()  # the job reads the row: queued only once it is committed
-        await request.app.state.adapters.queue.enqueue(RUN_IMPORT, import_id=str(row.id))
+        await request.app.state.adapters.queue.enqueue(
+            RUN_IMPORT, import_id=str(row.id), timeout=IMPORT_TIMEOUT
+        )
         return ImportRead.of(row)
 
     @get("/", opt=ADMIN, summary="The site's imports, newest first")
