@@ -134,3 +134,10 @@ def test_ga4_country_names_become_iso_codes(name: str, code: str) -> None:
 def test_a_malformed_file_is_refused_with_a_reason(source: str, data: bytes, reason: str) -> None:
     with pytest.raises(ImportFileError, match=reason):
         parse(source, data, "UTC")
+
+
+def test_a_umami_export_zip_holding_website_event_csv_is_read() -> None:
+    csv_text = "session_id,visit_id,created_at,url_path,event_type\ns1,v1,2024-01-02T10:00:00.000Z,/,1\n"
+    data = _zip({"umami-export/website_event.csv": csv_text, "umami-export/session.csv": "x\n"})
+    check("umami", data)
+    assert parse("umami", data, "UTC").daily[(date(2024, 1, 2), "", "")] == [1, 1, 1, 1, 0]
