@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import time
+import zipfile
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -291,3 +292,18 @@ async def test_a_file_that_is_not_the_export_named_is_refused_with_a_problem(sho
     listed = await shop.owner.get(f"/api/v1/sites/{shop.id}/imports")
     assert listed.status_code == 200
     assert listed.json() == []
+
+
+async def test_a_file_found_wrong_while_importing_fails_the_import_with_its_reason(shop: Shop) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:  # the right names, a wrong row further down
+        archive.writestr(
+            "imported_visitors_20240101_20240102.csv",
+            "date,visitors,pageviews,bounces,visits,visit_duration\n2024-01-01,1,1,1,1,0\n2024-13-01,1,1,1,1,0\n",
+        )
+    created = await _upload(shop, "plausible", out.getvalue(), "broken.zip")
+    failed = await _finished(shop, created["id"])
+    assert (failed["status"], failed["rows"], failed["summary"]) == ("failed", 0, [])
+    assert "not a date: '2024-13-01'" in failed["error"]
+    answer = await _query(shop, date(2024, 1, 1), date(2024, 1, 2), metrics=["visits"])
+    assert (answer["totals"]["visits"], answer["imported"]) == (0, None)
