@@ -517,6 +517,74 @@ def privacy_erase(
     click.echo(f"erased {erased.visitors} visitor ids: deleted {deleted}; unlinked {unlinked}")
 
 
+@main.command("import")
+@click.argument("source", type=click.Choice(["plausible", "umami", "ga4"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--site", "site_id", required=True, type=click.UUID, help="The site's id.")
+@click.pass_context
+def import_history(ctx: click.Context, source: str, file: Path, site_id: Any) -> None:
+    """Import a site's history from SOURCE's export FILE (Plausible's CSV zip, Umami's website_event
+    CSV, GA4's BigQuery NDJSON), here rather than on the job queue, printing its progress.
+
+    Embedded mode: stop the server first (chDB's data belongs to one process)."""
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from datafast.db.models import Import, Website
+    from datafast.domain.analytics.cache import ResultCache
+    from datafast.domain.imports.service import create_import, run_import
+    from datafast.jobs import JOBS
+    from datafast.lib.adapters import create_adapters
+
+    settings = _settings(ctx)
+    data = file.read_bytes()
+
+    async def progress(engine: AsyncEngine, import_id: Any) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            async with AsyncSession(engine) as db:
+                row = await db.get(Import, import_id)
+            if row is not None:
+                click.echo(f"\r{row.status} {row.progress:6.1%}", nl=False, err=True)
+
+    async def run() -> Import | None:
+        engine = sqlalchemy_config(settings).get_engine()
+        try:
+            if settings.migrate_on_start:
+                await migrate_config_db(engine)
+            async with AsyncSession(engine, expire_on_commit=False) as db:
+                website = await db.get(Website, site_id)
+                if website is None:
+                    raise click.ClickException(f"no site with the id {site_id}")
+                # The file is checked before ClickHouse is opened (and before anything is stored).
+                row = await create_import(db, website, source, file.name, data, _cli_user())
+                await db.commit()
+            adapters = await create_adapters(settings, JOBS)
+            try:
+                if settings.migrate_on_start:
+                    await migrate_clickhouse(adapters.event_store)
+                reporter = asyncio.create_task(progress(engine, row.id))
+                try:
+                    finished = await run_import(engine, adapters.event_store, row.id)
+                finally:
+                    reporter.cancel()
+                await ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate([str(website.id)])
+            finally:
+                await adapters.close()
+            async with AsyncSession(engine) as db:
+                return finished or await db.get(Import, row.id)
+        finally:
+            await engine.dispose()
+
+    finished = _run(run)
+    click.echo("", err=True)
+    if finished is None or finished.status != "done":
+        raise click.ClickException(f"import failed: {finished.error if finished else 'not found'}")
+    click.echo(f"imported {finished.rows} daily rows, {finished.first_day} to {finished.last_day}")
+    for item in finished.summary:
+        mark = "imported" if item["imported"] else "not imported"
+        click.echo(f"  {item['item']}: {mark}{' (' + str(item['note']) + ')' if item['note'] else ''}")
+
+
 def _cli_user() -> str:
     try:
         return f"cli ({getpass.getuser()})"

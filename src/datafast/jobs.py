@@ -7,6 +7,7 @@ from typing import Any
 
 from datafast.domain.analytics.jobs import LOCAL_DAYS, LOCAL_DAYS_CRON, local_days
 from datafast.domain.billing.notices import BILLING_NOTICES, NOTICES_CRON, billing_notices
+from datafast.domain.imports.jobs import RUN_IMPORT, import_job
 from datafast.domain.ingest.jobs import DRAIN, drain
 from datafast.domain.reports.jobs import SEND_MAIL, WEEKLY_CRON, WEEKLY_REPORTS, send_mail, weekly_reports
 from datafast.lib.queue import JobFunction
@@ -26,6 +27,7 @@ JOBS: dict[str, JobFunction] = {
     WEEKLY_REPORTS: weekly_reports,
     BILLING_NOTICES: billing_notices,
     LOCAL_DAYS: local_days,
+    RUN_IMPORT: import_job,
 }
 
 SCHEDULE: list[tuple[str, str]] = [

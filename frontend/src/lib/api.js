@@ -35,7 +35,8 @@ function explain(status, problem) {
 
 export async function api(path, { method = "GET", body, signal } = {}) {
   const headers = { accept: "application/json" };
-  if (body !== undefined) headers["content-type"] = "application/json";
+  const raw = body instanceof Blob; // a file upload goes as it is
+  if (body !== undefined) headers["content-type"] = raw ? "application/octet-stream" : "application/json";
   if (shareToken) headers.authorization = `Bearer ${shareToken}`;
   else if (method !== "GET") headers["x-csrf-token"] = csrf();
   let response;
@@ -43,7 +44,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
       credentials: "same-origin",
       signal,
     });

@@ -12,11 +12,13 @@ from sqlalchemy import (
     JSON,
     Date,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -29,6 +31,7 @@ __all__ = (
     "BillingEvent",
     "Funnel",
     "Goal",
+    "Import",
     "Invitation",
     "Membership",
     "OAuthAccount",
@@ -306,6 +309,36 @@ class RecoveryCode(UUIDBase):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+class Import(UUIDBase):
+    """A site's history brought from another tool: the job's state and what it found.
+
+    The uploaded file waits in ``payload`` until the job has read it (a worker in scaled mode
+    may run on another machine), then is dropped. ``summary`` lists what was and was not
+    importable: ``[{"item": …, "imported": bool, "note": …}]``.
+    """
+
+    __tablename__ = "imports"
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    """``plausible``, ``umami`` or ``ga4``."""
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    """``queued``, ``running``, ``done`` or ``failed``."""
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    """0 to 1."""
+    summary: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    first_day: Mapped[date | None] = mapped_column(Date, default=None)
+    last_day: Mapped[date | None] = mapped_column(Date, default=None)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    """Daily aggregate rows stored."""
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)
+    requested_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class PrivacyRequest(UUIDBase):

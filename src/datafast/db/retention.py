@@ -2,7 +2,9 @@
 
 The raw events, the sessions and the rollups the dashboard reads expire together, each by its
 own time column, so every report over the retained days still adds up. Payments (and exchange
-rates) are kept: they are the founder's books, not visitor traffic.
+rates) are kept: they are the founder's books, not visitor traffic. History imported from another
+tool (``imported_daily``) is not retained either: daily aggregates with no visitor id, which the
+site's admin removes by deleting the import.
 
 Applied by ``datafast migrate`` (and at start in embedded mode): a table's TTL is changed only
 when it differs from the setting, since changing it rewrites the table's parts once (ClickHouse

@@ -901,3 +901,44 @@ class AnalyticsQueries:
             f" ORDER BY timestamp, event_id LIMIT {params.bind(limit, 'UInt32')}"
         )
         return await self._rows(sql, params)
+
+    # --- imported history (see analytics.imported) ---------------------------------------
+
+    async def imported_bounds(self, website_id: str, timezone: str) -> tuple[date, date, date | None] | None:
+        """(first, last) imported day of the site and its first native event's local day (None
+        without native events); None when nothing was imported."""
+        params = _Params()
+        site = params.bind(website_id, "UUID")
+        imported = await self._rows(
+            f"SELECT count() AS n, min(day) AS first, max(day) AS last FROM imported_daily"
+            f" WHERE website_id = {site} AND dimension = ''",
+            params,
+        )
+        if not imported or not imported[0]["n"]:
+            return None
+        params = _Params()
+        site = params.bind(website_id, "UUID")
+        tz = params.bind(timezone, "String")
+        native = await self._rows(
+            f"SELECT count() AS n, toDate(toTimeZone(min(timestamp), {tz})) AS first"
+            f" FROM events WHERE website_id = {site}",
+            params,
+        )
+        first_native = native[0]["first"] if native and native[0]["n"] else None
+        return imported[0]["first"], imported[0]["last"], first_native
+
+    async def imported_rows(
+        self, website_id: str, dimension: str, first: date, last: date, by_day: bool
+    ) -> list[dict[str, Any]]:
+        """Imported sums per value (and per day when ``by_day``) of local days ``[first, last]``."""
+        params = _Params()
+        keys = "day, value" if by_day else "value"
+        sql = (
+            f"SELECT {keys}, sum(visitors) AS visitors, sum(visits) AS visits,"
+            " sum(pageviews) AS pageviews, sum(bounces) AS bounces, sum(visit_duration) AS duration"
+            f" FROM imported_daily WHERE website_id = {params.bind(website_id, 'UUID')}"
+            f" AND dimension = {params.bind(dimension, 'String')}"
+            f" AND day >= {params.bind(first, 'Date')} AND day <= {params.bind(last, 'Date')}"
+            f" GROUP BY {keys}"
+        )
+        return await self._rows(sql, params)

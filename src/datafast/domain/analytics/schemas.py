@@ -131,6 +131,17 @@ class Comparison(msgspec.Struct):
     had no data then."""
 
 
+class ImportedUse(msgspec.Struct):
+    """History imported from another tool (Plausible, Umami, GA4) for days of this range before
+    the site's first native event. ``included``: whether this answer adds it (see README
+    "Imports": not under filters, hourly series, or other dimensions — ``note`` says why)."""
+
+    included: bool
+    first_day: date
+    last_day: date
+    note: str | None = None
+
+
 class QueryResponse(msgspec.Struct):
     date_range: ResolvedRange
     currency: str
@@ -142,6 +153,7 @@ class QueryResponse(msgspec.Struct):
     rows: list[Row] | None = None
     has_more: bool = False
     comparison: Comparison | None = None
+    imported: ImportedUse | None = None
 
 
 class MetricsResponse(msgspec.Struct):
@@ -151,6 +163,7 @@ class MetricsResponse(msgspec.Struct):
     current_visitors: int
     """Distinct visitors with an event in the last 5 minutes."""
     comparison: Comparison | None = None
+    imported: ImportedUse | None = None
 
 
 class TimeseriesResponse(msgspec.Struct):
@@ -159,6 +172,7 @@ class TimeseriesResponse(msgspec.Struct):
     interval: Interval
     timeseries: list[Bucket]
     comparison: Comparison | None = None
+    imported: ImportedUse | None = None
 
 
 class RevenueResponse(msgspec.Struct):

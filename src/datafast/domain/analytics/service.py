@@ -26,11 +26,13 @@ Date ranges are site-local calendar days (:mod:`datafast.domain.analytics.dates`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from datafast.domain.analytics import imported
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.catalog import (
     EVENT_METRICS,
@@ -57,6 +59,7 @@ from datafast.domain.analytics.schemas import (
     FunnelResult,
     FunnelStepResult,
     GoalsResponse,
+    ImportedUse,
     Interval,
     MetricsResponse,
     OrderBy,
@@ -77,6 +80,8 @@ from datafast.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService")
 
+_IMPORTED_BOUNDS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("imported_bounds", default=None)
+"""Per ``_run`` (a context, not shared state): the imported bounds its totals, series and rows share."""
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
 MAX_COMPARED_ROWS = 10_000
@@ -219,6 +224,14 @@ class StatsService:
         return [m for m in metrics if m not in money and m not in visits], visits, money
 
     async def _totals(self, spec: QuerySpec) -> dict[str, int | float]:
+        if (days := await self._imported_window(spec)) is not None:
+            native = await self._native_totals(replace(spec, metrics=imported.needed_metrics(spec)))
+            rows = await self.queries.imported_rows(spec.website_id, "", *days, by_day=False)
+            merged = imported.merge_row(native, rows[0] if rows else {}, spec.metrics)
+            return {m: _number(merged[m]) for m in spec.metrics}
+        return await self._native_totals(spec)
+
+    async def _native_totals(self, spec: QuerySpec) -> dict[str, int | float]:
         event_metrics, visit_metrics, money_metrics = self._sources(spec.metrics)
         values: dict[str, Any] = {}
         if event_metrics:
@@ -231,7 +244,9 @@ class StatsService:
 
     async def _timeseries(self, spec: QuerySpec, range_: ResolvedRange) -> list[Bucket]:
         assert spec.interval is not None
-        event_metrics, visit_metrics, money_metrics = self._sources(spec.metrics)
+        days = await self._imported_window(spec)
+        metrics = imported.needed_metrics(spec) if days is not None else spec.metrics
+        event_metrics, visit_metrics, money_metrics = self._sources(metrics)
         found: dict[str, dict[str, Any]] = {}
         for rows in (
             await self.queries.timeseries_events(spec, event_metrics) if event_metrics else [],
@@ -240,6 +255,14 @@ class StatsService:
         ):
             for row in rows:
                 found.setdefault(row.pop("bucket"), {}).update(row)
+        if days is not None:
+            added: dict[str, dict[str, float]] = {}
+            for row in await self.queries.imported_rows(spec.website_id, "", *days, by_day=True):
+                sums = added.setdefault(imported.bucket_of(row["day"], spec.interval), {})
+                for name in ("visitors", "visits", "pageviews", "bounces", "duration"):
+                    sums[name] = sums.get(name, 0) + row[name]
+            for label, sums in added.items():
+                found[label] = imported.merge_row(found.get(label), sums, spec.metrics)
         return [
             Bucket(
                 bucket=label,
@@ -250,6 +273,13 @@ class StatsService:
 
     async def _run(self, site: SiteContext, request: QueryRequest, *, totals: bool = True) -> QueryResponse:
         """Answer ``request``; ``totals=False`` leaves a series' totals out (``/timeseries`` has none)."""
+        memo = _IMPORTED_BOUNDS.set({})
+        try:
+            return await self._answer(site, request, totals=totals)
+        finally:
+            _IMPORTED_BOUNDS.reset(memo)
+
+    async def _answer(self, site: SiteContext, request: QueryRequest, *, totals: bool) -> QueryResponse:
         range_ = resolve_range(request.date_range, site.timezone, self.clock())
         spec = self._spec(site, request, range_)
         response = QueryResponse(
@@ -258,8 +288,9 @@ class StatsService:
             metrics=list(spec.metrics),
             dimensions=request.dimensions,
         )
+        response.imported = await self._imported_use(spec)
         if spec.dimensions:
-            rows = await self.queries.breakdown(spec)
+            rows = await self._breakdown(spec)
             response.has_more = len(rows) > request.limit
             response.rows = [
                 Row(
@@ -294,6 +325,56 @@ class StatsService:
                 rows=await self._previous_rows(spec, before, response.rows) if response.rows else None,
             )
         return response
+
+    # --- imported history (analytics.imported) --------------------------------------------
+
+    async def _imported_bounds(self, spec: QuerySpec) -> tuple[date, date, date | None] | None:
+        """The site's imported days and first native day, looked up once per query (``_run``)."""
+        memo = _IMPORTED_BOUNDS.get()
+        key = (spec.website_id, spec.timezone)
+        if memo is not None and key in memo:
+            known: tuple[date, date, date | None] | None = memo[key]
+            return known
+        found = await self.queries.imported_bounds(*key)
+        if memo is not None:
+            memo[key] = found
+        return found
+
+    async def _imported_window(self, spec: QuerySpec) -> tuple[date, date] | None:
+        """The local days of this query answered by imported data too, or None."""
+        if imported.not_merged_reason(spec) is not None:
+            return None
+        bounds = await self._imported_bounds(spec)
+        return imported.window(spec, bounds) if bounds is not None else None
+
+    async def _imported_use(self, spec: QuerySpec) -> ImportedUse | None:
+        """What the answer says about imported data: None when the site has none for its range."""
+        bounds = await self._imported_bounds(spec)
+        days = imported.window(spec, bounds) if bounds is not None else None
+        if days is None:
+            return None
+        reason = imported.not_merged_reason(spec)
+        return ImportedUse(included=reason is None, first_day=days[0], last_day=days[1], note=reason)
+
+    async def _breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
+        days = await self._imported_window(spec)
+        if days is None:
+            return await self.queries.breakdown(spec)
+        native = await self.queries.breakdown(
+            replace(spec, metrics=imported.needed_metrics(spec), limit=imported.MAX_NATIVE_ROWS, offset=0)
+        )
+        by_value = {row["d0"]: row for row in native}
+        extra = await self.queries.imported_rows(
+            spec.website_id, spec.dimensions[0].name, *days, by_day=False
+        )
+        for row in extra:
+            base = by_value.get(row["value"], {"d0": row["value"]})
+            by_value[row["value"]] = imported.merge_row(base, row, spec.metrics)
+        rows = imported.sort_rows(
+            [{"d0": value, **{m: row.get(m, 0) for m in spec.metrics}} for value, row in by_value.items()],
+            spec,
+        )
+        return rows[spec.offset : spec.offset + spec.limit]
 
     async def _previous_rows(self, spec: QuerySpec, before: ResolvedRange, rows: list[Row]) -> list[Row]:
         """The breakdown's rows over the previous period: only their values are asked for (all
@@ -373,6 +454,7 @@ class StatsService:
             totals=result.totals,
             current_visitors=current,
             comparison=result.comparison,
+            imported=result.imported,
         )
 
     async def timeseries(
@@ -405,6 +487,7 @@ class StatsService:
             interval=interval,
             timeseries=result.timeseries,
             comparison=result.comparison,
+            imported=result.imported,
         )
 
     async def revenue(

@@ -9,6 +9,7 @@ from datafast.server.api.accounts import (
     OAuthController,
 )
 from datafast.server.api.billing import BillingController, BillingWebhookController
+from datafast.server.api.imports import ImportController
 from datafast.server.api.notifications import NotificationController, UnsubscribeController
 from datafast.server.api.privacy import PrivacyController
 from datafast.server.api.revenue import (
@@ -39,6 +40,7 @@ API_ROUTES = [
     PaymentsController,
     WebhookController,
     PrivacyController,
+    ImportController,
     BillingController,
     BillingWebhookController,
     NotificationController,
