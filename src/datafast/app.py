@@ -25,7 +25,7 @@ from datafast.db.retention import apply_retention
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.credits import Credits
-from datafast.domain.analytics.jobs import LOCAL_DAYS
+from datafast.domain.analytics.jobs import LOCAL_DAYS, LOCAL_DAYS_TIMEOUT
 from datafast.domain.analytics.local_days import LocalDays
 from datafast.domain.billing.gate import BillingGate
 from datafast.domain.ingest.capture.track import handle_track, track
@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             adapters.job_context["engine"] = engine  # jobs run in-process embedded
             if isinstance(adapters.queue, InProcessQueue):  # embedded: no worker runs the cron
                 app.state.schedule = asyncio.create_task(run_schedule(adapters.queue, SCHEDULE))
-                await adapters.queue.enqueue(LOCAL_DAYS)  # not only at the first cron tick
+                # not only at the first cron tick
+                await adapters.queue.enqueue(LOCAL_DAYS, timeout=LOCAL_DAYS_TIMEOUT)
             # New rows drop the sites' cached Stats API results.
             written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
             # An identify stored after a payment links it then (the payment-time lookup missed it).

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from datafast.db.config import sqlalchemy_config
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.credits import Credits
-from datafast.domain.analytics.jobs import LOCAL_DAYS
+from datafast.domain.analytics.jobs import LOCAL_DAYS, LOCAL_DAYS_TIMEOUT
 from datafast.domain.ingest.jobs import dispatch, requeue
 from datafast.domain.ingest.pipeline import create_stream_processing
 from datafast.domain.revenue.service import PaymentService
@@ -72,7 +72,7 @@ def create_worker(
         await processing.enqueue(
             queue.saq, await processing.in_use(scan=True)
         )  # not only at the first cron tick
-        await queue.enqueue(LOCAL_DAYS)
+        await queue.enqueue(LOCAL_DAYS, timeout=LOCAL_DAYS_TIMEOUT)
 
     async def after_process(ctx: Any) -> None:
         job: Job | None = ctx.get("job")
@@ -86,7 +86,8 @@ def create_worker(
         functions=set(JOBS.items()),
         cron_jobs=[
             CronJob(dispatch, cron="* * * * * */5", unique=True),  # every 5 s
-            *(CronJob(JOBS[name], cron=cron, unique=True) for name, cron in SCHEDULE),
+            # Scheduled jobs sweep every site or account: an hour each, not SAQ's 10 s default.
+            *(CronJob(JOBS[name], cron=cron, unique=True, timeout=3600) for name, cron in SCHEDULE),
         ],
         concurrency=concurrency + settings.ingest_partitions,
         startup=startup,

@@ -24,8 +24,9 @@ log = get_logger(__name__)
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, name: str, **kwargs: Any) -> None:
-        """Run ``name`` later; returns once the job is safely queued."""
+    async def enqueue(self, name: str, *, timeout: float | None = None, **kwargs: Any) -> None:
+        """Run ``name`` later; returns once the job is safely queued. ``timeout``: seconds the job
+        may run (SAQ's default is 10 s, meant for small jobs)."""
         ...
 
     async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:
@@ -50,15 +51,17 @@ class InProcessQueue:
         except KeyError:
             raise LookupError(f"unknown job {name!r}") from None
 
-    async def enqueue(self, name: str, **kwargs: Any) -> None:
+    async def enqueue(self, name: str, *, timeout: float | None = None, **kwargs: Any) -> None:
         function = self._function(name)
-        task = asyncio.create_task(self._run(name, function, kwargs))
+        task = asyncio.create_task(self._run(name, function, kwargs, timeout))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, name: str, function: JobFunction, kwargs: dict[str, Any]) -> None:
+    async def _run(
+        self, name: str, function: JobFunction, kwargs: dict[str, Any], timeout: float | None
+    ) -> None:
         try:
-            await function(self._context, **kwargs)
+            await asyncio.wait_for(function(self._context, **kwargs), timeout)
         except Exception:
             log.exception("job failed", job=name)
 
@@ -91,7 +94,9 @@ class SaqQueue:
     # aborted); retries put such a job back instead of losing it.
     RETRIES = 3
 
-    async def enqueue(self, name: str, **kwargs: Any) -> None:
+    async def enqueue(self, name: str, *, timeout: float | None = None, **kwargs: Any) -> None:
+        if timeout is not None:
+            kwargs["timeout"] = int(timeout)  # a SAQ job setting, not the function's
         await self.saq.enqueue(name, retries=self.RETRIES, **kwargs)
 
     async def apply(self, name: str, timeout: float = 30, **kwargs: Any) -> Any:

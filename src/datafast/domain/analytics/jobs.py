@@ -12,10 +12,12 @@ from datafast.db.models import Website
 from datafast.domain.analytics.local_days import LocalDays, zone_offsets
 from datafast.lib.adapters import Adapters
 
-__all__ = ("LOCAL_DAYS", "LOCAL_DAYS_CRON", "local_days")
+__all__ = ("LOCAL_DAYS", "LOCAL_DAYS_CRON", "LOCAL_DAYS_TIMEOUT", "local_days")
 
 LOCAL_DAYS = "local_days"
 LOCAL_DAYS_CRON = "*/5 * * * *"
+LOCAL_DAYS_TIMEOUT = 600
+"""Seconds one run may take (a first run fills every site's local days from its hourly rollups)."""
 
 
 async def local_days(
@@ -35,10 +37,7 @@ async def local_days(
     keeper = LocalDays(adapters.event_store)
     ready = await keeper.all_ready()  # one query: most sites need nothing
     now = datetime.now(UTC)
-    filled = {}
-    for site, zone in sites:
-        if set(zone_offsets(zone, now)) <= ready.get(site, set()):
-            continue
-        if offsets := await keeper.prepare(site, zone, now):
-            filled[site] = offsets
-    return filled
+    lacking = [
+        (site, zone) for site, zone in sites if not set(zone_offsets(zone, now)) <= ready.get(site, set())
+    ]
+    return await keeper.prepare_many(lacking, now) if lacking else {}

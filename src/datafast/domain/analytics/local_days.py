@@ -4,10 +4,11 @@ Reports merge one HyperLogLog state per day and value from these tables instead 
 ones; the summed columns still come from the hourly and daily rollups. A site's local days at a
 UTC offset are read once that (site, offset) is listed ``ready`` in ``local_day_offsets``:
 
-- :meth:`LocalDays.prepare` (the ``local_days`` job, every minute, for every site) lists the
-  whole-hour offsets the site's timezone uses around now, which starts the views writing them,
-  then fills each new one from the hourly rollups and marks it ready. A state is a set union, so
-  the rows the views write while it fills are merged twice without changing a count.
+- :meth:`LocalDays.prepare_many` (the ``local_days`` job, every 5 minutes, and when a site is added
+  or its timezone changes) lists the whole-hour offsets the sites' timezones use around now, which
+  starts the views writing them, then fills each new one from the hourly rollups and marks it
+  ready. A state is a set union, so the rows the views write while it fills are merged twice
+  without changing a count.
 - :meth:`LocalDays.reset` (a privacy erase, which rebuilds the hourly rows of some days) deletes
   the site's local rows and marks its offsets not ready; the next job run fills them again.
   It waits :attr:`LocalDays.remember` seconds between the two, so that no process still reads
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from datafast.lib.eventstore import EventStore
@@ -106,42 +108,64 @@ class LocalDays:
 
     async def prepare(self, website_id: str, timezone: str, now: datetime | None = None) -> list[int]:
         """List and fill the offsets of ``timezone`` this site lacks; returns those filled."""
-        wanted = zone_offsets(timezone, now or datetime.now(UTC))
+        return (await self.prepare_many([(website_id, timezone)], now)).get(website_id, [])
+
+    async def prepare_many(
+        self, sites: Sequence[tuple[str, str]], now: datetime | None = None
+    ) -> dict[str, list[int]]:
+        """List and fill the offsets these sites' timezones use and lack; returns those filled,
+        by site. One listing, one settle and one fill for all of them.
+
+        A new site goes the same way as an old one: listing its offsets starts the views, and the
+        fill after :attr:`settle` reads whatever an insert wrote to the hourly rollups before its
+        views saw the listing (deciding "no rows yet, ready at once" would race such an insert).
+        """
+        moment = now or datetime.now(UTC)
         result = await self.store.query(
-            "SELECT utc_offset, ready FROM local_day_offsets FINAL WHERE website_id = {site:UUID}",
-            parameters={"site": website_id},
+            "SELECT website_id, utc_offset, ready FROM local_day_offsets FINAL"
+            " WHERE website_id IN {sites:Array(UUID)}",
+            parameters={"sites": sorted({site for site, _ in sites})},
+            limited=False,
         )
-        listed = {int(offset): bool(ready) for offset, ready in result.result_rows}
-        missing = [offset for offset in wanted if not listed.get(offset)]
+        listed: dict[tuple[str, int], bool] = {
+            (str(site), int(offset)): bool(ready) for site, offset, ready in result.result_rows
+        }
+        missing = {
+            site: wanted
+            for site, zone in sites
+            if (wanted := [o for o in zone_offsets(zone, moment) if not listed.get((site, o))])
+        }
         if not missing:
-            return []
-        rolled = await self.store.query(
-            "SELECT count() FROM (SELECT 1 FROM sessions_hourly WHERE website_id = {site:UUID} LIMIT 1)",
-            parameters={"site": website_id},
-        )
-        if not rolled.result_rows[0][0]:  # a new site: the views write its days from the first event
-            await self._mark(website_id, missing, ready=True)
-            self._ready.pop(website_id, None)
-            return missing
-        await self._mark(website_id, [o for o in missing if o not in listed], ready=False)
+            return {}
+        pairs = [(site, offset) for site, offsets in missing.items() for offset in offsets]
+        await self._mark([pair for pair in pairs if pair not in listed], ready=False)
+        seen = await self._versions(missing)
         if self.settle:
             await asyncio.sleep(self.settle)
         for rollup in STATES:
             await self.store.command(
-                f"INSERT INTO {rollup}_local_daily "
+                f"INSERT INTO {rollup}_local_daily "  # noqa: S608 — fixed fragments, bound values
                 + local_day_select(
                     rollup,
                     f"{rollup}_hourly",
-                    "(SELECT arrayJoin({offsets:Array(Int32)}) AS utc_offset, {site:UUID} AS website_id)",
-                    " WHERE h.website_id = {site:UUID}",
+                    "(SELECT p.1 AS website_id, p.2 AS utc_offset"
+                    " FROM (SELECT arrayJoin({pairs:Array(Tuple(UUID, Int32))}) AS p))",
+                    " WHERE h.website_id IN {sites:Array(UUID)}",
                 ),
-                parameters={"site": website_id, "offsets": missing},
+                parameters={"pairs": pairs, "sites": sorted(missing)},
                 settings=self._sync,
             )
-        await self._mark(website_id, missing, ready=True)
-        self._ready.pop(website_id, None)
-        log.info("local_days.filled", website_id=website_id, offsets=missing)
-        return missing
+        # A reset (privacy erase) since the listing may have deleted what was just filled: its
+        # marks are newer than what was seen, and those pairs wait for the next run.
+        current = await self._versions(missing)
+        filled = [pair for pair in pairs if current.get(pair) == seen.get(pair)]
+        await self._mark(filled, ready=True)
+        done: dict[str, list[int]] = {}
+        for site, offset in filled:
+            done.setdefault(site, []).append(offset)
+            self._ready.pop(site, None)
+        log.info("local_days.filled", sites=len(done), offsets=len(filled))
+        return done
 
     async def reset(self, website_id: str) -> None:
         """Forget the site's local days (after its hourly rows were rebuilt): the next
@@ -150,7 +174,8 @@ class LocalDays:
             "SELECT utc_offset FROM local_day_offsets FINAL WHERE website_id = {site:UUID}",
             parameters={"site": website_id},
         )
-        await self._mark(website_id, [int(row[0]) for row in result.result_rows], ready=False)
+        pairs = [(website_id, int(row[0])) for row in result.result_rows]
+        await self._mark(pairs, ready=False)
         self._ready.pop(website_id, None)
         await asyncio.sleep(self.remember)  # until no process remembers them ready
         on_cluster = f" ON CLUSTER {self.store.cluster}" if self.store.cluster else ""
@@ -162,18 +187,32 @@ class LocalDays:
                 parameters={"site": website_id},
                 settings={"mutations_sync": 2},
             )
+        # Marked again after the delete: a fill that ran meanwhile (its rows deleted) sees a newer
+        # mark than the one it listed, and does not mark them ready (see prepare_many).
+        await self._mark(pairs, ready=False)
 
     @property
     def _sync(self) -> dict[str, int]:
         """On a cluster, an insert through a Distributed table lands on its shard before it returns."""
         return {"insert_distributed_sync": 1} if self.store.cluster else {}
 
-    async def _mark(self, website_id: str, offsets: Iterable[int], *, ready: bool) -> None:
-        listed = sorted(offsets)
+    async def _versions(self, sites: Iterable[str]) -> dict[tuple[str, int], Any]:
+        """The latest mark's time of each (site, offset) listed for these sites."""
+        result = await self.store.query(
+            "SELECT website_id, utc_offset, max(at) FROM local_day_offsets"
+            " WHERE website_id IN {sites:Array(UUID)} GROUP BY website_id, utc_offset",
+            parameters={"sites": sorted(sites)},
+            limited=False,
+        )
+        return {(str(site), int(offset)): at for site, offset, at in result.result_rows}
+
+    async def _mark(self, pairs: Iterable[tuple[str, int]], *, ready: bool) -> None:
+        listed = sorted(pairs)
         if listed:
             await self.store.command(
                 "INSERT INTO local_day_offsets (website_id, utc_offset, ready, at)"
-                " SELECT {site:UUID}, arrayJoin({offsets:Array(Int32)}), {ready:UInt8}, now64(6)",
-                parameters={"site": website_id, "offsets": listed, "ready": int(ready)},
+                " SELECT p.1, p.2, {ready:UInt8}, now64(6)"
+                " FROM (SELECT arrayJoin({pairs:Array(Tuple(UUID, Int32))}) AS p)",
+                parameters={"pairs": listed, "ready": int(ready)},
                 settings=self._sync,
             )

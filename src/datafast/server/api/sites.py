@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import Role, User, Website
 from datafast.domain.accounts.access import Principal, SiteGrant
 from datafast.domain.accounts.schemas import TokenBody
-from datafast.domain.analytics.jobs import LOCAL_DAYS
+from datafast.domain.analytics.jobs import LOCAL_DAYS, LOCAL_DAYS_TIMEOUT
 from datafast.domain.billing.service import check_seat_limit, check_site_limit
 from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites import goals, sharing, teams
@@ -79,7 +79,7 @@ async def forget_site(request: Request[Any, Any, Any], website_id: uuid.UUID) ->
 async def _local_days(request: Request[Any, Any, Any], website: Website) -> None:
     """Have the site's visitor states by local day kept from its first event (the local_days job)."""
     await request.app.state.adapters.queue.enqueue(
-        LOCAL_DAYS, website_id=str(website.id), timezone=website.timezone
+        LOCAL_DAYS, timeout=LOCAL_DAYS_TIMEOUT, website_id=str(website.id), timezone=website.timezone
     )
 
 
