@@ -106,7 +106,7 @@ def test_build_prints_every_extension_size_and_fails_past_their_budget(tmp_path:
     assert "script.js is" not in over.stderr  # the core is within its own budget
 
 
-async def test_an_extension_is_served_like_the_script(client: AsyncTestClient[Litestar], built: bytes) -> None:
+async def test_an_extension_is_served_like_the_script(client: AsyncTestClient[Litestar]) -> None:
     core = await client.get("/js/script.js", headers={"accept-encoding": "gzip"})
     response = await client.get("/js/script.scroll.js", headers={"accept-encoding": "gzip"})
 
