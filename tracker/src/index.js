@@ -12,7 +12,6 @@ const loc = location;
 
 // Lowercase letters, digits, _ and -, 1 to 64: goal names, event names and parameter names.
 const NAME = /^[a-z0-9_-]{1,64}$/;
-const ext = "./script."; // a variable: the bundler must not resolve the extensions' import()
 
 const start = () => {
   const script = doc.currentScript || doc.querySelector("script[data-website-id]");
@@ -179,10 +178,10 @@ const start = () => {
     if (hashMode) addEventListener("hashchange", pageview);
     addEventListener("click", click, true);
     addEventListener("auxclick", click, true);
-    // Optional features: data-track-<name> loads script.<name>.js from beside this script (a
-    // classic script's import() resolves against its own URL), e.g. data-track-scroll.
+    // Optional features: data-track-<name> loads script.<name>.js from beside this script, e.g.
+    // data-track-scroll. An absolute URL: import() in a cross-origin script resolves nothing else.
     for (const { name } of script.attributes) {
-      if (name.startsWith("data-track-")) import(ext + name.slice(11) + ".js");
+      if (name.startsWith("data-track-")) import(new URL(`script.${name.slice(11)}.js`, script.src));
     }
   }
   pageview(); // when ignored, this logs why (with data-debug)
