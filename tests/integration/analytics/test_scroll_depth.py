@@ -4,6 +4,7 @@ visitor's deepest report per page."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from datafast.domain.analytics.queries import AnalyticsQueries
 from datafast.domain.analytics.schemas import DateRange, Filter, OrderBy, QueryRequest
 from datafast.domain.analytics.service import SiteContext, StatsService
+from datafast.domain.sites import privacy
 from datafast.errors import InvalidInput
 from tests.integration.ingest.conftest import Pipeline, pipeline  # noqa: F401 (the fixture)
 
@@ -113,3 +115,21 @@ async def test_scroll_depth_is_a_page_breakdown_metric_only(
         await stats.query(site, request)
     assert [error["key"] for error in refused.value.extra["errors"]] == [key]
     assert "scroll_depth" in str(refused.value)
+
+
+async def test_privacy_export_and_erase_cover_the_scroll_reports(pipeline: Pipeline) -> None:  # noqa: F811
+    at = datetime.now(UTC) - timedelta(minutes=10)
+    for visitor, depth in (("v1", "60"), ("v2", "30")):
+        ids = {"visitor_id": visitor, "session_id": f"s-{visitor}"}
+        await pipeline.visit(at, "/a", **ids)
+        await pipeline.visit(at, "/a", event_type="scroll", props={"depth": depth}, **ids)
+    await pipeline.rows()
+    store, site = pipeline.adapters.event_store, uuid.UUID(pipeline.site_id)
+    subject = privacy.Subject.of("v1", None, None)
+    match = await privacy.find(store, site, subject)
+
+    exported = await privacy.export(store, site, "sessions.example", subject, match)
+    assert [(row["pathname"], row["depth"]) for row in exported.tables["page_scrolls"]] == [("/a", 60)]
+    erased = await privacy.erase(store, site, match)
+    assert erased.deleted["page_scrolls"] == 1
+    assert await _scrolls(pipeline) == [("v2", "/a", 30)]
