@@ -65,17 +65,20 @@ class DataFast:
     url: str
     env: dict[str, str]
 
-    def create_site(self, domain: str, hostnames: list[str] | None = None, currency: str = "USD") -> str:
+    def create_site(
+        self, domain: str, hostnames: list[str] | None = None, currency: str = "USD", owner: str | None = None
+    ) -> str:
+        """A site owned by a new user (``owner``, password ``password1``; an email made up if None)."""
         settings = load_settings(self.env, env_file=None)
 
         async def create() -> str:
             config = sqlalchemy_config(settings)
             try:
                 async with config.get_session() as session:
-                    owner = await UserService(session=session).create_user(
-                        f"owner-{uuid.uuid4().hex[:8]}@example.com", "password1"
+                    user = await UserService(session=session).create_user(
+                        owner or f"owner-{uuid.uuid4().hex[:8]}@example.com", "password1"
                     )
-                    site = await WebsiteService(session=session).create_site(owner, domain, currency=currency)
+                    site = await WebsiteService(session=session).create_site(user, domain, currency=currency)
                     site.hostnames = hostnames or []
                     await session.commit()
                     return str(site.id)

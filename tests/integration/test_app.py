@@ -153,5 +153,6 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
         (7, "credits"),
         (8, "subscriptions"),
         (9, "rollups_local_days"),
+        (10, "scroll_depth"),
         (11, "imported"),
     ]

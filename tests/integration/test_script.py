@@ -21,6 +21,8 @@ from datafast.server.script import SCRIPT_DIR, ScriptFiles, script_router
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 2048  # bytes, gzipped: the limit for the default script
+EXTENSION_BUDGET = 600  # bytes, gzipped: each optional feature's file
+EXTENSIONS = ("scroll", "downloads", "forms", "404")
 
 SCRIPT = SCRIPT_DIR / "script.js"
 
@@ -65,6 +67,60 @@ def test_build_prints_the_gzipped_size_and_fails_past_the_budget(tmp_path: Path)
     )
     assert over.returncode != 0
     assert "over the 1000 B budget" in over.stderr
+
+
+@pytest.mark.parametrize("name", EXTENSIONS)
+def test_each_extension_is_built_and_at_most_600_bytes_gzipped(built: bytes, name: str) -> None:
+    script = (SCRIPT_DIR / f"script.{name}.js").read_bytes()
+    shipped = (SCRIPT_DIR / f"script.{name}.js.gz").read_bytes()
+
+    assert gzip.decompress(shipped) == script
+    assert len(shipped) <= EXTENSION_BUDGET, f"script.{name}.js is {len(shipped)} B gzipped"
+    assert len(gzip.compress(script, 9)) <= EXTENSION_BUDGET
+    # The script loads it by name: data-track-<name> → script.<name>.js beside it.
+    assert b'"data-track-"' in built
+
+
+def test_build_prints_every_extension_size_and_fails_past_their_budget(tmp_path: Path) -> None:
+    env = {**os.environ, "TRACKER_OUT_DIR": str(tmp_path)}
+    ok = subprocess.run(
+        ["npm", "run", "build"], cwd=ROOT / "tracker", env=env, capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    for name in EXTENSIONS:
+        size = re.search(rf"script\.{name}\.js \d+ B, (\d+) B gzipped \(budget 600 B\)", ok.stdout)
+        assert size is not None, ok.stdout
+        assert int(size[1]) == (tmp_path / f"script.{name}.js.gz").stat().st_size <= EXTENSION_BUDGET
+
+    over = subprocess.run(
+        ["npm", "run", "build"],
+        cwd=ROOT / "tracker",
+        env={**env, "TRACKER_EXTENSION_BUDGET": "150"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert over.returncode != 0
+    assert "script.scroll.js is" in over.stderr
+    assert "over the 150 B budget" in over.stderr
+    assert "script.js is" not in over.stderr  # the core is within its own budget
+
+
+async def test_an_extension_is_served_like_the_script(client: AsyncTestClient[Litestar]) -> None:
+    core = await client.get("/js/script.js", headers={"accept-encoding": "gzip"})
+    response = await client.get("/js/script.scroll.js", headers={"accept-encoding": "gzip"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.content == (SCRIPT_DIR / "script.scroll.js").read_bytes()  # the client decodes
+    for header in ("cache-control", "vary", "access-control-allow-origin", "cross-origin-resource-policy"):
+        assert response.headers[header] == core.headers[header], header
+    assert response.headers["etag"] != core.headers["etag"]
+    again = await client.get(
+        "/js/script.scroll.js", headers={"accept-encoding": "gzip", "if-none-match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 // DataFast's tracking script. Configured by attributes on its own <script> tag:
 //   data-website-id (required), data-domain, data-api-url, data-allowed-hostnames,
-//   data-allow-localhost, data-cookieless, data-hash, data-debug.
+//   data-allow-localhost, data-cookieless, data-hash, data-debug; and data-track-scroll,
+//   data-track-downloads, data-track-forms, data-track-404, each loading an extension file.
 // The only global it adds is `datafast`. See the README ("Tracking script").
 import { createOutbox } from "./outbox.js";
 
@@ -45,9 +46,11 @@ const start = () => {
             : "";
 
   const randomId = () => crypto.getRandomValues(new Uint32Array(4)).join(""); // 128 random bits
-  // Only ids /track accepts (1 to 64 of \w and -): a hand-edited cookie must not spoil a batch.
-  const cookie = (name) => doc.cookie.match("(?:^|; )" + name + "=([\\w-]{1,64})(;|$)")?.[1];
-  const setCookie = (name, value, seconds) => {
+  // First-party ids the site's own code can read (and pass to its checkout); none when cookieless.
+  // Each event keeps its cookie (the session's slides: another 30 minutes). Only ids /track accepts
+  // (1 to 64 of \w and -) are read: a hand-edited cookie must not spoil a batch.
+  const keep = (name, seconds) => {
+    const value = doc.cookie.match("(^|; )" + name + "=([\\w-]{1,64})(;|$)")?.[2] || randomId();
     doc.cookie =
       name +
       "=" +
@@ -57,17 +60,15 @@ const start = () => {
       ";path=/;samesite=lax" +
       (inDomain ? ";domain=" + domain : "") +
       (loc.protocol == "https:" ? ";secure" : "");
+    return value;
   };
-  // First-party ids the site's own code can read (and pass to its checkout); none when cookieless.
-  // The session cookie slides: every event keeps it alive for another 30 minutes.
-  const identity = () => {
-    if (cookieless) return {};
-    const visitor = cookie("datafast_visitor_id") || randomId();
-    const session = cookie("datafast_session_id") || randomId();
-    setCookie("datafast_visitor_id", visitor, 34560000); // 400 days, the most browsers keep
-    setCookie("datafast_session_id", session, 1800);
-    return { visitor_id: visitor, session_id: session };
-  };
+  const identity = () =>
+    cookieless
+      ? {}
+      : {
+          visitor_id: keep("datafast_visitor_id", 34560000), // 400 days, the most browsers keep
+          session_id: keep("datafast_session_id", 1800),
+        };
 
   const url = () => (hashMode ? loc.href : loc.href.split("#")[0]).slice(0, 2048);
   const enqueue = skip ? 0 : createOutbox(attr("api-url") || new URL(script.src).origin + "/track", log);
@@ -177,6 +178,11 @@ const start = () => {
     if (hashMode) addEventListener("hashchange", pageview);
     addEventListener("click", click, true);
     addEventListener("auxclick", click, true);
+    // Optional features: data-track-<name> loads script.<name>.js from beside this script, e.g.
+    // data-track-scroll. An absolute URL: import() in a cross-origin script resolves nothing else.
+    for (const { name } of script.attributes) {
+      if (name.startsWith("data-track-")) import(new URL(`script.${name.slice(11)}.js`, script.src));
+    }
   }
   pageview(); // when ignored, this logs why (with data-debug)
   for (const args of queued) datafast(...args);

@@ -41,6 +41,8 @@ export function metricValue(name, value, currency) {
     return money(value, currency);
   if (name === "bounce_rate" || name === "conversion_rate") return percent(value);
   if (name === "visit_duration") return duration(value);
+  // Whole % of the page's height; 0 when the tracker reported no scrolling for the page.
+  if (name === "scroll_depth") return value ? `${Math.round(value)}%` : "—";
   return number(value);
 }
 

@@ -30,6 +30,7 @@ RETAINED: dict[str, str] = {
     "events_daily": "day",
     "sessions_local_daily": "day",
     "events_local_daily": "day",
+    "page_scrolls": "toDateTime(timestamp)",
 }
 """Each table that expires, and the time its rows count from."""
 

@@ -5,6 +5,10 @@ are served as they are, picked by ``Accept-Encoding``. The ETag is a hash of the
 The plain URL is cached for a day (sites embed it unversioned, so an update must get through);
 ``/js/script.<hash>.js`` names one build and is cached for a year. Variants (cookieless, hash
 routing) are attributes of the one script, so every site shares one cached file.
+
+Optional features are extensions the script loads itself when its tag asks
+(``data-track-scroll`` → ``/js/script.scroll.js``; ``tracker/src/extensions``): built beside it
+the same way and served with the same encodings and caching.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ SCRIPT_DIR = Path(__file__).resolve().parent.parent / "static" / "js"
 PLAIN_CACHE = "public, max-age=86400, stale-while-revalidate=604800"
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
 _VERSIONED = re.compile(r"^script\.([0-9a-f]{16})\.js$")
+_EXTENSION = re.compile(r"^script\.[a-z0-9]{1,20}\.js$")
 _ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 
 
@@ -47,17 +52,19 @@ class ScriptFiles:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._built: BuiltScript | None = None
+        self._built: dict[str, BuiltScript] = {}
 
-    def load(self) -> BuiltScript | None:
-        path = self.directory / "script.js"
+    def load(self, name: str = "script.js") -> BuiltScript | None:
+        """The built file ``name`` (the script or an extension), or None when it is not built."""
+        path = self.directory / name
         try:
             mtime_ns = path.stat().st_mtime_ns
         except FileNotFoundError:
-            self._built = None
+            self._built.pop(name, None)
             return None
-        if self._built is not None and self._built.mtime_ns == mtime_ns:
-            return self._built
+        built = self._built.get(name)
+        if built is not None and built.mtime_ns == mtime_ns:
+            return built
         # A few kilobytes, read when a build lands: not worth a thread hop on every request.
         script = path.read_bytes()
         bodies = {"identity": script}
@@ -66,8 +73,8 @@ class ScriptFiles:
             # A leftover from an older build is not served: it must be at least as new as script.js.
             if compressed.is_file() and compressed.stat().st_mtime_ns >= mtime_ns:
                 bodies[encoding] = compressed.read_bytes()
-        self._built = BuiltScript(hashlib.sha256(script).hexdigest()[:16], bodies, mtime_ns)
-        return self._built
+        self._built[name] = BuiltScript(hashlib.sha256(script).hexdigest()[:16], bodies, mtime_ns)
+        return self._built[name]
 
 
 def accepted_encoding(header: str, available: dict[str, bytes]) -> str:
@@ -100,9 +107,14 @@ def script_router(directory: Path = SCRIPT_DIR) -> Router:
 
     def respond(name: str, request: Request[Any, Any, Any]) -> Response[bytes]:
         versioned = _VERSIONED.match(name)
-        if name != "script.js" and versioned is None:
+        if versioned is None and _EXTENSION.match(name):
+            built = files.load(name)  # an extension of the script (script.scroll.js…)
+            if built is None:
+                raise NotFound(f"No script {name!r}: the tracking script is /js/script.js.")
+        elif name != "script.js" and versioned is None:
             raise NotFound(f"No script {name!r}: the tracking script is /js/script.js.")
-        built = files.load()
+        else:
+            built = files.load()
         if built is None:
             raise ServiceUnavailable(
                 "The tracking script is not built. Run `make build` (or `npm ci && npm run build` "

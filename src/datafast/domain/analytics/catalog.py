@@ -20,6 +20,7 @@ __all__ = (
     "IDENTITY_PROPS",
     "METRICS",
     "MONEY_METRICS",
+    "PAGE_METRICS",
     "PROP_PREFIX",
     "REVENUE_METRICS",
     "SESSION_COLUMNS",
@@ -138,6 +139,10 @@ SESSION_METRICS = frozenset(METRICS)
 """What a breakdown by a visit dimension can show."""
 EVENT_METRICS = frozenset({"visitors", "visits", "pageviews", "events", "views_per_visit"}) | MONEY_METRICS
 """What a breakdown by an event dimension can show (no bounce rate or visit duration per page)."""
+PAGE_METRICS: tuple[str, ...] = ("scroll_depth",)
+"""Metrics of the page breakdown only (``dimensions: ["page"]``), never in totals: ``scroll_depth``
+is how far down the page its visitors scrolled, the average of each visitor's deepest point in %
+(0 when the tracker's ``data-track-scroll`` sent nothing for it), from ``page_scrolls``."""
 REVENUE_METRICS: tuple[str, ...] = (
     "revenue",
     "purchases",

@@ -942,3 +942,31 @@ class AnalyticsQueries:
             f" GROUP BY {keys}"
         )
         return await self._rows(sql, params)
+
+    async def scroll_depths(self, spec: QuerySpec, pages: Sequence[str]) -> dict[str, float]:
+        """Each page's scroll depth (``page_scrolls``): the average over its visitors of the deepest
+        point each reached, in % of the page's height. Several reports of one visitor and page
+        (left, came back, went deeper) count once, as their deepest. With filters, the visitors
+        are those with events matching them in the range (a visitor-level match: scroll reports
+        carry no visit). Pages without reports are left out."""
+        if not pages:
+            return {}
+        params = _Params()
+        site = params.bind(spec.website_id, "UUID")
+        start = params.bind(_utc(spec.start), "DateTime64(3, 'UTC')")
+        end = params.bind(_utc(spec.end), "DateTime64(3, 'UTC')")
+        conditions = [
+            f"website_id = {site}",
+            f"timestamp >= {start}",
+            f"timestamp < {end}",
+            f"pathname IN {params.bind(list(pages), 'Array(String)')}",
+        ]
+        if spec.filters:
+            matching = self._event_where(spec, params)
+            conditions.append(f"visitor_id IN (SELECT visitor_id FROM events WHERE {matching})")
+        sql = (
+            "SELECT pathname, avg(deepest) AS depth FROM (SELECT pathname, visitor_id, max(depth) AS deepest"
+            f" FROM page_scrolls WHERE {' AND '.join(conditions)} GROUP BY pathname, visitor_id)"
+            " GROUP BY pathname"
+        )
+        return {str(row["pathname"]): float(row["depth"]) for row in await self._rows(sql, params)}

@@ -38,6 +38,7 @@ from datafast.domain.analytics.catalog import (
     EVENT_METRICS,
     METRICS,
     MONEY_METRICS,
+    PAGE_METRICS,
     REVENUE_METRICS,
     SESSION_METRICS,
     VISIT_METRICS,
@@ -132,8 +133,9 @@ class StatsService:
     @staticmethod
     def _metrics(names: Sequence[str]) -> tuple[str, ...]:
         for name in names:
-            if name not in METRICS:
-                raise _invalid("metrics", f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+            if name not in METRICS and name not in PAGE_METRICS:
+                known = ", ".join((*METRICS, *PAGE_METRICS))
+                raise _invalid("metrics", f"unknown metric {name!r}; known: {known}")
         if len(set(names)) != len(names):
             raise _invalid("metrics", "a metric is listed twice")
         return tuple(names)
@@ -163,6 +165,8 @@ class StatsService:
         dims = tuple(self._dimension(name, "dimensions", site.public) for name in request.dimensions)
         if len({d.name for d in dims}) != len(dims):
             raise _invalid("dimensions", "a dimension is listed twice")
+        if set(PAGE_METRICS) & set(metrics) and [d.name for d in dims] != ["page"]:
+            raise _invalid("metrics", "scroll_depth is a metric of the page breakdown (dimensions: page)")
         if dims:
             if request.interval is not None:
                 raise _invalid("interval", "a breakdown (dimensions) cannot also have an interval")
@@ -174,7 +178,7 @@ class StatsService:
                     "(page, goal, prop:…) cannot be combined in one breakdown",
                 )
             allowed = SESSION_METRICS if "session" in scopes else EVENT_METRICS
-            refused = [m for m in metrics if m not in allowed]
+            refused = [m for m in metrics if m not in allowed and m not in PAGE_METRICS]
             if refused:
                 raise _invalid(
                     "metrics",
@@ -356,7 +360,8 @@ class StatsService:
         reason = imported.not_merged_reason(spec)
         return ImportedUse(included=reason is None, first_day=days[0], last_day=days[1], note=reason)
 
-    async def _breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
+    async def _with_imported(self, spec: QuerySpec) -> list[dict[str, Any]]:
+        """The breakdown's rows, imported days merged in where they apply (see analytics.imported)."""
         days = await self._imported_window(spec)
         if days is None:
             return await self.queries.breakdown(spec)
@@ -395,7 +400,7 @@ class StatsService:
         )
         found = {
             tuple(_value(r[f"d{i}"]) for i in range(len(spec.dimensions))): r
-            for r in await self.queries.breakdown(previous)
+            for r in await self._breakdown(previous)
         }
         return [
             Row(
@@ -404,6 +409,20 @@ class StatsService:
             )
             for row in rows
         ]
+
+    async def _breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
+        """The breakdown's rows, with the page metrics (``scroll_depth``) read beside the others."""
+        asked = [m for m in spec.metrics if m in PAGE_METRICS]
+        if not asked:
+            return await self._with_imported(spec)
+        if any(name == f"m_{m}" for name, _ in spec.order_by for m in asked):
+            raise _invalid("order_by", "a breakdown cannot be ordered by scroll_depth")
+        others = tuple(m for m in spec.metrics if m not in PAGE_METRICS) or ("visitors",)
+        rows = await self._with_imported(replace(spec, metrics=others))
+        depths = await self.queries.scroll_depths(spec, [str(row["d0"]) for row in rows])
+        for row in rows:
+            row["scroll_depth"] = round(depths.get(str(row["d0"]), 0.0), 1)
+        return rows
 
     async def _cached(self, site: SiteContext, kind: str, key: Any, type_: type[Any], compute: Any) -> Any:
         if self.cache is None:

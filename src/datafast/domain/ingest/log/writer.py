@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from datafast.domain.ingest.log.spool import Batch, FileSpool
 from datafast.domain.ingest.process import Processed, Processor
-from datafast.domain.ingest.process.rows import EVENT_COLUMNS, identified_in
+from datafast.domain.ingest.process.rows import EVENT_COLUMNS, SCROLL_COLUMNS, SCROLL_TAG, identified_in
 from datafast.domain.ingest.process.sessions import SESSION_COLUMNS, SESSION_TAG
 from datafast.lib.eventstore import EventStore
 from datafast.lib.pubsub import PubSub
@@ -181,11 +181,12 @@ class BatchWriter:
 
 
 async def insert_rows(store: EventStore, blob: bytes, token: str) -> int:
-    """Insert spooled records into ``events`` and ``sessions``; returns the number of events.
+    """Insert spooled records into ``events``, ``sessions`` and ``page_scrolls``; returns the number
+    of events.
 
-    Event rows are JSON lines; session rows are JSON lines after a one-byte tag. Each table has
-    its own token: after a crash between the two inserts, the replay writes the sessions and
-    skips the events that already made it.
+    Event rows are JSON lines; session and scroll rows are JSON lines after a one-byte tag. Each
+    table has its own token: after a crash between the inserts, the replay writes the tables that
+    missed them and skips the rows that already made it.
     """
     lines = blob.split(b"\n")
     events = [line for line in lines if line[:1] == b"{"]
@@ -196,5 +197,10 @@ async def insert_rows(store: EventStore, blob: bytes, token: str) -> int:
     if sessions:
         await store.insert_raw(
             "sessions", SESSION_COLUMNS, sessions, "JSONEachRow", dedup_token=token + ":sessions"
+        )
+    scrolls = b"".join(line[1:] + b"\n" for line in lines if line[:1] == SCROLL_TAG)
+    if scrolls:
+        await store.insert_raw(
+            "page_scrolls", SCROLL_COLUMNS, scrolls, "JSONEachRow", dedup_token=token + ":scrolls"
         )
     return len(events)

@@ -4,7 +4,8 @@ One batch at a time: de-duplicate (a retried send is stored once), enrich (brows
 device from the User-Agent; source and channel from the referrer and UTM fields — each cached
 per distinct value), plan sessions (the 30-minute rule, on the states of the visitors the
 batch touches, loaded once per batch), and encode the ``events`` rows and the ``sessions``
-cancel/state rows. The caller makes the result durable together with the new session states
+cancel/state rows; a tracker ``scroll`` report becomes a ``page_scrolls`` row instead (it is no
+event of the visit). The caller makes the result durable together with the new session states
 (:meth:`Processor.run`'s ``persist``) before inserting it, so a crash never applies a batch
 to the sessions twice. Nothing here knows about HTTP or where the log lives.
 """
@@ -26,7 +27,7 @@ from datafast.domain.ingest.capture.schemas import TrackEvent
 from datafast.domain.ingest.capture.sites import SiteDirectory, TrackedSite
 from datafast.domain.ingest.process.dedupe import Deduplicator
 from datafast.domain.ingest.process.referrers import classify
-from datafast.domain.ingest.process.rows import EventRow, encode_row
+from datafast.domain.ingest.process.rows import EventRow, ScrollRow, encode_row, encode_scroll
 from datafast.domain.ingest.process.sessions import Loaded, SessionPlan, SessionState, SessionTracker
 from datafast.lib.metrics import IngestMetrics
 from datafast.lib.ua import UserAgent, parse_user_agent
@@ -143,15 +144,20 @@ class Processor:
         loaded = await self.sessions.load(wanted)
         plan = SessionPlan(loaded)
         rows = []
+        scrolls = []
         for n, (request, captured, site) in enumerate(kept, 1):
-            rows.append(_row(plan, request, captured, site))
+            if captured.event.event_type == SCROLL:
+                if (scroll := _scroll_row(captured, site)) is not None:
+                    scrolls.append(encode_scroll(scroll))
+            else:
+                rows.append(_row(plan, request, captured, site))
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # embedded: capture's requests go on while a batch is planned
         changed, session_records = plan.finish()
         by_site: dict[str, list[RealtimeEvent]] = {}
         for row in rows:
             by_site.setdefault(row.website_id, []).append(_realtime_event(row))
-        blob = b"".join(encode_row(row) for row in rows) + b"".join(session_records)
+        blob = b"".join(encode_row(row) for row in rows) + b"".join(session_records) + b"".join(scrolls)
         return Processed(
             blob=blob,
             events=len(rows),
@@ -220,6 +226,33 @@ def _row(plan: SessionPlan, request: Captured, captured: CapturedEvent, site: Tr
     if joins:
         plan.apply(key, row)
     return row
+
+
+SCROLL = "scroll"
+"""The tracker's scroll extension reports with this event type: ``props`` ``depth`` (0 to 100) and
+``url`` (the page measured: a single-page app may have moved on when it is sent)."""
+
+
+def _scroll_row(captured: CapturedEvent, site: TrackedSite) -> ScrollRow | None:
+    """The ``page_scrolls`` row of a scroll report, or None when it is not a valid one."""
+    event = captured.event
+    props = event.props or {}
+    depth = props.get("depth")
+    try:
+        percent = int(str(depth))
+    except ValueError:
+        return None
+    if not 0 < percent <= 100:
+        return None
+    page = split_url(str(props.get("url") or event.page_url))
+    return ScrollRow(
+        website_id=str(site.id),
+        timestamp=captured.at,
+        visitor_id=captured.visitor_id,
+        hostname=(split_url(event.page_url).hostname or "").lower(),  # the host capture checked
+        pathname=_pathname(page.path, page.fragment),
+        depth=percent,
+    )
 
 
 @functools.lru_cache(maxsize=50_000)

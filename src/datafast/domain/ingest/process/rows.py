@@ -1,10 +1,20 @@
-"""An enriched event as stored: one ClickHouse ``events`` row, encoded as a JSONEachRow line."""
+"""An enriched event as stored: one ClickHouse ``events`` row, encoded as a JSONEachRow line; a
+tracker ``scroll`` report as one ``page_scrolls`` row, a JSONEachRow line after a one-byte tag."""
 
 from __future__ import annotations
 
 import msgspec
 
-__all__ = ("EVENT_COLUMNS", "EventRow", "encode_row", "identified_in")
+__all__ = (
+    "EVENT_COLUMNS",
+    "SCROLL_COLUMNS",
+    "SCROLL_TAG",
+    "EventRow",
+    "ScrollRow",
+    "encode_row",
+    "encode_scroll",
+    "identified_in",
+)
 
 
 class EventRow(msgspec.Struct, array_like=False):
@@ -47,6 +57,26 @@ _encoder = msgspec.json.Encoder()
 
 def encode_row(row: EventRow) -> bytes:
     return _encoder.encode(row) + b"\n"
+
+
+class ScrollRow(msgspec.Struct):
+    """How far down a page a visitor got (``page_scrolls``, ClickHouse migration 0010)."""
+
+    website_id: str
+    timestamp: float
+    visitor_id: str
+    hostname: str
+    pathname: str
+    depth: int
+    """0 to 100: % of the page's height."""
+
+
+SCROLL_COLUMNS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(ScrollRow))
+SCROLL_TAG = b"D"
+
+
+def encode_scroll(row: ScrollRow) -> bytes:
+    return SCROLL_TAG + _encoder.encode(row) + b"\n"
 
 
 _decoder = msgspec.json.Decoder(EventRow)
