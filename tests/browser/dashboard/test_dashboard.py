@@ -481,6 +481,9 @@ def test_wrong_password_and_empty_states_speak_plainly(datafast: DataFast, dashb
     message = page.get_by_role("alert").inner_text()
     assert "password" in message.lower() or "email" in message.lower(), message
     page.get_by_label("Colour theme").select_option("dark")
+    # The running version, as /readyz reports it, is shown under every page.
+    version = httpx.get(datafast.url + "/readyz").json()["version"]
+    expect(page.get_by_role("contentinfo")).to_have_text(f"DataFast {version}")
     shot(page, "login-desktop-dark")
 
     page.get_by_role("link", name="Create an account").click()
