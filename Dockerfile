@@ -23,8 +23,11 @@ WORKDIR /src
 # Dependencies come from uv.lock alone (no dev, test or lint groups), checked against the lock's hashes.
 # Wheels are used where they exist; a package published only as an sdist is built here, which works
 # for pure-Python ones (this image has no compiler). This layer is rebuilt when the lock or pyproject changes.
+# EXTRAS: `embedded` (default) brings chDB for embedded mode; `--build-arg EXTRAS=` builds a smaller
+# image for scaled mode only (a ClickHouse server over CLICKHOUSE_URL).
+ARG EXTRAS=embedded
 COPY pyproject.toml uv.lock ./
-RUN uv export --frozen --no-dev --no-emit-project --format requirements-txt --output-file requirements.txt \
+RUN uv export --frozen --no-dev --no-emit-project ${EXTRAS:+--extra "$EXTRAS"} --format requirements-txt --output-file requirements.txt \
  && /opt/datafast/bin/pip install --no-cache-dir --no-deps --require-hashes --requirement requirements.txt
 
 # The wheel packs migrations/ as datafast/migrations (hatch force-include in pyproject.toml).

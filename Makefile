@@ -17,7 +17,7 @@ $(BIN)/uv:
 
 # Reinstall when the lock or the project file changes; uv keeps the venv exactly at the lock.
 $(STAMP): $(BIN)/uv pyproject.toml uv.lock
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --group dev --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --inexact --extra embedded --group dev --quiet
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install DataFast with its dev tools

@@ -27,3 +27,27 @@ def test_the_changelog_has_the_released_version_and_an_unreleased_section() -> N
     assert PROJECT["version"] == __version__
     assert f"## [{__version__}]" in changelog
     assert "## [Unreleased]" in changelog
+
+
+def test_embedded_mode_without_chdb_says_how_to_install_it() -> None:
+    """The scaled image leaves chDB out (`EXTRAS=`): embedded mode there stops with what to do."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['chdb'] = None\n"  # as if not installed
+        "from datafast.lib.eventstore import ChdbEventStore\n"
+        "ChdbEventStore('/nonexistent', 'datafast')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode != 0
+    assert "pip install 'datafast[embedded]'" in done.stderr
+    assert "CLICKHOUSE_URL" in done.stderr
+
+
+def test_the_image_installs_the_embedded_extra_unless_told_not_to() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG EXTRAS=embedded" in dockerfile
+    assert '${EXTRAS:+--extra "$EXTRAS"}' in dockerfile
+    assert "chdb" not in " ".join(PROJECT["dependencies"])
+    assert any(d.startswith("chdb") for d in PROJECT["optional-dependencies"]["embedded"])

@@ -14,6 +14,7 @@ Inserts and DDL are not limited.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -217,6 +218,12 @@ class ChdbEventStore(EventStore):
         tracer_provider: TracerProvider | None = None,
         limits: Mapping[str, Any] | None = None,
     ) -> None:
+        if importlib.util.find_spec("chdb") is None:
+            raise RuntimeError(
+                "embedded mode needs chDB, which this install lacks: install it with "
+                "`pip install 'datafast[embedded]'` (the default image has it), or set CLICKHOUSE_URL "
+                "to a ClickHouse server (scaled mode)"
+            )
         # chDB runs queries on its own threads; a few Python threads keep it busy.
         super().__init__(database, cluster=None, threads=4, tracer_provider=tracer_provider, limits=limits)
         self.path = path
