@@ -429,13 +429,17 @@ def test_every_datafast_service_uses_one_image_and_build(
     embedded_compose: dict[str, Any], scaled_compose: dict[str, Any]
 ) -> None:
     embedded = resolve(embedded_compose, {"BASE_URL": PUBLIC_URL})["services"]["datafast"]
-    image = {"image": embedded["image"], "build": embedded["build"]}
+    assert "args" not in embedded["build"]  # the default EXTRAS: chDB, for embedded mode
     services = scaled_compose["services"]
-    uses_image = {name for name, s in services.items() if s.get("image") == embedded["image"]}
+    scaled = services["web"]
+    assert scaled["image"] != embedded["image"]  # not the embedded image under the same tag
+    # Scaled mode reaches ClickHouse over HTTP: its image leaves chDB out (EXTRAS="").
+    assert scaled["build"] == {**embedded["build"], "args": {"EXTRAS": ""}}
+    uses_image = {name for name, s in services.items() if s.get("image") == scaled["image"]}
     assert uses_image == DATAFAST_SERVICES
     for name in DATAFAST_SERVICES:
-        assert {"image": services[name]["image"], "build": services[name].get("build")} == image, name
-    assert (ROOT / image["build"]["context"] / image["build"]["dockerfile"]).is_file()
+        assert (services[name]["image"], services[name].get("build")) == (scaled["image"], scaled["build"])
+    assert (ROOT / embedded["build"]["context"] / embedded["build"]["dockerfile"]).is_file()
 
 
 def test_scaled_commands_restart_and_health(scaled_compose: dict[str, Any]) -> None:
