@@ -89,8 +89,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     show_default=True,
     help="Jobs run at once by this process.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run no jobs: exit 0 when Valkey (the queue) answers PING within 5 s, 1 otherwise "
+    "(a container liveness probe).",
+)
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int) -> None:
+def worker(ctx: click.Context, concurrency: int, check: bool) -> None:
     """Run background jobs from the Valkey queue (scaled mode)."""
     from datafast.worker import run_worker
 
@@ -99,6 +105,19 @@ def worker(ctx: click.Context, concurrency: int) -> None:
         raise click.UsageError(
             "datafast worker needs VALKEY_URL; without it jobs run inside `datafast serve`."
         )
+    if check:
+        import valkey
+
+        client = valkey.Valkey.from_url(settings.valkey_url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            client.ping()
+        except valkey.ValkeyError as error:
+            click.echo(f"datafast worker --check: the queue (VALKEY_URL) does not answer: {error}", err=True)
+            ctx.exit(1)
+        finally:
+            client.close()
+        click.echo("datafast worker --check: the queue answers")
+        return
     asyncio.run(run_worker(settings, concurrency))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,6 +271,25 @@ def test_worker_without_valkey_explains(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "VALKEY_URL" in result.stderr
+
+
+def test_worker_check_answers_whether_the_queue_is_reachable(tmp_path: Path, valkey_url: str) -> None:
+    """The Helm chart's worker liveness probe: `datafast worker --check`."""
+    up = run("worker", "--check", env=_env(DATA_DIR=str(tmp_path), VALKEY_URL=valkey_url), cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "the queue answers" in up.stdout
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    down = run(
+        "worker",
+        "--check",
+        env=_env(DATA_DIR=str(tmp_path), VALKEY_URL=f"redis://127.0.0.1:{port}/0"),
+        cwd=tmp_path,
+    )
+    assert down.returncode == 1
+    assert "does not answer" in down.stderr
+    assert "worker started" not in down.stdout + down.stderr
 
 
 def test_backup_and_restore_commands_round_trip_and_refuse_a_busy_target(tmp_path: Path) -> None:

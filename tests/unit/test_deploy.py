@@ -814,7 +814,14 @@ def test_chart_bundles_no_database(
     mode: str, embedded: list[dict[str, Any]], scaled: list[dict[str, Any]]
 ) -> None:
     docs = embedded if mode == "embedded" else scaled
-    assert {d["kind"] for d in docs} <= {"Deployment", "Job", "Secret", "Service", "PersistentVolumeClaim"}
+    assert {d["kind"] for d in docs} <= {
+        "Deployment",
+        "Job",
+        "Secret",
+        "Service",
+        "PersistentVolumeClaim",
+        "ServiceAccount",
+    }
     images = {
         c["image"]
         for d in docs
@@ -911,3 +918,118 @@ def test_backup_cronjob_needs_a_claim() -> None:
     )
     assert result.returncode != 0
     assert "backup.existingClaim" in result.stderr
+
+
+# --- Helm: operations values (service account, autoscaling, disruption budgets, scraping, extras) --
+
+OPERATIONS = {
+    "serviceAccount": {"annotations": {"iam.example.com/role": "datafast"}},
+    "autoscaling": {
+        "enabled": True,
+        "minReplicas": 3,
+        "maxReplicas": 12,
+        "targetCPUUtilizationPercentage": 65,
+    },
+    "podDisruptionBudget": {"enabled": True, "minAvailable": 2},
+    "metrics": {"serviceMonitor": {"enabled": True, "tokenSecret": {"name": "datafast-metrics"}}},
+    "envFrom": [{"secretRef": {"name": "datafast-smtp"}}, {"configMapRef": {"name": "datafast-oauth"}}],
+    "extraVolumes": [{"name": "geoip", "configMap": {"name": "geoip-city"}}],
+    "extraVolumeMounts": [{"name": "geoip", "mountPath": "/geoip", "readOnly": True}],
+}
+
+
+def render_with(tmp_path: Path, values: Mapping[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
+    """``helm template`` with a values file (typed values: booleans and numbers stay so)."""
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump({"config": {"baseUrl": PUBLIC_URL}, **values}))
+    return helm("template", "df", str(CHART), "--namespace", "analytics", "-f", str(path), *extra)
+
+
+def scaled_values() -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in SCALED_VALUES.items():
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = int(value) if value.isdigit() else value
+    return nested
+
+
+def test_operations_values_render_every_object_wired_to_the_pods(tmp_path: Path) -> None:
+    values = {**scaled_values(), **OPERATIONS}
+    result = render_with(tmp_path, values)
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    (account,) = by_kind(docs, "ServiceAccount").values()
+    assert account["metadata"]["annotations"] == {"iam.example.com/role": "datafast"}
+    assert account["automountServiceAccountToken"] is False
+    web, worker = (
+        by_kind(docs, "Deployment")["df-datafast-web"],
+        by_kind(docs, "Deployment")["df-datafast-worker"],
+    )
+    for workload in (web, worker, *by_kind(docs, "CronJob").values()):
+        pod = workload["spec"]["template"]["spec"]
+        pod = pod.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", pod)
+        assert pod["serviceAccountName"] == account["metadata"]["name"]
+    # The migration hook runs before the chart's account exists: the namespace's default one.
+    (migrate,) = (j for j in by_kind(docs, "Job").values())
+    assert migrate["spec"]["template"]["spec"]["serviceAccountName"] == "default"
+    assert container(migrate)["envFrom"] == OPERATIONS["envFrom"]
+
+    # The autoscaler owns the web replicas.
+    assert "replicas" not in web["spec"]
+    (hpa,) = by_kind(docs, "HorizontalPodAutoscaler").values()
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "df-datafast-web",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 12)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 65
+
+    # A budget for the web pods and (two replicas) the workers, each selecting its own pods.
+    budgets = by_kind(docs, "PodDisruptionBudget")
+    assert set(budgets) == {"df-datafast-web", "df-datafast-worker"}
+    for name, workload in (("df-datafast-web", web), ("df-datafast-worker", worker)):
+        assert budgets[name]["spec"]["minAvailable"] == 2
+        assert budgets[name]["spec"]["selector"]["matchLabels"] == workload["spec"]["selector"]["matchLabels"]
+
+    (monitor,) = by_kind(docs, "ServiceMonitor").values()
+    (service,) = by_kind(docs, "Service").values()
+    assert monitor["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert endpoint["authorization"]["credentials"] == {"name": "datafast-metrics", "key": "token"}
+
+    for workload in (web, worker):
+        spec = workload["spec"]["template"]["spec"]
+        assert container(workload)["envFrom"] == OPERATIONS["envFrom"]
+        assert OPERATIONS["extraVolumes"][0] in spec["volumes"]
+        assert OPERATIONS["extraVolumeMounts"][0] in container(workload)["volumeMounts"]
+    probe = container(worker)["livenessProbe"]
+    assert probe["exec"]["command"] == ["datafast", "worker", "--check"]
+
+    lint = helm("lint", "--strict", str(CHART), "-f", str(tmp_path / "values.yaml"))
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_operations_objects_are_off_by_default(
+    scaled: list[dict[str, Any]], embedded: list[dict[str, Any]]
+) -> None:
+    for docs in (scaled, embedded):
+        kinds = {doc["kind"] for doc in docs}
+        assert not kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor"}
+        assert "ServiceAccount" in kinds
+    web = by_kind(scaled, "Deployment")["df-datafast-web"]
+    assert web["spec"]["replicas"] == 3
+    assert "envFrom" not in container(web)
+
+
+def test_operations_values_that_cannot_work_are_refused(tmp_path: Path) -> None:
+    autoscaled = render_with(tmp_path, {"autoscaling": {"enabled": True}})  # embedded: one pod
+    assert autoscaled.returncode != 0
+    assert "autoscaling needs mode: scaled" in autoscaled.stderr
+    tokenless = render_with(tmp_path, {**scaled_values(), "metrics": {"serviceMonitor": {"enabled": True}}})
+    assert tokenless.returncode != 0
+    assert "tokenSecret.name" in tokenless.stderr
