@@ -115,7 +115,7 @@ def worker(ctx: click.Context, concurrency: int, check: bool) -> None:
             click.echo(f"datafast worker --check: the queue (VALKEY_URL) does not answer: {error}", err=True)
             ctx.exit(1)
         finally:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]  # valkey-py leaves it unannotated
         click.echo("datafast worker --check: the queue answers")
         return
     asyncio.run(run_worker(settings, concurrency))
