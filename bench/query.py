@@ -29,7 +29,9 @@ loaded machine); parallel_p50_ms, parallel_p95_ms (cold, all at once as a browse
 raw_tables_ms (one cold pass without the rollups, the baseline) and rollups_vs_raw (the cold
 median over it); without_local_days_p50_ms (the cold passes again once the site's local-day
 visitor states are forgotten, so read from the hourly rollups as before migration 0009: the
-baseline of that change, same data, same run); warm_p50_ms, warm_p95_ms; each query's cold
+baseline of that change, same data, same run); sequential_subqueries_p50_ms (the cold passes
+with each answer's own queries — events, visits, money — one after the other instead of at
+once: the baseline of that change); warm_p50_ms, warm_p95_ms; each query's cold
 median; the seconds spent filling the credits (``credits_s``) and the local days
 (``local_days_s``), which a running server does as the data arrives; and the load average seen.
 """
@@ -251,6 +253,19 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
             t = time.perf_counter()
             await asyncio.gather(*(query() for query in dashboard(stats, site).values()))
             parallel.append((time.perf_counter() - t) * 1000)
+        # The same cold passes with each answer's queries one after the other (events, visits,
+        # money): what running them at once saves, measured in this run.
+        one_by_one: list[float] = []
+        for _ in range(args.runs):
+            stats = StatsService(
+                AnalyticsQueries(store, local_days=local),
+                ResultCache(MemoryCache(), ttl=300),
+                concurrent=False,
+            )
+            t = time.perf_counter()
+            for query in dashboard(stats, site).values():
+                await query()
+            one_by_one.append((time.perf_counter() - t) * 1000)
         # The same dashboard without the rollups (raw tables only), once, as the baseline.
         stats = StatsService(AnalyticsQueries(store, rollups=False), None)
         t = time.perf_counter()
@@ -284,6 +299,7 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
             "dashboard_cpu_p50_ms": round(statistics.median(cpu), 1),
             "parallel_p50_ms": round(statistics.median(parallel), 1),
             "parallel_p95_ms": round(percentile(parallel, 0.95), 1),
+            "sequential_subqueries_p50_ms": round(statistics.median(one_by_one), 1),
             "raw_tables_ms": round(raw, 1),
             "rollups_vs_raw": round(statistics.median(cold) / raw, 3),
             "without_local_days_p50_ms": round(statistics.median(hourly), 1),

@@ -67,6 +67,8 @@ class AccountSettings:
     """Sign-ups per hour with addresses at one email domain (each one mails a verification link)."""
     require_two_factor_for_owners: bool = False
     """Owners of a site without two-factor sign-in may only enrol it (REQUIRE_TWO_FACTOR_FOR_OWNERS)."""
+    alert_webhook_hosts: tuple[str, ...] = ("hooks.slack.com", "discord.com", "discordapp.com")
+    """Hosts a site's alert webhook may be on (ALERT_WEBHOOK_HOSTS): the server posts there."""
 
     def oauth_provider(self, name: str) -> OAuthProvider | None:
         return next((p for p in self.oauth if p.name == name), None)
@@ -145,6 +147,8 @@ class Settings:
     report_max_memory: int = 4_000_000_000
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
     data_retention_days: int = 0
+    stripe_api_base: str = "https://api.stripe.com"
+    """Stripe's API (STRIPE_API_BASE): hosted billing and the payment history import."""
     """Traffic (events, sessions, rollups) older than this many days is deleted; 0 keeps it all."""
     ingest_partitions: int = 1
     """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place.
@@ -280,6 +284,7 @@ def load_settings(
         ingest_batch_rows=parse("INGEST_BATCH_ROWS", "1000", _positive_int),
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
         data_retention_days=parse("DATA_RETENTION_DAYS", "0", _non_negative_int),
+        stripe_api_base=parse("STRIPE_API_BASE", "https://api.stripe.com", _http_url).rstrip("/"),
         ingest_partitions=parse("INGEST_PARTITIONS", "1", _positive_int),
         ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),
@@ -403,6 +408,11 @@ def _account_settings(get: Callable[[str, str], str], parse: _Parse, base_url: s
         signup_limit_per_ip=parse("SIGNUP_LIMIT_PER_IP", "10", _positive_int),
         signup_limit_per_domain=parse("SIGNUP_LIMIT_PER_DOMAIN", "50", _positive_int),
         require_two_factor_for_owners=parse("REQUIRE_TWO_FACTOR_FOR_OWNERS", "false", _bool),
+        alert_webhook_hosts=tuple(
+            h.strip().lower()
+            for h in get("ALERT_WEBHOOK_HOSTS", "hooks.slack.com,discord.com,discordapp.com").split(",")
+            if h.strip()
+        ),
     )
 
 

@@ -174,7 +174,9 @@ def test_traffic_sent_to_every_web_process_reads_the_same_truth_from_each(deploy
     deadline = time.monotonic() + 90
     while True:  # queryable once the (worker's) batch writer has flushed
         totals = _stats(deployed.urls[-1], account, "metrics", metrics="visitors,visits,pageviews")["totals"]
-        if totals["pageviews"] >= expected["totals"]["pageviews"] or time.monotonic() > deadline:
+        # Events and the visits they open or extend are written one after the other: wait for both.
+        written = all(totals[k] >= expected["totals"][k] for k in ("pageviews", "visits"))
+        if written or time.monotonic() > deadline:
             break
         time.sleep(0.2)
 

@@ -34,6 +34,9 @@ def test_every_scheduled_job_is_a_known_job() -> None:
     assert {name for name, _ in SCHEDULE} <= set(JOBS)
     assert dict(SCHEDULE) == {
         "weekly_reports": "0 7 * * 1",
+        "monthly_reports": "0 7 1 * *",
+        "spike_alerts": "*/5 * * * *",
         "billing_notices": "0 * * * *",
+        "plan_retention": "17 3 * * *",
         "local_days": "*/5 * * * *",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 from advanced_alchemy.base import UUIDAuditBase, UUIDBase
 from advanced_alchemy.types import DateTimeUTC
@@ -110,6 +111,14 @@ class Website(UUIDAuditBase):
         DateTimeUTC(timezone=True), default=None, nullable=True
     )
     """When the owner proved control of the domain (``/.well-known/datafast.txt``); None until then."""
+    alert_webhook_url: Mapped[str | None] = mapped_column(String(500), default=None, nullable=True)
+    """A Slack or Discord incoming webhook that gets the site's payment and spike alerts."""
+    spike_threshold: Mapped[int | None] = mapped_column(Integer, default=None, nullable=True)
+    """Current visitors (last 5 minutes) that make a traffic spike; None: no spike alerts."""
+    spike_alerted_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None, nullable=True
+    )
+    """The last spike alert (at most one per ``SPIKE_QUIET`` hours)."""
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="website", cascade="all, delete-orphan", lazy="raise"
@@ -126,6 +135,12 @@ class Membership(UUIDBase):
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
     weekly_report: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     """The member opted in to the site's weekly email report."""
+    monthly_report: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """… to the monthly one (the calendar month before, sent on the 1st)."""
+    payment_alerts: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """… to a mail for each new payment."""
+    spike_alerts: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    """… to a mail when the site's current visitors reach its ``spike_threshold``."""
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
     website: Mapped[Website] = relationship(back_populates="memberships", lazy="joined", innerjoin=True)
@@ -271,6 +286,10 @@ class PaymentConnection(UUIDBase):
     secret_encrypted: Mapped[str] = mapped_column(String(500))
     """The webhook signing secret, Fernet-encrypted with a key derived from SECRET_KEY."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    api_key_encrypted: Mapped[str | None] = mapped_column(String(1000), default=None, nullable=True)
+    """A read key for the provider's API (history on connect), sealed like the secret."""
+    history: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, nullable=True)
+    """The last history import: status, days, progress, counts, error (see revenue.history)."""
 
 
 class WebhookDelivery(UUIDBase):

@@ -259,6 +259,7 @@ class Hit:
     goal_name: str | None = None
     revenue: float | None = None
     """A goal's value, in the site's currency (major units)."""
+    props: dict[str, str] | None = None
 
 
 def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[str]:
@@ -277,6 +278,8 @@ def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[
             event["goal_name"] = hit.goal_name
         if hit.revenue is not None:
             event["revenue"] = hit.revenue
+        if hit.props is not None:
+            event["props"] = hit.props
         events.append(event)
     ids: list[str] = []
     for start in range(0, len(events), 100):

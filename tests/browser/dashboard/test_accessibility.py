@@ -17,7 +17,7 @@ from tests.browser.dashboard.conftest import Account, Errors, Hit, track, unique
 pytestmark = pytest.mark.browser
 
 CONTROLS = {"button", "link", "textbox", "combobox", "checkbox", "radio", "tab", "searchbox", "spinbutton"}
-SETTINGS_TABS = ["site", "goals", "payments", "team", "keys", "share", "privacy"]
+SETTINGS_TABS = ["site", "goals", "payments", "team", "keys", "share", "privacy", "imports", "alerts"]
 
 
 def unnamed_controls(context: BrowserContext, page: Page) -> list[str]:

@@ -68,10 +68,13 @@ async def test_the_job_fills_each_sites_offsets_once_and_reports_read_them(own: 
         ours = {str(site) for site in sites.values()}
         filled = await own.queue.apply(LOCAL_DAYS, timeout=60)
         # Tokyo keeps +9 all year; São Paulo has had no DST since 2019: -3.
-        assert {key: filled.get(key) for key in ours} == {
-            str(sites["Asia/Tokyo"]): [32400],
-            str(sites["America/Sao_Paulo"]): [-10800],
-        }
+        expected = {str(sites["Asia/Tokyo"]): [32400], str(sites["America/Sao_Paulo"]): [-10800]}
+        reported = {key: filled.get(key) for key in ours}
+        if own.settings.mode == "scaled":
+            # The worker sweeps once as it starts, so that sweep may have filled a site first:
+            # then this one has nothing to do for it (checked below by what is ready).
+            reported = {key: value if value is not None else expected[key] for key, value in reported.items()}
+        assert reported == expected
         again = await own.queue.apply(LOCAL_DAYS, timeout=60)
         assert not ours & set(again)  # nothing new for our sites: nothing done
 
@@ -80,7 +83,7 @@ async def test_the_job_fills_each_sites_offsets_once_and_reports_read_them(own: 
     raw = StatsService(AnalyticsQueries(store, rollups=False), clock=lambda: now)
     week = DateRange(date(2026, 11, 2), date(2026, 11, 8))
     for zone, site in sites.items():
-        assert await LocalDays(store).ready(str(site)) == set(filled[str(site)])
+        assert await LocalDays(store).ready(str(site)) == set(expected[str(site)])
         context = SiteContext(str(site), zone, "EUR")
         for request in (
             QueryRequest(metrics=["visitors", "visits", "pageviews"], date_range=week),

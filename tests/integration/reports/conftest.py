@@ -3,7 +3,12 @@ messages it is given (a temporary failure, 451), and the app sending to it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -50,6 +55,7 @@ def env(env: dict[str, str], mailbox: FlakyMailbox) -> dict[str, str]:
         "SMTP_URL": f"smtp://127.0.0.1:{mailbox.port}",  # type: ignore[attr-defined]
         "MAIL_FROM": "DataFast <reports@example.test>",
         "BASE_URL": "http://datafast.test",
+        "ALERT_WEBHOOK_HOSTS": "127.0.0.1",  # the chat stand-in (tests/…/conftest.py: ChatWebhook)
     }
 
 
@@ -59,3 +65,43 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app) as client:
         yield client
+
+
+class ChatWebhook:
+    """A local stand-in for a Slack/Discord incoming webhook: records each JSON body posted."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        chat = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                chat.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
+
+    async def wait_for(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.bodies) >= count:
+                return self.bodies
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(self.bodies)} chat messages, expected {count}: {self.bodies}")
+
+
+@pytest.fixture
+def chat() -> Iterator[ChatWebhook]:
+    chat = ChatWebhook()
+    thread = threading.Thread(target=chat.server.serve_forever, daemon=True)
+    thread.start()
+    yield chat
+    chat.server.shutdown()
+    chat.server.server_close()

@@ -487,24 +487,86 @@ class LemonSqueezy(StandIn):
             deliveries.append(self._send("subscription_payment_success", initial, custom))
         return sale, deliveries
 
-    def renewal(self, first, at=None):  # type: ignore[no-untyped-def]
+    def renewal(self, first, at=None, amount=None):  # type: ignore[no-untyped-def]
         at = at or datetime.now(UTC)
+        amount = first.amount if amount is None else amount
         invoice_id = self._next()
         data = self._invoice(
             invoice_id,
-            Sale(invoice_id, first.amount, first.currency, first.subscription_id, first.customer_id),
+            Sale(invoice_id, amount, first.currency, first.subscription_id, first.customer_id),
             "renewal",
             at,
         )
         sale = Sale(
             invoice_id,
-            first.amount,
+            amount,
             first.currency,
             first.subscription_id,
             first.customer_id,
             extra={"invoice": True},
         )
         return sale, [self._send("subscription_payment_success", data, {})]
+
+    def subscription(
+        self,
+        event: str,
+        sale: Sale,
+        status: str,
+        at: datetime,
+        *,
+        created: datetime,
+        renews_at: datetime | None,
+        trial_ends_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        variant: str = "Monthly",
+        custom: dict[str, str] | None = None,
+    ) -> Delivery:
+        """``subscription_<event>`` with the Subscription object of Lemon Squeezy's API reference
+        (no price: that is on the variant's Price)."""
+        data = {
+            "type": "subscriptions",
+            "id": sale.subscription_id,
+            "attributes": {
+                "store_id": 1,
+                "customer_id": int(sale.customer_id),
+                "order_id": int(sale.id),
+                "order_item_id": int(sale.id) + 7,
+                "product_id": 11,
+                "variant_id": 22 if variant == "Monthly" else 23,
+                "product_name": "Pro",
+                "variant_name": variant,
+                "user_name": "Luke Skywalker",
+                "user_email": "buyer@example.com",
+                "status": status,
+                "status_formatted": status.replace("_", " ").title(),
+                "card_brand": "visa",
+                "card_last_four": "4242",
+                "payment_processor": "stripe",
+                "pause": {"mode": "void", "resumes_at": None} if status == "paused" else None,
+                "cancelled": status == "cancelled",
+                "trial_ends_at": _iso(trial_ends_at) if trial_ends_at else None,
+                "billing_anchor": created.day,
+                "first_subscription_item": {
+                    "id": int(sale.subscription_id) + 1,
+                    "subscription_id": int(sale.subscription_id),
+                    "price_id": 33,
+                    "quantity": 1,
+                    "is_usage_based": False,
+                    "created_at": _iso(created),
+                    "updated_at": _iso(at),
+                },
+                "urls": {
+                    "update_payment_method": "https://example.test/u",
+                    "customer_portal": "https://example.test/p",
+                },
+                "renews_at": _iso(renews_at) if renews_at else None,
+                "ends_at": _iso(ends_at) if ends_at else None,
+                "created_at": _iso(created),
+                "updated_at": _iso(at),
+                "test_mode": True,
+            },
+        }
+        return self._send(f"subscription_{event}", data, custom or {})
 
     def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
         total = refunded_so_far + this_refund

@@ -16,6 +16,7 @@ __all__ = (
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyRead",
+    "BrowserSession",
     "Login",
     "PasswordChange",
     "PasswordResetConfirm",
@@ -65,6 +66,17 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
     new_password: Password
     current_password: Password | None = None
     """Needed when the account has a password (accounts made through OAuth have none yet)."""
+
+
+class BrowserSession(msgspec.Struct):
+    """A signed-in browser (never its token)."""
+
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+    user_agent: str
+    current: bool
+    """The session making this request."""
 
 
 class UserRead(msgspec.Struct):

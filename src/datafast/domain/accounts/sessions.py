@@ -11,7 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from datafast.db.models import AuthSession, User
 from datafast.domain.accounts.tokens import hash_token, new_token
 
-__all__ = ("SESSION_TTL", "create_session", "resolve_session", "revoke_all_sessions", "revoke_session")
+__all__ = (
+    "SESSION_TTL",
+    "create_session",
+    "list_sessions",
+    "resolve_session",
+    "revoke_all_sessions",
+    "revoke_session",
+    "revoke_user_session",
+)
 
 SESSION_TTL = timedelta(days=30)
 
@@ -55,3 +63,21 @@ async def revoke_all_sessions(db: AsyncSession, user_id: uuid.UUID) -> int:
     """Log the user out everywhere; returns how many sessions ended."""
     result = await db.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def list_sessions(db: AsyncSession, user_id: uuid.UUID) -> list[AuthSession]:
+    """The user's signed-in browsers that have not expired, newest first."""
+    rows = await db.scalars(
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.expires_at > datetime.now(UTC))
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return list(rows)
+
+
+async def revoke_user_session(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """Sign one of the user's browsers out; False when the user has no such session."""
+    result = await db.execute(
+        delete(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == user_id)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -846,6 +846,22 @@ class AnalyticsQueries:
         )
         return await self._rows(sql, params)
 
+    async def identities(self, website_id: str, visitor_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Each visitor's latest ``identify``: ``{visitor_id: (user_id, name)}`` (members only)."""
+        if not visitor_ids:
+            return {}
+        params = _Params()
+        site = params.bind(website_id, "UUID")
+        visitors = params.bind(list(visitor_ids), "Array(String)")
+        rows = await self._rows(
+            "SELECT visitor_id, argMax(props['user_id'], timestamp) AS user_id,"
+            " argMax(props['name'], timestamp) AS name FROM events"
+            f" WHERE website_id = {site} AND event_type = 'identify' AND visitor_id IN {visitors}"
+            " GROUP BY visitor_id",
+            params,
+        )
+        return {r["visitor_id"]: (r["user_id"], r["name"]) for r in rows}
+
     async def visitor_sessions(self, website_id: str, visitor_id: str) -> list[dict[str, Any]]:
         params = _Params()
         site = params.bind(website_id, "UUID")

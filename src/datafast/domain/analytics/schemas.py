@@ -207,6 +207,9 @@ class VisitorSummary(msgspec.Struct):
     events: int
     conversions: int
     revenue: int
+    user_id: str = ""
+    """From the visitor's latest ``identify`` call (empty: never identified)."""
+    name: str = ""
 
 
 class VisitorList(msgspec.Struct):
@@ -269,6 +272,9 @@ class VisitorProfile(msgspec.Struct):
     sessions: list[VisitorSession]
     other_events: list[VisitorEvent]
     """Events whose visit has no sessions row (e.g. a payment recorded server-side)."""
+    user_id: str = ""
+    """From the visitor's latest ``identify`` call (empty: never identified)."""
+    name: str = ""
 
 
 class FunnelStep(msgspec.Struct, forbid_unknown_fields=True):

@@ -25,11 +25,12 @@ Date ranges are site-local calendar days (:mod:`datafast.domain.analytics.dates`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from datafast.domain.analytics import imported
@@ -81,6 +82,7 @@ from datafast.errors import Forbidden, InvalidInput, NotFound
 
 __all__ = ("SiteContext", "StatsService")
 
+T = TypeVar("T")
 _IMPORTED_BOUNDS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("imported_bounds", default=None)
 """Per ``_run`` (a context, not shared state): the imported bounds its totals, series and rows share."""
 MAX_HOUR_DAYS = 31
@@ -123,10 +125,19 @@ class StatsService:
         queries: AnalyticsQueries,
         cache: ResultCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        concurrent: bool = True,
     ) -> None:
         self.queries = queries
         self.cache = cache
         self.clock = clock
+        self.concurrent = concurrent
+        """Run the independent queries of one answer (events, visits, money) at once: ClickHouse
+        answers them side by side (``bench/query.py`` measures it against ``False``)."""
+
+    async def _all(self, *queries: Awaitable[T]) -> list[T]:
+        if self.concurrent:
+            return list(await asyncio.gather(*queries))
+        return [await query for query in queries]
 
     # --- validation -----------------------------------------------------------------------
 
@@ -237,13 +248,14 @@ class StatsService:
 
     async def _native_totals(self, spec: QuerySpec) -> dict[str, int | float]:
         event_metrics, visit_metrics, money_metrics = self._sources(spec.metrics)
+        queries = [
+            *([self.queries.aggregate_events(spec, event_metrics)] if event_metrics else []),
+            *([self.queries.aggregate_visits(spec, visit_metrics)] if visit_metrics else []),
+            *([self.queries.aggregate_money(spec, money_metrics)] if money_metrics else []),
+        ]
         values: dict[str, Any] = {}
-        if event_metrics:
-            values |= await self.queries.aggregate_events(spec, event_metrics)
-        if visit_metrics:
-            values |= await self.queries.aggregate_visits(spec, visit_metrics)
-        if money_metrics:
-            values |= await self.queries.aggregate_money(spec, money_metrics)
+        for found in await self._all(*queries):
+            values |= found
         return {m: _number(values[m]) for m in spec.metrics}
 
     async def _timeseries(self, spec: QuerySpec, range_: ResolvedRange) -> list[Bucket]:
@@ -252,11 +264,12 @@ class StatsService:
         metrics = imported.needed_metrics(spec) if days is not None else spec.metrics
         event_metrics, visit_metrics, money_metrics = self._sources(metrics)
         found: dict[str, dict[str, Any]] = {}
-        for rows in (
-            await self.queries.timeseries_events(spec, event_metrics) if event_metrics else [],
-            await self.queries.timeseries_visits(spec, visit_metrics) if visit_metrics else [],
-            await self.queries.timeseries_money(spec, money_metrics) if money_metrics else [],
-        ):
+        queries = [
+            *([self.queries.timeseries_events(spec, event_metrics)] if event_metrics else []),
+            *([self.queries.timeseries_visits(spec, visit_metrics)] if visit_metrics else []),
+            *([self.queries.timeseries_money(spec, money_metrics)] if money_metrics else []),
+        ]
+        for rows in await self._all(*queries):
             for row in rows:
                 found.setdefault(row.pop("bucket"), {}).update(row)
         if days is not None:
@@ -619,7 +632,8 @@ class StatsService:
         )
 
         async def compute() -> VisitorList:
-            rows = await self.queries.visitors(spec)
+            rows = (await self.queries.visitors(spec))[: limit + 1]
+            known = await self.queries.identities(site.id, [r["visitor_id"] for r in rows[:limit]])
             return VisitorList(
                 date_range=range_,
                 currency=site.currency,
@@ -629,7 +643,9 @@ class StatsService:
                             **row,
                             "first_seen": _aware(row["first_seen"]),
                             "last_seen": _aware(row["last_seen"]),
-                        }
+                        },
+                        user_id=known.get(row["visitor_id"], ("", ""))[0],
+                        name=known.get(row["visitor_id"], ("", ""))[1],
                     )
                     for row in rows[:limit]
                 ],
@@ -685,8 +701,11 @@ class StatsService:
                 for s in sessions
             ]
             stamps = [e.timestamp for e in events_of(journeys, others)]
+            user_id, name = (await self.queries.identities(site.id, [visitor_id])).get(visitor_id, ("", ""))
             return VisitorProfile(
                 visitor_id=visitor_id,
+                user_id=user_id,
+                name=name,
                 first_seen=min(stamps) if stamps else None,
                 last_seen=max(stamps) if stamps else None,
                 first_source=visits[0].source if visits else "",

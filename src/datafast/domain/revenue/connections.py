@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, WebhookDelivery
+from datafast.domain.revenue.providers.lemonsqueezy import SUBSCRIPTION_EVENTS as LEMON_SQUEEZY_SUBSCRIPTIONS
 from datafast.domain.revenue.sealing import SecretBox
 from datafast.errors import Conflict, InvalidInput, NotFound
 
@@ -31,6 +32,7 @@ __all__ = (
     "find_connection",
     "list_connections",
     "mark_delivered",
+    "site_connection",
     "webhook_url",
 )
 
@@ -51,6 +53,7 @@ EVENTS = {
         "order_refunded",
         "subscription_payment_success",
         "subscription_payment_refunded",
+        *LEMON_SQUEEZY_SUBSCRIPTIONS,
     ],
     "polar": [
         "order.paid",
@@ -148,6 +151,15 @@ async def delete_connection(db: AsyncSession, website_id: uuid.UUID, connection_
     )
     if not getattr(result, "rowcount", 0):
         raise NotFound("No such connection")
+
+
+async def site_connection(
+    db: AsyncSession, website_id: uuid.UUID, connection_id: uuid.UUID
+) -> PaymentConnection:
+    connection = await db.get(PaymentConnection, connection_id)
+    if connection is None or connection.website_id != website_id:
+        raise NotFound("No such connection")
+    return connection
 
 
 async def find_connection(db: AsyncSession, provider: str, connection_id: uuid.UUID) -> PaymentConnection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -35,6 +35,15 @@ class ConnectionRead(msgspec.Struct):
     events: list[str]
     """The events to subscribe the webhook to."""
     created_at: datetime
+    history: dict[str, Any] | None = None
+    """The last history import (``POST …/history``): status, days, progress from 0 to 1, counts, error."""
+
+
+class HistoryRequest(msgspec.Struct, forbid_unknown_fields=True):
+    api_key: Annotated[str, Meta(min_length=8, max_length=500)]
+    """A Stripe restricted key with read access to Checkout Sessions, invoices, charges and
+    subscriptions (``rk_…``); kept encrypted on the connection."""
+    days: Annotated[int, Meta(ge=1, le=730)] = 90
 
 
 class WebhookReceived(msgspec.Struct):

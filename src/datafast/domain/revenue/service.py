@@ -21,15 +21,18 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+from datafast.domain.analytics.cache import ResultCache
+from datafast.domain.analytics.credits import Credits
 from datafast.domain.revenue.currency import from_rate
 from datafast.domain.revenue.ecb import bundled_rate
 from datafast.domain.revenue.providers import Incoming, SubscriptionState
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
-from datafast.domain.revenue.subscriptions import SubscriptionStore, state_row
+from datafast.domain.revenue.subscriptions import SubscriptionStore, interval_between, state_row
+from datafast.lib.adapters import Adapters
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
@@ -46,6 +49,8 @@ def email_hash(email: str) -> str:
 
 
 _realtime = msgspec.json.Encoder()
+PRICE_SLACK = timedelta(hours=1)
+"""How long after a price-less subscription state its pricing payment may be (see ``_priced``)."""
 
 
 def _announce(row: PaymentRow) -> dict[str, object]:
@@ -80,6 +85,7 @@ class PaymentService:
         pubsub: PubSub | None = None,
         on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
         on_linked: Callable[[Mapping[str, set[str]]], Awaitable[None]] | None = None,
+        on_new: Callable[[list[PaymentRow]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.pubsub = pubsub
@@ -89,6 +95,22 @@ class PaymentService:
         self.on_linked = on_linked
         """Called first with the visitors of the payments written, by site (their credited visits
         are refreshed); a failure fails the write, which the provider's redelivery repeats."""
+        self.on_new = on_new
+        """Called with new payments and refunds once stored (not newer versions of stored ones)."""
+
+    @classmethod
+    def wired(
+        cls, adapters: Adapters, on_new: Callable[[list[PaymentRow]], Awaitable[None]] | None = None
+    ) -> PaymentService:
+        """As webhooks store money: announced live, credited to visits, the site's cached Stats API
+        results dropped (like tracked events), new payments told to ``on_new``."""
+        return cls(
+            PaymentStore(adapters.event_store),
+            adapters.pubsub,
+            on_written=ResultCache(adapters.cache, adapters.settings.stats_cache_ttl).invalidate,
+            on_linked=Credits(adapters.event_store).refresh,
+            on_new=on_new,
+        )
 
     async def _written(self, rows: list[PaymentRow]) -> None:
         await self.store.insert(rows)
@@ -122,6 +144,8 @@ class PaymentService:
         await self._written(rows)
         if self.pubsub is not None and new:
             await self.pubsub.publish(f"site:{site}", _realtime.encode([_announce(row) for row in new]))
+        if self.on_new is not None and new:
+            await self.on_new(new)
         return outcome
 
     async def record_subscriptions(
@@ -130,6 +154,8 @@ class PaymentService:
         """Store subscription states (MRR converted at the state's day); returns how many."""
         rows = []
         for state in states:
+            if state.priced_by_payments and state.subscription_id:
+                state = await self._priced(site, site_currency, provider, state)
             if not state.subscription_id or not state.currency:
                 continue
             found = None
@@ -140,6 +166,38 @@ class PaymentService:
         if rows and self.on_written is not None:
             await self.on_written({str(site)})
         return len(rows)
+
+    async def _priced(
+        self, site: uuid.UUID, site_currency: str, provider: str, state: SubscriptionState
+    ) -> SubscriptionState:
+        """A state without a price (Lemon Squeezy) priced by its subscription's latest payment
+        (an hour of slack: the renewal's payment and the update announcing it come together) and
+        the interval its earlier priced states had, else the one from that payment (or the trial's
+        end) to ``renews_at``."""
+        paid = await self.store.latest_paid(
+            site, provider, state.subscription_id, state.payment_refs, state.at + PRICE_SLACK
+        )
+        if paid is None:  # a trial, or the payment is not here yet: no MRR to count
+            return replace(state, amount=0, currency=site_currency)
+        interval = await SubscriptionStore(self.store.store).paid_interval(
+            site, provider, state.subscription_id
+        )
+        if interval is None:
+            start = paid.timestamp if paid.timestamp.tzinfo else paid.timestamp.replace(tzinfo=UTC)
+            if (
+                state.trial_end is not None
+                and state.renews_at is not None
+                and state.trial_end < state.renews_at
+            ):
+                start = max(start, state.trial_end)
+            interval = interval_between(start, state.renews_at) if state.renews_at else ("month", 1)
+        return replace(
+            state,
+            amount=paid.amount,
+            currency=paid.currency,
+            interval=interval[0],
+            interval_count=interval[1],
+        )
 
     async def _payment(
         self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome

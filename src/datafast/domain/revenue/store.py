@@ -117,6 +117,21 @@ class PaymentStore:
         )
         return rows[0] if rows else None
 
+    async def latest_paid(
+        self, site: uuid.UUID, provider: str, subscription_id: str, refs: list[str], before: datetime
+    ) -> PaymentRow | None:
+        """A subscription's latest payment of money at or before ``before``: its invoices (same
+        subscription id) or its first order (one of ``refs``)."""
+        rows = await self._rows(
+            "provider = {provider:String} AND kind = 'payment' AND amount > 0"
+            " AND timestamp <= {before:DateTime64(3, 'UTC')} AND ("
+            "(subscription_id != '' AND subscription_id = {sub:String})"
+            " OR hasAny(refs, {refs:Array(String)}))",
+            {"site": str(site), "provider": provider, "sub": subscription_id, "refs": refs, "before": before},
+            order="timestamp DESC LIMIT 1",
+        )
+        return rows[0] if rows else None
+
     async def refunded(self, site: uuid.UUID, provider: str, scope: str) -> int:
         """Minor units already stored as refunded for a cumulative refund scope (positive)."""
         result = await self.store.query(

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from datafast.domain.revenue.currency import from_rate
 from datafast.domain.revenue.providers import SubscriptionState
 from datafast.lib.eventstore import EventStore
 
-__all__ = ("COLUMNS", "SubscriptionStore")
+__all__ = ("COLUMNS", "SubscriptionStore", "interval_between")
 
 COLUMNS = (
     "website_id",
@@ -46,6 +47,22 @@ COLUMNS = (
     "visitor_id",
     "session_id",
 )
+
+
+def interval_between(start: datetime, renews_at: datetime) -> tuple[str, int]:
+    """The billing interval a period from ``start`` to ``renews_at`` is: whole days, weeks,
+    months or years, whichever it is closest to (a month is 28 to 31 days)."""
+    days = (_aware(renews_at) - _aware(start)).total_seconds() / 86400
+    if days < 5:
+        return "day", max(1, round(days))
+    if days < 26:
+        return "week", max(1, round(days / 7))
+    months = max(1, round(days / 30.44))
+    return ("year", months // 12) if months % 12 == 0 else ("month", months)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def state_row(
@@ -87,6 +104,21 @@ def state_row(
 class SubscriptionStore:
     def __init__(self, store: EventStore) -> None:
         self.store = store
+
+    async def paid_interval(
+        self, site: uuid.UUID, provider: str, subscription_id: str
+    ) -> tuple[str, int] | None:
+        """The billing interval of the subscription's latest recorded state that had a price."""
+        result = await self.store.query(
+            "SELECT interval, interval_count FROM subscription_states FINAL"
+            " WHERE website_id = {site:UUID} AND provider = {provider:String}"
+            " AND subscription_id = {sub:String} AND amount > 0 ORDER BY state_at DESC LIMIT 1",
+            parameters={"site": str(site), "provider": provider, "sub": subscription_id},
+        )
+        if not result.result_rows:
+            return None
+        interval, count = result.result_rows[0]
+        return str(interval), int(count)
 
     async def insert(self, rows: list[list[Any]]) -> None:
         if rows:

@@ -10,7 +10,11 @@ from datafast.server.api.accounts import (
 )
 from datafast.server.api.billing import BillingController, BillingWebhookController
 from datafast.server.api.imports import ImportController
-from datafast.server.api.notifications import NotificationController, UnsubscribeController
+from datafast.server.api.notifications import (
+    NotificationController,
+    SiteAlertsController,
+    UnsubscribeController,
+)
 from datafast.server.api.privacy import PrivacyController
 from datafast.server.api.revenue import (
     PaymentsController,
@@ -45,4 +49,5 @@ API_ROUTES = [
     BillingWebhookController,
     NotificationController,
     UnsubscribeController,
+    SiteAlertsController,
 ]

@@ -31,6 +31,7 @@ from datafast.domain.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
+    BrowserSession,
     Login,
     PasswordChange,
     PasswordResetConfirm,
@@ -43,7 +44,13 @@ from datafast.domain.accounts.schemas import (
     UserRead,
 )
 from datafast.domain.accounts.services import UserService, normalize_email
-from datafast.domain.accounts.sessions import create_session, revoke_all_sessions, revoke_session
+from datafast.domain.accounts.sessions import (
+    create_session,
+    list_sessions,
+    revoke_all_sessions,
+    revoke_session,
+    revoke_user_session,
+)
 from datafast.domain.billing.accounts import account_for
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import delete_account
@@ -471,6 +478,30 @@ class AccountController(Controller):
         self, user: NamedDependency[User], db_session: Db, settings: NamedDependency[Settings]
     ) -> UserRead:
         return await _user_read(db_session, settings, user)
+
+    @get("/sessions", summary="Where you are signed in (browsers, newest first)")
+    async def signed_in(self, principal: NamedDependency[Principal], db_session: Db) -> list[BrowserSession]:
+        assert principal.user is not None
+        return [
+            BrowserSession(
+                id=row.id,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                user_agent=row.user_agent,
+                current=row.id == principal.session_id,
+            )
+            for row in await list_sessions(db_session, principal.user.id)
+        ]
+
+    @delete("/sessions/{session_id:uuid}", status_code=HTTP_204_NO_CONTENT, summary="Sign a browser out")
+    async def sign_out_browser(
+        self, session_id: FromPath[uuid.UUID], principal: NamedDependency[Principal], db_session: Db
+    ) -> None:
+        assert principal.user is not None
+        if session_id == principal.session_id:
+            raise InvalidInput("This is the session you are using: sign out instead")
+        if not await revoke_user_session(db_session, principal.user.id, session_id):
+            raise NotFound("No such session")
 
     @post(
         "/password",

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.db.models import PaymentConnection, Role, Website
@@ -28,21 +28,22 @@ from datafast.domain.analytics.attribution import (
 )
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.conversions import DEFAULT_MODEL
-from datafast.domain.analytics.credits import Credits
 from datafast.domain.analytics.dates import attribution_window
 from datafast.domain.analytics.schemas import AttributionReport
+from datafast.domain.reports.alerts import PaymentAlerts
 from datafast.domain.revenue import connections
 from datafast.domain.revenue.api_payments import record_api_payment
+from datafast.domain.revenue.history import start_history
 from datafast.domain.revenue.schemas import (
     ConnectionCreate,
     ConnectionRead,
+    HistoryRequest,
     PaymentCreate,
     PaymentRecorded,
     WebhookReceived,
 )
 from datafast.domain.revenue.sealing import SecretBox
 from datafast.domain.revenue.service import PaymentService
-from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.revenue.webhooks import receive_webhook
 from datafast.errors import InvalidInput
@@ -59,15 +60,8 @@ ADMIN = {"site_role": Role.ADMIN}
 
 
 def _payments(adapters: Adapters) -> PaymentService:
-    """Payments are announced live, get their credited visits and drop the site's cached Stats API
-    results, like tracked events."""
-    cache = ResultCache(adapters.cache, adapters.settings.stats_cache_ttl)
-    return PaymentService(
-        PaymentStore(adapters.event_store),
-        adapters.pubsub,
-        on_written=cache.invalidate,
-        on_linked=Credits(adapters.event_store).refresh,
-    )
+    """New payments are alerted to the members who asked (see PaymentService.wired for the rest)."""
+    return PaymentService.wired(adapters, on_new=PaymentAlerts(adapters.queue))
 
 
 def _read(connection: PaymentConnection, settings: Settings) -> ConnectionRead:
@@ -77,6 +71,7 @@ def _read(connection: PaymentConnection, settings: Settings) -> ConnectionRead:
         webhook_url=connections.webhook_url(settings.base_url, connection),
         events=connections.EVENTS[connection.provider],
         created_at=connection.created_at,
+        history=connection.history,
     )
 
 
@@ -149,6 +144,41 @@ class RevenueController(Controller):
         self, connection_id: FromPath[uuid.UUID], website: NamedDependency[Website], db_session: Db
     ) -> None:
         await connections.delete_connection(db_session, website.id, connection_id)
+
+    @post(
+        "/connections/{connection_id:uuid}/history",
+        status_code=HTTP_202_ACCEPTED,
+        opt={**ADMIN, "session_only": True},
+        summary="Import the provider's last days of payments, refunds and subscriptions (Stripe; a read key)",
+    )
+    async def start_history_import(
+        self,
+        connection_id: FromPath[uuid.UUID],
+        data: JSONBody[HistoryRequest],
+        website: NamedDependency[Website],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+        adapters: NamedDependency[Adapters],
+    ) -> ConnectionRead:
+        connection = await connections.site_connection(db_session, website.id, connection_id)
+        await start_history(
+            db_session, SecretBox(settings.secret_key), adapters.queue, connection, data.api_key, data.days
+        )
+        return _read(connection, settings)
+
+    @get(
+        "/connections/{connection_id:uuid}",
+        opt=ADMIN,
+        summary="A payment connection, with its history import's progress",
+    )
+    async def read_connection(
+        self,
+        connection_id: FromPath[uuid.UUID],
+        website: NamedDependency[Website],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+    ) -> ConnectionRead:
+        return _read(await connections.site_connection(db_session, website.id, connection_id), settings)
 
     @get(
         "/attribution",

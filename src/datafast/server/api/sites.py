@@ -25,6 +25,7 @@ from datafast.domain.revenue.trust import client_revenue
 from datafast.domain.sites import goals, sharing, teams
 from datafast.domain.sites.changes import announce_site_change
 from datafast.domain.sites.data import count_events, delete_website, export_events_csv
+from datafast.domain.sites.onboarding import Onboarding, onboarding
 from datafast.domain.sites.schemas import (
     GoalCreate,
     GoalRead,
@@ -186,6 +187,12 @@ class SiteController(Controller):
             allow_private=settings.site_verification_allow_private,
         )
         return _verification(website, settings)
+
+    @get(SITE + "/onboarding", summary="The site's first-run checklist, each step from what is stored")
+    async def first_run(
+        self, website: NamedDependency[Website], event_store: NamedDependency[EventStore], db_session: Db
+    ) -> Onboarding:
+        return await onboarding(db_session, event_store, website)
 
     @get(SITE + "/snippet", summary="The tracking snippet to install")
     async def snippet(

@@ -96,6 +96,14 @@ class SubscriptionState:
     ended_at: datetime | None = None
     visitor_id: str = ""
     session_id: str = ""
+    priced_by_payments: bool = False
+    """The provider's payload has no price (Lemon Squeezy): ``amount``, ``currency`` and the
+    interval are read from the subscription's payments when it is recorded (see
+    :meth:`PaymentService.record_subscriptions`)."""
+    payment_refs: list[str] = field(default_factory=list)
+    """Refs of the subscription's first payment (its order) for :attr:`priced_by_payments`."""
+    renews_at: datetime | None = None
+    """The next charge, for :attr:`priced_by_payments`' interval."""
 
     @property
     def mrr(self) -> int:

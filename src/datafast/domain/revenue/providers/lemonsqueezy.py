@@ -1,4 +1,5 @@
-"""Lemon Squeezy: ``X-Signature`` (hex HMAC-SHA256 of the raw body), then orders and subscription payments.
+"""Lemon Squeezy: ``X-Signature`` (hex HMAC-SHA256 of the raw body), then orders, subscription
+payments and the subscription lifecycle.
 
 There is no timestamp and no delivery id: a replay is the same bytes, so the body's hash is
 the delivery id, and every payment is also keyed by its order or invoice id.
@@ -7,6 +8,12 @@ outside the signature, so a delivery whose header names another event is refused
 ``subscription_payment_success`` with ``billing_reason: initial`` is the same money as
 ``order_created`` (the double-count trap): only the order is stored. Renewals find their
 first payment by subscription, else by customer, and inherit its visitor.
+
+``subscription_created|updated|cancelled|resumed|expired|paused|unpaused`` carry the whole
+subscription but no price (its variant's price lives in the Prices API): its state is recorded at
+``updated_at`` with the amount of its latest paid payment (the order, then its invoices) and the
+billing interval its ``renews_at`` implies (see ``PaymentService.record_subscriptions``).
+``cancelled`` is a cancellation that waits for ``ends_at``: still active, ``canceled_at`` set.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 from datafast.domain.revenue.providers._base import (
     BadSignature,
     Incoming,
+    SubscriptionState,
     Verified,
     as_int,
     decode_json,
@@ -24,6 +32,7 @@ from datafast.domain.revenue.providers._base import (
     get,
     hmac_sha256,
     link_ids,
+    maybe_time,
     parse_time,
 )
 
@@ -46,9 +55,58 @@ class LemonSqueezyProvider:
         if header and header != event:
             raise BadSignature("X-Event-Name does not match the signed body's meta.event_name")
         data = get(payload, "data", default={})
+        data = data if isinstance(data, dict) else {}
         custom = get(payload, "meta", "custom_data", default={})
-        items = _parse(event, data if isinstance(data, dict) else {}, custom)
-        return Verified(delivery_id=hashlib.sha256(body).hexdigest(), event=event, items=items)
+        delivery = hashlib.sha256(body).hexdigest()
+        if event in SUBSCRIPTION_EVENTS:
+            return Verified(delivery, event, [], [_subscription(delivery, data, custom)])
+        return Verified(delivery_id=delivery, event=event, items=_parse(event, data, custom))
+
+
+SUBSCRIPTION_EVENTS = (
+    "subscription_created",
+    "subscription_updated",
+    "subscription_cancelled",
+    "subscription_resumed",
+    "subscription_expired",
+    "subscription_paused",
+    "subscription_unpaused",
+)
+_STATUSES = {"on_trial": "trialing", "cancelled": "active", "expired": "ended", "unpaid": "ended"}
+
+
+def _subscription(delivery: str, data: dict[str, Any], custom: Any) -> SubscriptionState:
+    attributes = get(data, "attributes", default={})
+    attributes = attributes if isinstance(attributes, dict) else {}
+    status = str(get(attributes, "status", default=""))
+    at = parse_time(get(attributes, "updated_at") or get(attributes, "created_at"))
+    created = maybe_time(get(attributes, "created_at"))
+    trial_end = maybe_time(get(attributes, "trial_ends_at"))
+    visitor, session = link_ids(custom)
+    order = str(get(attributes, "order_id", default=""))
+    plan = " / ".join(
+        str(name) for name in (get(attributes, "product_name"), get(attributes, "variant_name")) if name
+    )
+    return SubscriptionState(
+        subscription_id=str(get(data, "id", default="")),
+        event_id=delivery,
+        at=at,
+        status=_STATUSES.get(status, status),
+        amount=0,
+        currency="",
+        plan=plan,
+        customer_id=str(get(attributes, "customer_id", default="")),
+        started_at=created,
+        trial_start=created if trial_end is not None else None,
+        trial_end=trial_end,
+        canceled_at=at if status == "cancelled" or get(attributes, "cancelled") is True else None,
+        ended_at=(maybe_time(get(attributes, "ends_at")) or at) if status in ("expired", "unpaid") else None,
+        visitor_id=visitor,
+        session_id=session,
+        priced_by_payments=True,
+        payment_refs=[f"order:{order}"] if order else [],
+        renews_at=maybe_time(get(attributes, "renews_at")),
+    )
 
 
 def _usd(attributes: dict[str, Any], field: str) -> dict[str, int]:

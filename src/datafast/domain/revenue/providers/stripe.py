@@ -54,7 +54,11 @@ class StripeProvider:
             stripe_sdk.WebhookSignature.verify_header(body, header, secret, tolerance=TOLERANCE)
         except (stripe_sdk.SignatureVerificationError, UnicodeDecodeError) as exc:
             raise BadSignature(f"Stripe signature: {exc}") from None
-        event = decode_json(body)
+        return self.parse(decode_json(body))
+
+    def parse(self, event: dict[str, Any]) -> Verified:
+        """What a Stripe event (its signature checked, or one rebuilt from an API object by the
+        history import) means."""
         event_id = get(event, "id", default="")
         if not isinstance(event_id, str) or not event_id:
             raise BadSignature("a Stripe event without an id")

@@ -1,8 +1,9 @@
-"""The weekly report of a site: visitors, top sources, revenue by source, and the change against
-the week before — the same numbers as the dashboard (rollups for traffic; the revenue
-attribution report, last non-direct touch, for money), rendered as text and HTML.
+"""The weekly and monthly reports of a site: visitors, top sources, revenue by source, and the
+change against the period before — the same numbers as the dashboard (rollups for traffic; the
+revenue attribution report, last non-direct touch, for money), rendered as text and HTML.
 
-The window is the seven UTC days before ``end`` (a Monday 00:00 UTC when sent by the cron).
+A week is the seven UTC days before ``end`` (a Monday 00:00 UTC when sent by the cron); a month
+is the calendar month (UTC) before ``end`` (the 1st, 00:00 UTC).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import html
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +23,7 @@ from datafast.domain.revenue.currency import exponent
 from datafast.domain.revenue.trust import client_revenue
 from datafast.lib.eventstore import EventStore
 
-__all__ = ("WeeklyReport", "build_weekly_report", "render_weekly_report")
+__all__ = ("Report", "build_monthly_report", "build_weekly_report", "render_report")
 
 WEEK = timedelta(days=7)
 
@@ -39,11 +41,13 @@ _SOURCES = (
 
 
 @dataclass(frozen=True, slots=True)
-class WeeklyReport:
+class Report:
+    period: Literal["week", "month"]
     website_id: uuid.UUID
     domain: str
     start: datetime
     end: datetime
+    previous_start: datetime
     currency: str
     visitors: int
     previous_visitors: int
@@ -81,20 +85,46 @@ async def _revenue(
     return sorted(rows, key=lambda row: (-row[1], row[0]))
 
 
-async def build_weekly_report(
+def month_start(moment: datetime) -> datetime:
+    """The first instant of ``moment``'s calendar month."""
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def build_weekly_report(db: AsyncSession, store: EventStore, website: Website, end: datetime) -> Report:
+    return await _build("week", db, store, website, end - WEEK, end, end - 2 * WEEK)
+
+
+async def build_monthly_report(
     db: AsyncSession, store: EventStore, website: Website, end: datetime
-) -> WeeklyReport:
-    start = end - WEEK
+) -> Report:
+    """The calendar month before ``end`` (its 1st, 00:00 UTC), against the month before that."""
+    start = month_start(month_start(end) - timedelta(days=1))
+    return await _build(
+        "month", db, store, website, start, month_start(end), month_start(start - timedelta(days=1))
+    )
+
+
+async def _build(
+    period: Literal["week", "month"],
+    db: AsyncSession,
+    store: EventStore,
+    website: Website,
+    start: datetime,
+    end: datetime,
+    previous_start: datetime,
+) -> Report:
     visitors, pageviews = await _traffic(store, website.id, start, end)
-    previous_visitors, _ = await _traffic(store, website.id, start - WEEK, start)
+    previous_visitors, _ = await _traffic(store, website.id, previous_start, start)
     sources = (await store.query(_SOURCES, {"site": str(website.id), "start": start, "end": end})).result_rows
     revenue = await _revenue(db, store, website, start, end)
-    previous = await _revenue(db, store, website, start - WEEK, start)
-    return WeeklyReport(
+    previous = await _revenue(db, store, website, previous_start, start)
+    return Report(
+        period=period,
         website_id=website.id,
         domain=website.domain,
         start=start,
         end=end,
+        previous_start=previous_start,
         currency=website.currency.upper(),
         visitors=visitors,
         previous_visitors=previous_visitors,
@@ -119,16 +149,18 @@ def change(now: int, before: int) -> str:
     return "no change" if percent == 0 else f"{percent:+d}%"
 
 
-def render_weekly_report(
-    report: WeeklyReport, dashboard_url: str, unsubscribe_url: str
-) -> tuple[str, str, str]:
+def render_report(report: Report, dashboard_url: str, unsubscribe_url: str) -> tuple[str, str, str]:
     """(subject, text, html) of the report mail."""
-    period = f"{report.start:%b %d} to {(report.end - timedelta(days=1)):%b %d, %Y}"
-    subject = f"{report.domain}: your week on DataFast ({period})"
-    visitors = f"{report.visitors:,} ({change(report.visitors, report.previous_visitors)} vs previous week)"
+    if report.period == "month":
+        period = f"{report.start:%B %Y}"
+    else:
+        period = f"{report.start:%b %d} to {(report.end - timedelta(days=1)):%b %d, %Y}"
+    subject = f"{report.domain}: your {report.period} on DataFast ({period})"
+    versus = f"vs previous {report.period}"
+    visitors = f"{report.visitors:,} ({change(report.visitors, report.previous_visitors)} {versus})"
     revenue = (
         f"{money(report.revenue, report.currency)} "
-        f"({change(report.revenue, report.previous_revenue)} vs previous week)"
+        f"({change(report.revenue, report.previous_revenue)} {versus})"
     )
     lines = [
         f"{report.domain} — {period}",
