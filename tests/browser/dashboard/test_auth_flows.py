@@ -47,7 +47,12 @@ def test_password_reset_from_the_mailed_link_then_only_the_new_password_works(
         page.goto(confirm)  # single-use
         expect(page.get_by_role("alert")).to_be_visible()
 
-        page.goto(datafast.url + "/login")
+        # No OAuth provider is configured here: the login page asks which, and shows no button.
+        with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/oauth")) as asked:
+            page.goto(datafast.url + "/login")
+        assert asked.value.json() == {"providers": [], "signup_open": True}
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_test_id("oauth-buttons")).to_have_count(0)
         page.get_by_role("link", name="Forgot your password?").click()
         expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
         page.get_by_label("Email").fill(account.email)

@@ -72,6 +72,26 @@ async def me(client: Client, session: str) -> httpx.Response:
     return await client.get("/api/v1/auth/me", headers={"Cookie": f"datafast_session={session}"})
 
 
+async def test_the_configured_providers_are_listed_for_the_login_buttons(client: Client) -> None:
+    answer = await client.get("/api/v1/auth/oauth")
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "providers": [
+            {"name": "google", "label": "Google", "start_url": "/api/v1/auth/oauth/google/start"},
+            {"name": "x", "label": "X", "start_url": "/api/v1/auth/oauth/x/start"},
+        ],
+        "signup_open": True,
+    }
+
+
+async def test_no_provider_configured_lists_none(make_settings: SettingsFactory) -> None:
+    async with AsyncTestClient(create_app(make_settings(SIGNUP_OPEN="false"))) as bare:
+        answer = await bare.get("/api/v1/auth/oauth")
+        assert answer.json() == {"providers": [], "signup_open": False}
+        assert (await bare.get("/api/v1/auth/oauth/google/start")).status_code == 404
+
+
 async def test_google_login_creates_a_verified_account_with_pkce(
     client: Client, google: StandInOAuth
 ) -> None:

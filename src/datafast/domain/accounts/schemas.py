@@ -106,6 +106,24 @@ class UserRead(msgspec.Struct):
         )
 
 
+class LoginProvider(msgspec.Struct):
+    """A "Sign in with …" button: shown only for providers configured on this server."""
+
+    name: str
+    """``google`` or ``x``."""
+    label: str
+    start_url: str
+    """Where the button sends the browser (it redirects on to the provider)."""
+
+
+class LoginOptions(msgspec.Struct):
+    """How one can sign in here: read by the sign-in and sign-up pages before anyone is signed in."""
+
+    providers: list[LoginProvider]
+    signup_open: bool
+    """Whether anyone may create an account (otherwise only invited addresses)."""
+
+
 class TwoFactorChallenge(msgspec.Struct):
     """The answer to a right password when the account has two-factor sign-in: no session yet."""
 

@@ -33,6 +33,8 @@ from datafast.domain.accounts.schemas import (
     ApiKeyRead,
     BrowserSession,
     Login,
+    LoginOptions,
+    LoginProvider,
     PasswordChange,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -353,6 +355,7 @@ class AuthController(Controller):
 OAUTH_COOKIE = "datafast_oauth"
 OAUTH_PATH = "/api/v1/auth/oauth"
 OAUTH_TTL = 600
+OAUTH_LABELS = {"google": "Google", "x": "X"}
 OAUTH_STARTS_PER_IP = 30
 """Sign-in starts per client IP in 10 minutes (a person needs a few)."""
 
@@ -371,6 +374,16 @@ def _redirect_uri(settings: Settings, provider: str) -> str:
 class OAuthController(Controller):
     path = OAUTH_PATH
     tags = ["auth"]
+
+    @get("/", summary="The sign-in providers configured here (for the login page's buttons)")
+    async def providers(self, settings: NamedDependency[Settings]) -> LoginOptions:
+        return LoginOptions(
+            providers=[
+                LoginProvider(p.name, OAUTH_LABELS.get(p.name, p.name), f"{OAUTH_PATH}/{p.name}/start")
+                for p in settings.accounts.oauth
+            ],
+            signup_open=settings.accounts.signup_open,
+        )
 
     @get("/{provider:str}/start", summary="Start signing in with Google or X (redirects there)")
     async def start(
