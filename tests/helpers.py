@@ -7,10 +7,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+from mmdb_writer import MMDBWriter
+from netaddr import IPSet
 from prometheus_client.parser import text_string_to_metric_families
 
 from datafast.db.config import sqlalchemy_config
@@ -84,3 +87,32 @@ both_modes = pytest.mark.parametrize(
     "mode", ["embedded", pytest.param("scaled", marks=pytest.mark.scaled)], indirect=True
 )
 """Run a test in embedded mode and in scaled mode (``mode`` is the conftest's indirect fixture)."""
+
+
+# --- MaxMind DB files, written by the tests ---------------------------------------------------------
+
+
+def city_record(country: str | None, subdivision: str | None, city: str | None) -> dict[str, Any]:
+    """A GeoLite2-City record (what MaxMind's City databases hold for a network)."""
+    record: dict[str, Any] = {}
+    if country:
+        record["country"] = {"iso_code": country, "names": {"en": country}}
+    if subdivision:
+        record["subdivisions"] = [{"iso_code": subdivision, "names": {"en": subdivision}}]
+    if city:
+        record["city"] = {"names": {"en": city, "de": f"{city} (de)"}}
+    return record
+
+
+def write_city_mmdb(path: Path, networks: dict[str, dict[str, Any]], ip_version: int = 6) -> Path:
+    writer = MMDBWriter(
+        ip_version=ip_version,
+        ipv4_compatible=ip_version == 6,
+        database_type="GeoLite2-City",
+        languages=["en"],
+        description="datafast test database",
+    )
+    for network, record in networks.items():
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(str(path))
+    return path

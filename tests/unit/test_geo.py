@@ -3,12 +3,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import maxminddb
 import pytest
-from mmdb_writer import MMDBWriter
-from netaddr import IPSet
 
 from datafast.lib.geo import (
     EMPTY_LOCATION,
@@ -19,6 +16,7 @@ from datafast.lib.geo import (
     create_geo_locator,
     public_ip,
 )
+from tests.helpers import city_record, write_city_mmdb
 
 # Addresses whose registry country is long-standing and matches where the network is
 # (checked against iptocc's data and each operator's home country).
@@ -171,45 +169,20 @@ def test_public_ip_agrees_with_ipaddress(ip: str) -> None:
 # --- MaxMind DB files, written by the test ---------------------------------------------------------
 
 
-def _city(country: str | None, subdivision: str | None, city: str | None) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    if country:
-        record["country"] = {"iso_code": country, "names": {"en": country}}
-    if subdivision:
-        record["subdivisions"] = [{"iso_code": subdivision, "names": {"en": subdivision}}]
-    if city:
-        record["city"] = {"names": {"en": city, "de": f"{city} (de)"}}
-    return record
-
-
-def _write_mmdb(path: Path, networks: dict[str, dict[str, Any]], ip_version: int = 6) -> Path:
-    writer = MMDBWriter(
-        ip_version=ip_version,
-        ipv4_compatible=ip_version == 6,
-        database_type="GeoLite2-City",
-        languages=["en"],
-        description="datafast test database",
-    )
-    for network, record in networks.items():
-        writer.insert_network(IPSet([network]), record)
-    writer.to_db_file(str(path))
-    return path
-
-
 CITY_NETWORKS = {
-    "81.2.69.0/24": _city("GB", "ENG", "London"),
-    "2a02:c7f::/32": _city("GB", "SCT", "Edinburgh"),
-    "216.160.83.56/29": _city("US", "WA", "Milton"),
-    "89.160.20.128/25": _city("SE", None, None),  # a country-only record
+    "81.2.69.0/24": city_record("GB", "ENG", "London"),
+    "2a02:c7f::/32": city_record("GB", "SCT", "Edinburgh"),
+    "216.160.83.56/29": city_record("US", "WA", "Milton"),
+    "89.160.20.128/25": city_record("SE", None, None),  # a country-only record
     "175.16.199.0/24": {"registered_country": {"iso_code": "CN"}},
     "67.43.156.0/24": {"continent": {"code": "AS"}},  # nothing usable
-    "10.0.0.0/8": _city("US", "CA", "Nowhere"),  # private: never looked up
+    "10.0.0.0/8": city_record("US", "CA", "Nowhere"),  # private: never looked up
 }
 
 
 @pytest.fixture
 def city_db(tmp_path: Path) -> Iterator[MaxMindGeoLocator]:
-    locator = MaxMindGeoLocator(_write_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS))
+    locator = MaxMindGeoLocator(write_city_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS))
     yield locator
     locator.close()
 
@@ -236,7 +209,9 @@ def test_maxmind_lookups(city_db: MaxMindGeoLocator, ip: str, expected: Location
 
 
 def test_maxmind_ipv4_only_database(tmp_path: Path) -> None:
-    path = _write_mmdb(tmp_path / "v4.mmdb", {"81.2.69.0/24": _city("GB", "ENG", "London")}, ip_version=4)
+    path = write_city_mmdb(
+        tmp_path / "v4.mmdb", {"81.2.69.0/24": city_record("GB", "ENG", "London")}, ip_version=4
+    )
     locator = MaxMindGeoLocator(path)
     try:
         assert locator.locate("81.2.69.1") == Location("GB", "GB-ENG", "London")
@@ -252,7 +227,7 @@ def test_maxmind_lookup_errors_give_an_empty_location(city_db: MaxMindGeoLocator
 
 
 def test_factory_uses_the_configured_file(tmp_path: Path) -> None:
-    path = _write_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS)
+    path = write_city_mmdb(tmp_path / "city.mmdb", CITY_NETWORKS)
     locator: GeoLocator = create_geo_locator(path)
     assert isinstance(locator, MaxMindGeoLocator)
     assert locator.locate("81.2.69.142").city == "London"

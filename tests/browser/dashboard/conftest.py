@@ -262,8 +262,10 @@ class Hit:
     props: dict[str, str] | None = None
 
 
-def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[str]:
-    """Send ``hits`` (in batches of 100) and wait until ClickHouse has them; returns their event ids."""
+def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit], ip: str | None = None) -> list[str]:
+    """Send ``hits`` (in batches of 100) and wait until ClickHouse has them; returns their event ids.
+
+    ``ip``: the visitors' address, as a proxy in front of DataFast forwards it."""
     events: list[dict[str, Any]] = []
     for hit in hits:
         event: dict[str, Any] = {
@@ -286,7 +288,7 @@ def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit]) -> list[
         answer = httpx.post(
             datafast.url + "/track",
             json=events[start : start + 100],
-            headers={"user-agent": CHROME_MAC},
+            headers={"user-agent": CHROME_MAC, **({"x-forwarded-for": ip} if ip else {})},
             timeout=15,
         )
         assert answer.status_code == 202, answer.text

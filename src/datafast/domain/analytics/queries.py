@@ -846,6 +846,19 @@ class AnalyticsQueries:
         )
         return await self._rows(sql, params)
 
+    async def property_keys(self, spec: QuerySpec) -> list[dict[str, Any]]:
+        """The custom-property keys of the range's events with their events, most used first.
+
+        ``identify`` traits are not custom properties: they describe a person, not an event."""
+        params = _Params()
+        where = self._event_where(spec, params)
+        sql = (
+            "SELECT key, count() AS events FROM events ARRAY JOIN mapKeys(props) AS key"
+            f" WHERE {where} AND event_type != 'identify'"
+            f" GROUP BY key ORDER BY events DESC, key ASC {_page(spec, params)}"
+        )
+        return await self._rows(sql, params)
+
     async def identities(self, website_id: str, visitor_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Each visitor's latest ``identify``: ``{visitor_id: (user_id, name)}`` (members only)."""
         if not visitor_ids:

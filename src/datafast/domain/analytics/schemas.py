@@ -193,6 +193,20 @@ class GoalsResponse(msgspec.Struct):
     has_more: bool
 
 
+class PropertyKey(msgspec.Struct):
+    key: str
+    events: int
+    """Events of the range carrying it."""
+
+
+class PropertyKeys(msgspec.Struct):
+    """The custom-property keys seen in a range: what a breakdown by ``prop:<key>`` can show."""
+
+    date_range: ResolvedRange
+    keys: list[PropertyKey]
+    has_more: bool
+
+
 class VisitorSummary(msgspec.Struct):
     visitor_id: str
     first_seen: datetime

@@ -37,6 +37,7 @@ from datafast.domain.analytics import imported
 from datafast.domain.analytics.cache import ResultCache
 from datafast.domain.analytics.catalog import (
     EVENT_METRICS,
+    IDENTITY_PROPS,
     METRICS,
     MONEY_METRICS,
     PAGE_METRICS,
@@ -66,6 +67,8 @@ from datafast.domain.analytics.schemas import (
     MetricsResponse,
     OrderBy,
     Period,
+    PropertyKey,
+    PropertyKeys,
     QueryRequest,
     QueryResponse,
     ResolvedRange,
@@ -606,6 +609,42 @@ class StatsService:
         return GoalsResponse(
             date_range=rows.date_range, currency=site.currency, rows=rows.rows, has_more=rows.has_more
         )
+
+    async def property_keys(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        limit: int,
+        offset: int,
+    ) -> PropertyKeys:
+        """The custom-property keys of the range, most used first (a share link: none that identify)."""
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(filters, site.public),
+            # A share link drops the keys that identify a person after the query: ask for spares.
+            limit=limit + 1 + (len(IDENTITY_PROPS) if site.public else 0),
+            offset=offset,
+            goals=site.goals,
+        )
+
+        async def compute() -> PropertyKeys:
+            rows = [
+                PropertyKey(r["key"], int(r["events"]))
+                for r in await self.queries.property_keys(spec)
+                if not (site.public and is_identity_prop(r["key"]))
+            ]
+            return PropertyKeys(date_range=range_, keys=rows[:limit], has_more=len(rows) > limit)
+
+        result: PropertyKeys = await self._cached(
+            site, "property_keys", [date_range, filters, limit, offset], PropertyKeys, compute
+        )
+        return result
 
     async def visitors(
         self,

@@ -57,6 +57,7 @@ from datafast.domain.analytics.schemas import (
     Operator,
     OrderBy,
     Period,
+    PropertyKeys,
     QueryRequest,
     QueryResponse,
     RevenueResponse,
@@ -589,6 +590,15 @@ class StatsController(Controller):
             crediting.attribution,
             crediting.lookback_days,
         )
+
+    @get(
+        "/properties",
+        summary="The custom-property keys of the range, most used first",
+        description="What `GET /breakdown?dimension=prop:<key>` can break down. `identify` traits are not "
+        "listed; through a share link, no key that identifies a person is.",
+    )
+    async def property_keys(self, site: Site, stats: Stats, report: Reported, page: Paged) -> PropertyKeys:
+        return await stats.property_keys(site, report.date_range, report.filters, page.limit, page.offset)
 
     @get(
         "/goals/conversions", summary="Conversions per goal: converting visitors, completions, rate, revenue"
