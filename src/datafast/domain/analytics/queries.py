@@ -824,6 +824,42 @@ class AnalyticsQueries:
         reached = {int(r["level"]): int(r["visitors"]) for r in await self._rows(sql, params)}
         return [sum(n for level, n in reached.items() if level >= i) for i in range(1, len(steps) + 1)]
 
+    async def journeys(self, spec: QuerySpec, steps: int, goal: str | None) -> list[dict[str, Any]]:
+        """The visits' paths from their entry page, most common first.
+
+        A path is the visit's first ``steps`` pages in the order viewed, a page reloaded or repeated
+        in a row counted once; ``more``: the visit saw further pages. Without ``goal``: every visit,
+        ``conversions`` those that completed any goal. With it: the visits that completed that
+        goal, their path the pages viewed before its first completion."""
+        params = _Params()
+        where = self._event_where(spec, params)
+        goals = _goals_sql(spec.goals, params)
+        completes = (
+            f"has({goals}, {params.bind(goal, 'String')})" if goal else f"({_CONVERSION} OR notEmpty({goals}))"
+        )
+        # Ordered by time, then id: (timestamp, event_id, completes, is a pageview, path).
+        events = (
+            f"arraySort(groupArray((timestamp, event_id, {completes}, event_type = 'pageview', pathname)))"
+        )
+        done = "arrayFirstIndex(e -> e.3, events)"
+        viewed = (
+            "arrayCompact(arrayMap(e -> e.5, arrayFilter((e, i) -> e.4 AND (done = 0 OR i < done),"
+            " events, arrayEnumerate(events))))"
+            if goal
+            else "arrayCompact(arrayMap(e -> e.5, arrayFilter(e -> e.4, events)))"
+        )
+        limit = params.bind(steps, "UInt8")
+        sql = (
+            "SELECT path, more, count() AS visits, countIf(done > 0) AS conversions,"
+            " sum(count()) OVER () AS total FROM ("
+            f" SELECT session_id, {events} AS events, {done} AS done, {viewed} AS pages,"
+            f" arraySlice(pages, 1, {limit}) AS path, length(pages) > {limit} AS more"
+            f" FROM events WHERE {where} GROUP BY session_id"
+            f" HAVING notEmpty(path){' AND done > 0' if goal else ''})"
+            f" GROUP BY path, more ORDER BY visits DESC, conversions DESC, path ASC, more ASC {_page(spec, params)}"
+        )
+        return await self._rows(sql, params)
+
     async def visitors(self, spec: QuerySpec) -> list[dict[str, Any]]:
         """Visitors with events in the range: first source seen in the range and their totals.
 

@@ -193,6 +193,29 @@ class GoalsResponse(msgspec.Struct):
     has_more: bool
 
 
+class JourneyPath(msgspec.Struct):
+    pages: list[str]
+    """From the entry page, in the order viewed (a page repeated in a row once)."""
+    more: bool
+    """The visits went on to further pages (beyond ``steps``, or before the goal)."""
+    visits: int
+    conversions: int
+    """Of these visits, those that completed the goal (any goal when none is asked)."""
+
+
+class Journeys(msgspec.Struct):
+    """The most common paths through the site: a step table from entry to conversion."""
+
+    date_range: ResolvedRange
+    goal: str | None
+    """Only visits that completed this goal, their path up to its first completion."""
+    steps: int
+    visits: int
+    """All the visits counted (with a goal: those that completed it), of which each path's share."""
+    paths: list[JourneyPath]
+    has_more: bool
+
+
 class PropertyKey(msgspec.Struct):
     key: str
     events: int

@@ -64,6 +64,8 @@ from datafast.domain.analytics.schemas import (
     GoalsResponse,
     ImportedUse,
     Interval,
+    JourneyPath,
+    Journeys,
     MetricsResponse,
     OrderBy,
     Period,
@@ -609,6 +611,48 @@ class StatsService:
         return GoalsResponse(
             date_range=rows.date_range, currency=site.currency, rows=rows.rows, has_more=rows.has_more
         )
+
+    async def journeys(
+        self,
+        site: SiteContext,
+        date_range: DateRange | Period,
+        filters: list[Filter],
+        goal: str | None,
+        steps: int,
+        limit: int,
+        offset: int,
+    ) -> Journeys:
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(filters, site.public),
+            limit=limit + 1,
+            offset=offset,
+            goals=site.goals,
+        )
+
+        async def compute() -> Journeys:
+            rows = await self.queries.journeys(spec, steps, goal)
+            return Journeys(
+                date_range=range_,
+                goal=goal,
+                steps=steps,
+                visits=int(rows[0]["total"]) if rows else 0,
+                paths=[
+                    JourneyPath(list(r["path"]), bool(r["more"]), int(r["visits"]), int(r["conversions"]))
+                    for r in rows[:limit]
+                ],
+                has_more=len(rows) > limit,
+            )
+
+        result: Journeys = await self._cached(
+            site, "journeys", [date_range, filters, goal, steps, limit, offset], Journeys, compute
+        )
+        return result
 
     async def property_keys(
         self,

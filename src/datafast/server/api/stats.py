@@ -53,6 +53,7 @@ from datafast.domain.analytics.schemas import (
     FunnelUpdate,
     GoalsResponse,
     Interval,
+    Journeys,
     MetricsResponse,
     Operator,
     OrderBy,
@@ -589,6 +590,28 @@ class StatsController(Controller):
             page.offset,
             crediting.attribution,
             crediting.lookback_days,
+        )
+
+    @get(
+        "/journeys",
+        summary="The most common paths from the entry page (to a goal's completion)",
+        description="Each visit's first `steps` pages in the order viewed (a page repeated in a row once). "
+        "With `goal`: the visits that completed it, each path the pages viewed before the first completion.",
+    )
+    async def journeys(
+        self,
+        site: Site,
+        stats: Stats,
+        report: Reported,
+        page: Paged,
+        goal: Annotated[
+            str | None,
+            QueryParameter(name="goal", max_length=100, examples=[Example(value="Signup")]),
+        ] = None,
+        steps: Annotated[int, QueryParameter(name="steps", ge=2, le=8, examples=[Example(value=4)])] = 4,
+    ) -> Journeys:
+        return await stats.journeys(
+            site, report.date_range, report.filters, goal or None, steps, page.limit, page.offset
         )
 
     @get(
