@@ -25,6 +25,7 @@ PUBLIC = {
     "/api/v1/auth/verify-email",
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
+    "/api/v1/auth/oauth",  # which sign-in buttons to show
     "/api/v1/auth/oauth/{provider:str}/start",
     "/api/v1/auth/oauth/{provider:str}/callback",
     "/api/v1/share/{slug:str}",

@@ -568,9 +568,9 @@ class LemonSqueezy(StandIn):
         }
         return self._send(f"subscription_{event}", data, custom or {})
 
-    def refund(self, sale, refunded_so_far, this_refund):  # type: ignore[no-untyped-def]
+    def refund(self, sale, refunded_so_far, this_refund, at=None):  # type: ignore[no-untyped-def]
         total = refunded_so_far + this_refund
-        now = datetime.now(UTC)
+        now = at or datetime.now(UTC)
         if sale.extra.get("invoice"):
             data = self._invoice(
                 sale.id,

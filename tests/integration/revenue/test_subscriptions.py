@@ -19,20 +19,63 @@ from typing import Any
 import pytest
 
 from tests.integration.revenue.conftest import Shop
-from tests.integration.revenue.standins import Delivery, Paddle, Polar, Sale, Stripe
+from tests.integration.revenue.standins import Delivery, LemonSqueezy, Paddle, Polar, Sale, Stripe
+
+
+class LemonSqueezyLives(LemonSqueezy):
+    """Lemon Squeezy with the generator's subscription call. Its Subscription object has no price:
+    DataFast prices each state by the subscription's latest payment, so a plan change counts from
+    the payment at the new price (the next renewal), and Lemon Squeezy sends
+    ``subscription_updated`` with each renewal (``renews_at`` moves)."""
+
+    STATUS = {"trialing": "on_trial", "canceled": "expired"}
+
+    def subscription(  # type: ignore[override]
+        self,
+        kind: str,
+        sale: Sale,
+        status: str,
+        amount: int,
+        at: datetime,
+        *,
+        interval: str = "month",
+        metadata: dict[str, str] | None = None,
+        started: datetime | None = None,
+        trial: tuple[datetime, datetime] | None = None,
+        renews_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        canceled_at: datetime | None = None,
+    ) -> Delivery:
+        del amount, canceled_at  # not in Lemon Squeezy's object
+        return super().subscription(
+            kind,
+            sale,
+            self.STATUS.get(status, status),
+            at,
+            created=started or at,
+            renews_at=renews_at,
+            trial_ends_at=trial[1] if trial else None,
+            ends_at=ended_at,
+            variant="Yearly" if interval == "year" else "Monthly",
+            custom=metadata,
+        )
+
 
 MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
 BOUNDS = [datetime(2026, m, 1, tzinfo=UTC) for m in range(5, 12)]
 SOURCES = ["google", "twitter", "newsletter"]
-SUB_STAND_INS = {"stripe": Stripe, "polar": Polar, "paddle": Paddle}
+SUB_STAND_INS = {"stripe": Stripe, "polar": Polar, "paddle": Paddle, "lemonsqueezy": LemonSqueezyLives}
 KINDS = {
     "stripe": {"activated": "updated", "paused": "paused", "resumed": "resumed", "ended": "deleted"},
     "polar": {"activated": "active", "paused": "updated", "resumed": "active", "ended": "revoked"},
     "paddle": {"activated": "activated", "paused": "paused", "resumed": "resumed", "ended": "canceled"},
+    "lemonsqueezy": {"activated": "updated", "paused": "paused", "resumed": "resumed", "ended": "expired"},
 }
 """Which event each provider sends for a lifecycle step (``created``/``updated`` are the same everywhere)."""
-PAUSED = {"stripe": "paused", "polar": "unpaid", "paddle": "paused"}
+PAUSED = {"stripe": "paused", "polar": "unpaid", "paddle": "paused", "lemonsqueezy": "paused"}
 """How a subscription stops paying without ending, as each provider says it."""
+PRICED_BY_PAYMENTS = {"lemonsqueezy"}
+"""Providers whose subscription events carry no price (see ``LemonSqueezyLives``)."""
 MOVEMENTS = ("new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr")
 
 
@@ -105,8 +148,14 @@ def _life(
     )
     meta = {"datafast_visitor_id": customer.visitor}
     kw: dict[str, Any] = {"interval": interval, "metadata": meta, "started": start}
+    priceless = provider in PRICED_BY_PAYMENTS
+    renew_every = timedelta(days=365 if yearly else 30)
+    renews = [first_paid]
+    """The next charge's date, which a price-less provider's states say (``renews_at``)."""
 
     def state(kind: str, status: str, amount: int, at: datetime, **extra: Any) -> None:
+        if priceless:
+            extra["renews_at"] = renews[0]
         history.events.append(standin.subscription(kind, sale, status, amount, at, **kw, **extra))
 
     def mrr(amount: int) -> int:
@@ -122,8 +171,10 @@ def _life(
             ended = start + timedelta(days=10)
             state(KINDS[provider]["ended"], "canceled", price, ended, ended_at=ended)
             return
+        renews[0] = first_paid + renew_every
         state(KINDS[provider]["activated"], "active", price, first_paid)
     else:
+        renews[0] = first_paid + renew_every
         state("created", "active", price, start)
     customer.changes.append((first_paid, mrr(price)))
     history.payments.extend((first_paid, d) for d in deliveries)
@@ -134,19 +185,28 @@ def _life(
         customer.payments.append((refund_at, -(price // 3)))
 
     amount, at, paying = price, first_paid, True
+    paid = price  # what the latest charge was: a price-less provider's MRR
     end = BOUNDS[-1] - timedelta(days=2)
-    renew_every = timedelta(days=365 if yearly else 30)
     next_renewal = first_paid + renew_every
     while True:
         step = at + timedelta(days=rng.randrange(20, 70))
-        while paying and next_renewal < min(step, end):
+        # A price-less provider's renewal due at the step's very moment is charged first: its
+        # states always name a charge still to come.
+        while paying and (next_renewal <= step if priceless else next_renewal < step) and next_renewal < end:
             _, renewal_deliveries = standin.renewal(
                 Sale(sale.id, amount, "USD", sale.subscription_id, sale.customer_id, dict(sale.extra)),
                 at=next_renewal,
             )
             history.payments.extend((next_renewal, d) for d in renewal_deliveries)
             customer.payments.append((next_renewal, amount))
+            if priceless:  # the renewal's update: a plan change counts from its first charge
+                renews[0] = next_renewal + renew_every
+                state("updated", "active", amount, next_renewal)
+                if amount != paid:
+                    customer.changes.append((next_renewal, mrr(amount)))
+                paid = amount
             next_renewal += renew_every
+        renews[0] = next_renewal
         if step >= end:
             return
         at = step
@@ -156,20 +216,22 @@ def _life(
         if action == "upgrade":
             amount = amount * 2
             state("updated", "active", amount, at)
-            customer.changes.append((at, mrr(amount)))
+            if not priceless:
+                customer.changes.append((at, mrr(amount)))
         elif action == "downgrade" and amount > 900:
             amount = amount // 2
             state("updated", "active", amount, at)
-            customer.changes.append((at, mrr(amount)))
+            if not priceless:
+                customer.changes.append((at, mrr(amount)))
         elif action == "pause":
             paying = False
             state(KINDS[provider]["paused"], PAUSED[provider], amount, at)
             customer.changes.append((at, 0))
         elif action == "resume":
             paying = True
+            next_renewal = renews[0] = at + renew_every
             state(KINDS[provider]["resumed"], "active", amount, at)
-            customer.changes.append((at, mrr(amount)))
-            next_renewal = at + renew_every
+            customer.changes.append((at, mrr(paid if priceless else amount)))
         elif action == "cancel":
             state(
                 KINDS[provider]["ended"],
@@ -254,7 +316,8 @@ async def test_mrr_movements_churn_and_ltv_by_source_equal_the_generated_truth(
 ) -> None:
     seed = 15 + len(provider)
     history = generate(provider, seed)
-    assert any(b'"year"' in d.body for d in history.events), "a yearly plan is normalised to months"
+    yearly = b'"Yearly"' if provider in PRICED_BY_PAYMENTS else b'"year"'
+    assert any(yearly in d.body for d in history.events), "a yearly plan is normalised to months"
     assert any(amount < 0 for c in history.customers for _, amount in c.payments), "refunds are in the LTV"
     await _play(shop, history, seed)
 

@@ -835,7 +835,9 @@ class AnalyticsQueries:
         where = self._event_where(spec, params)
         goals = _goals_sql(spec.goals, params)
         completes = (
-            f"has({goals}, {params.bind(goal, 'String')})" if goal else f"({_CONVERSION} OR notEmpty({goals}))"
+            f"has({goals}, {params.bind(goal, 'String')})"
+            if goal
+            else f"({_CONVERSION} OR notEmpty({goals}))"
         )
         # Ordered by time, then id: (timestamp, event_id, completes, is a pageview, path).
         events = (
@@ -856,7 +858,8 @@ class AnalyticsQueries:
             f" arraySlice(pages, 1, {limit}) AS path, length(pages) > {limit} AS more"
             f" FROM events WHERE {where} GROUP BY session_id"
             f" HAVING notEmpty(path){' AND done > 0' if goal else ''})"
-            f" GROUP BY path, more ORDER BY visits DESC, conversions DESC, path ASC, more ASC {_page(spec, params)}"
+            " GROUP BY path, more ORDER BY visits DESC, conversions DESC, path ASC, more ASC"
+            f" {_page(spec, params)}"
         )
         return await self._rows(sql, params)
 

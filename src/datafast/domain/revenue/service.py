@@ -153,37 +153,70 @@ class PaymentService:
     ) -> int:
         """Store subscription states (MRR converted at the state's day); returns how many."""
         rows = []
+        anchored: dict[str, tuple[str, int]] = {}
         for state in states:
             if state.priced_by_payments and state.subscription_id:
-                state = await self._priced(site, site_currency, provider, state)
+                await self._claim_first_payment(site, provider, state)
+                state, sure = await self._priced(site, site_currency, provider, state)
+                if sure:
+                    anchored[state.subscription_id] = (state.interval, state.interval_count)
             if not state.subscription_id or not state.currency:
                 continue
             found = None
             if state.currency != site_currency and state.mrr:
                 found = await self.rate_and_source(state.currency, site_currency, state.at)
             rows.append(state_row(site, provider, state, site_currency, found[0] if found else None))
-        await SubscriptionStore(self.store.store).insert(rows)
+        subscriptions = SubscriptionStore(self.store.store)
+        await subscriptions.insert(rows)
+        for subscription_id, interval in anchored.items():
+            await subscriptions.reprice(site, provider, subscription_id, interval)
         if rows and self.on_written is not None:
             await self.on_written({str(site)})
         return len(rows)
 
+    async def _claim_first_payment(self, site: uuid.UUID, provider: str, state: SubscriptionState) -> None:
+        """A first order that names no subscription (Lemon Squeezy's) is the subscription's first
+        payment when the subscription names it (``payment_refs``): tag it, and its refunds, so the
+        subscription's revenue and lifetime value count it. Refunds stored later inherit the tag."""
+        untagged = [
+            row
+            for row in await self.store.sharing_refs(site, provider, state.payment_refs)
+            if not row.subscription_id
+        ]
+        if untagged:
+            await self._written(
+                [
+                    replace(row, subscription_id=state.subscription_id, version=time.time_ns())
+                    for row in untagged
+                ]
+            )
+
     async def _priced(
         self, site: uuid.UUID, site_currency: str, provider: str, state: SubscriptionState
-    ) -> SubscriptionState:
+    ) -> tuple[SubscriptionState, bool]:
         """A state without a price (Lemon Squeezy) priced by its subscription's latest payment
-        (an hour of slack: the renewal's payment and the update announcing it come together) and
-        the interval its earlier priced states had, else the one from that payment (or the trial's
-        end) to ``renews_at``."""
+        (an hour of slack: the renewal's payment and the update announcing it come together).
+
+        Its billing interval: from that payment (or the trial's end) to ``renews_at`` when the state
+        came with the payment — then it is sure (the second value) —, else the one the
+        subscription's priced states have, else that same guess."""
         paid = await self.store.latest_paid(
             site, provider, state.subscription_id, state.payment_refs, state.at + PRICE_SLACK
         )
         if paid is None:  # a trial, or the payment is not here yet: no MRR to count
-            return replace(state, amount=0, currency=site_currency)
-        interval = await SubscriptionStore(self.store.store).paid_interval(
-            site, provider, state.subscription_id
+            return replace(state, amount=0, currency=site_currency), False
+        start = paid.timestamp if paid.timestamp.tzinfo else paid.timestamp.replace(tzinfo=UTC)
+        sure = (
+            state.renews_at is not None
+            and abs(state.at - start) <= PRICE_SLACK
+            and state.renews_at > start + PRICE_SLACK
         )
+        interval = None
+        if not sure:
+            interval = await SubscriptionStore(self.store.store).paid_interval(
+                site, provider, state.subscription_id
+            )
         if interval is None:
-            start = paid.timestamp if paid.timestamp.tzinfo else paid.timestamp.replace(tzinfo=UTC)
             if (
                 state.trial_end is not None
                 and state.renews_at is not None
@@ -191,13 +224,14 @@ class PaymentService:
             ):
                 start = max(start, state.trial_end)
             interval = interval_between(start, state.renews_at) if state.renews_at else ("month", 1)
-        return replace(
+        priced = replace(
             state,
             amount=paid.amount,
             currency=paid.currency,
             interval=interval[0],
             interval_count=interval[1],
         )
+        return priced, sure
 
     async def _payment(
         self, site: uuid.UUID, site_currency: str, provider: str, item: Incoming, outcome: Outcome

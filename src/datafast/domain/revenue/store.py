@@ -84,6 +84,15 @@ class PaymentStore:
         )
         return rows[0] if rows else None
 
+    async def sharing_refs(self, site: uuid.UUID, provider: str, refs: list[str]) -> list[PaymentRow]:
+        """Every stored row (payments and their refunds) that any of ``refs`` names."""
+        if not refs:
+            return []
+        return await self._rows(
+            "provider = {provider:String} AND hasAny(refs, {refs:Array(String)})",
+            {"site": str(site), "provider": provider, "refs": refs},
+        )
+
     async def payment_of_customer(
         self, site: uuid.UUID, provider: str, customer_id: str, amount: int, before: datetime
     ) -> PaymentRow | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from datafast.domain.revenue.currency import from_rate
 from datafast.domain.revenue.providers import SubscriptionState
+from datafast.domain.revenue.providers._base import LIVE, MONTHS_PER
 from datafast.lib.eventstore import EventStore
 
 __all__ = ("COLUMNS", "SubscriptionStore", "interval_between")
@@ -119,6 +120,44 @@ class SubscriptionStore:
             return None
         interval, count = result.result_rows[0]
         return str(interval), int(count)
+
+    async def reprice(
+        self, site: uuid.UUID, provider: str, subscription_id: str, interval: tuple[str, int]
+    ) -> int:
+        """Give the subscription's priced states this billing interval; returns how many changed.
+
+        A price-less provider's interval is known for sure only from a state sent with a payment
+        (its ``renews_at`` one period after it); states that came before it, out of order, had
+        to guess."""
+        result = await self.store.query(
+            f"SELECT {', '.join(COLUMNS)} FROM subscription_states FINAL"  # noqa: S608 - fixed names
+            " WHERE website_id = {site:UUID} AND provider = {provider:String}"
+            " AND subscription_id = {sub:String} AND amount > 0",
+            parameters={"site": str(site), "provider": provider, "sub": subscription_id},
+        )
+        months = MONTHS_PER.get(interval[0], 1) * max(interval[1], 1)
+        changed = []
+        for values in result.result_rows:
+            row = dict(zip(COLUMNS, values, strict=True))
+            if (row["interval"], int(row["interval_count"])) == interval:
+                continue
+            mrr = round(row["amount"] / months) if row["status"] in LIVE else 0
+            # The site-currency figure keeps the rate it was converted at.
+            mrr_site = (
+                mrr
+                if row["currency"] == row["site_currency"]
+                else (round(row["mrr_site"] * mrr / row["mrr"]) if row["mrr"] else 0)
+            )
+            row.update(
+                interval=interval[0],
+                interval_count=interval[1],
+                mrr=mrr,
+                mrr_site=mrr_site,
+                version=time.time_ns(),
+            )
+            changed.append([row[c] for c in COLUMNS])
+        await self.insert(changed)
+        return len(changed)
 
     async def insert(self, rows: list[list[Any]]) -> None:
         if rows:
