@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 __all__ = (
+    "Annotation",
     "ApiKey",
     "AuthSession",
     "BillingAccount",
@@ -40,6 +41,7 @@ __all__ = (
     "PrivacyRequest",
     "RecoveryCode",
     "Role",
+    "Segment",
     "ShareLink",
     "TokenPurpose",
     "TwoFactor",
@@ -424,6 +426,42 @@ class BillingEvent(UUIDBase):
     event_id: Mapped[str] = mapped_column(String(255), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Segment(UUIDBase):
+    """A saved filter set of a site's dashboard, shared with its team.
+
+    ``filters`` holds the Stats API's filters as a ``/query`` body holds them
+    (``[{"dimension": "source", "operator": "is", "values": ["Google"]}]``).
+    """
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("website_id", "name"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    filters: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
+
+
+class Annotation(UUIDBase):
+    """A note on a day of a site's chart ("launched on Product Hunt"); internal to the team."""
+
+    __tablename__ = "annotations"
+    __table_args__ = (Index("ix_annotations_website_id_day", "website_id", "day"),)
+
+    website_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("websites.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    """A calendar day in the site's timezone."""
+    text: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 
 metadata = UUIDBase.metadata

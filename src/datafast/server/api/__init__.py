@@ -22,6 +22,7 @@ from datafast.server.api.revenue import (
     SubscriptionsController,
     WebhookController,
 )
+from datafast.server.api.segments import AnnotationController, SegmentController
 from datafast.server.api.sites import InvitationController, ShareController, SiteController
 from datafast.server.api.stats import FunnelController, StatsController
 from datafast.server.api.twofactor import TwoFactorController
@@ -50,4 +51,6 @@ API_ROUTES = [
     NotificationController,
     UnsubscribeController,
     SiteAlertsController,
+    SegmentController,
+    AnnotationController,
 ]
