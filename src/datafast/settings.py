@@ -147,9 +147,13 @@ class Settings:
     report_max_memory: int = 4_000_000_000
     """ClickHouse ``max_memory_usage`` (bytes) of every read (0: none); over it a report answers 503."""
     data_retention_days: int = 0
+    """Traffic (events, sessions, rollups) older than this many days is deleted; 0 keeps it all."""
     stripe_api_base: str = "https://api.stripe.com"
     """Stripe's API (STRIPE_API_BASE): hosted billing and the payment history import."""
-    """Traffic (events, sessions, rollups) older than this many days is deleted; 0 keeps it all."""
+    polar_api_base: str = "https://api.polar.sh"
+    """Polar's API (POLAR_API_BASE; its sandbox is https://sandbox-api.polar.sh): history import."""
+    lemonsqueezy_api_base: str = "https://api.lemonsqueezy.com"
+    """Lemon Squeezy's API (LEMONSQUEEZY_API_BASE): the payment history import."""
     ingest_partitions: int = 1
     """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place.
     One per worker lets every worker process at once; more than workers only makes smaller inserts."""
@@ -285,6 +289,10 @@ def load_settings(
         ingest_flush_interval=parse("INGEST_FLUSH_INTERVAL", "1", _positive_float),
         data_retention_days=parse("DATA_RETENTION_DAYS", "0", _non_negative_int),
         stripe_api_base=parse("STRIPE_API_BASE", "https://api.stripe.com", _http_url).rstrip("/"),
+        polar_api_base=parse("POLAR_API_BASE", "https://api.polar.sh", _http_url).rstrip("/"),
+        lemonsqueezy_api_base=parse(
+            "LEMONSQUEEZY_API_BASE", "https://api.lemonsqueezy.com", _http_url
+        ).rstrip("/"),
         ingest_partitions=parse("INGEST_PARTITIONS", "1", _positive_int),
         ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),

@@ -55,9 +55,14 @@ class LemonSqueezyProvider:
         if header and header != event:
             raise BadSignature("X-Event-Name does not match the signed body's meta.event_name")
         data = get(payload, "data", default={})
-        data = data if isinstance(data, dict) else {}
         custom = get(payload, "meta", "custom_data", default={})
-        delivery = hashlib.sha256(body).hexdigest()
+        return self.parse(hashlib.sha256(body).hexdigest(), event, data, custom)
+
+    def parse(self, delivery: str, event: str, data: Any, custom: Any = None) -> Verified:
+        """What an event means (its signature checked, or rebuilt from an API object by the history
+        import): ``data`` is the JSON:API resource (order, subscription invoice, subscription),
+        ``custom`` the checkout's custom data (webhooks only: the API does not return it)."""
+        data = data if isinstance(data, dict) else {}
         if event in SUBSCRIPTION_EVENTS:
             return Verified(delivery, event, [], [_subscription(delivery, data, custom)])
         return Verified(delivery_id=delivery, event=event, items=_parse(event, data, custom))

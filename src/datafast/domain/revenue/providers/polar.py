@@ -57,8 +57,12 @@ class PolarProvider:
         if not found:
             raise BadSignature("no webhook-signature matches the body")
         payload = decode_json(body)
-        event = str(get(payload, "type", default=""))
         data = get(payload, "data", default={})
+        return self.parse(delivery, str(get(payload, "type", default="")), data)
+
+    def parse(self, delivery: str, event: str, data: Any) -> Verified:
+        """What an event means (its signature checked, or rebuilt from an API object by the history
+        import): ``data`` is the order or subscription, as Polar's API also returns it."""
         data = data if isinstance(data, dict) else {}
         if event.startswith("subscription."):
             return Verified(delivery, event, [], [_subscription(delivery, data)])
