@@ -30,6 +30,7 @@ from datafast.domain.reports.jobs import (
     weekly_reports,
 )
 from datafast.domain.revenue.history import HISTORY, revenue_history
+from datafast.domain.revenue.rates import RATES_CRON, RATES_REFRESH, rates_refresh
 from datafast.lib.queue import JobFunction
 
 __all__ = ("JOBS", "SCHEDULE")
@@ -54,6 +55,7 @@ JOBS: dict[str, JobFunction] = {
     LOCAL_DAYS: local_days,
     RUN_IMPORT: import_job,
     HISTORY: revenue_history,
+    RATES_REFRESH: rates_refresh,
 }
 
 SCHEDULE: list[tuple[str, str]] = [
@@ -63,5 +65,6 @@ SCHEDULE: list[tuple[str, str]] = [
     (BILLING_NOTICES, NOTICES_CRON),
     (PLAN_RETENTION, PLAN_RETENTION_CRON),
     (LOCAL_DAYS, LOCAL_DAYS_CRON),
+    (RATES_REFRESH, RATES_CRON),
 ]
 """Jobs run on a cron (UTC): by ``datafast worker`` in scaled mode, in the serving process embedded."""

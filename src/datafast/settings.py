@@ -154,6 +154,8 @@ class Settings:
     """Polar's API (POLAR_API_BASE; its sandbox is https://sandbox-api.polar.sh): history import."""
     lemonsqueezy_api_base: str = "https://api.lemonsqueezy.com"
     """Lemon Squeezy's API (LEMONSQUEEZY_API_BASE): the payment history import."""
+    rates_url: str = ""
+    """Where the daily ``rates_refresh`` job downloads exchange rates (RATES_URL); empty: never."""
     ingest_partitions: int = 1
     """Scaled mode: ingest streams; a site's events always go to the same one, processed in one place.
     One per worker lets every worker process at once; more than workers only makes smaller inserts."""
@@ -293,6 +295,7 @@ def load_settings(
         lemonsqueezy_api_base=parse(
             "LEMONSQUEEZY_API_BASE", "https://api.lemonsqueezy.com", _http_url
         ).rstrip("/"),
+        rates_url=parse("RATES_URL", "", _http_url) if get("RATES_URL", "") else "",
         ingest_partitions=parse("INGEST_PARTITIONS", "1", _positive_int),
         ingest_heartbeat=parse("INGEST_HEARTBEAT", "15", _positive_int),
         ingest_backlog_mb=parse("INGEST_BACKLOG_MB", "1024", _positive_int),

@@ -39,4 +39,5 @@ def test_every_scheduled_job_is_a_known_job() -> None:
         "billing_notices": "0 * * * *",
         "plan_retention": "17 3 * * *",
         "local_days": "*/5 * * * *",
+        "rates_refresh": "20 16 * * *",
     }
