@@ -136,3 +136,25 @@ async def shop(client: Client, owner: Browser, adapters: Adapters, currency: str
 @pytest.fixture(params=sorted(STAND_INS))
 def standin(request: pytest.FixtureRequest) -> StandIn:
     return STAND_INS[request.param]()
+
+
+async def history_of(shop: Shop, connection: dict[str, Any]) -> dict[str, Any]:
+    """A payment connection's history import as the API shows it."""
+    response = await shop.owner.get(f"/api/v1/sites/{shop.id}/revenue/connections/{connection['id']}")
+    assert response.status_code == 200, response.text
+    history: dict[str, Any] = response.json()["history"]
+    return history
+
+
+async def history_finished(shop: Shop, connection: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    """The import once done or failed; its progress never went backwards meanwhile."""
+    deadline = time.monotonic() + timeout
+    seen: list[float] = []
+    while time.monotonic() < deadline:
+        history = await history_of(shop, connection)
+        seen.append(history["progress"])
+        if history["status"] in ("done", "failed"):
+            assert seen == sorted(seen), f"progress went backwards: {seen}"
+            return history
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the history import did not finish: {await history_of(shop, connection)}")

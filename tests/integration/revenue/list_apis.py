@@ -1,4 +1,5 @@
-"""Local stand-ins for the list endpoints of Polar's and Lemon Squeezy's APIs that the history
+"""Local stand-ins for the list endpoints of Polar's and Lemon Squeezy's APIs (Stripe's are in
+``stripe_api``, on the same plumbing) that the history
 import reads, as each documents them, behind a Bearer key (401 otherwise).
 
 - Polar: ``GET /v1/orders/`` and ``/v1/subscriptions/`` with ``page``, ``limit`` and
@@ -17,7 +18,7 @@ import json
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tests.integration.revenue.standins import Delivery
@@ -27,6 +28,8 @@ class ListAPI:
     """The HTTP plumbing: a Bearer key, lists of objects by path, pages served counted."""
 
     paths: tuple[str, ...] = ()
+    headers: dict[str, str] = {}
+    """More response headers the provider sends."""
 
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
@@ -45,7 +48,7 @@ class ListAPI:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> ListAPI:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -66,6 +69,8 @@ class ListAPI:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(data)))
+        for name, value in self.headers.items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(data)
 

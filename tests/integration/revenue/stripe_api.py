@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from tests.integration.revenue.list_apis import ListAPI
 from tests.integration.revenue.standins import Delivery
 
 PATHS = {
@@ -24,36 +24,21 @@ PATHS = {
 }
 
 
-class StripeListAPI:
+class StripeListAPI(ListAPI):
+    paths = tuple(PATHS)
+    headers = {"Request-Id": "req_standin"}
+
     def __init__(self, api_key: str) -> None:
-        self.api_key = api_key
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {path: {} for path in PATHS}
+        super().__init__(api_key)
         self.pages_served = 0
         self.paused = threading.Event()
         """Set by the test: serving the second page of Checkout Sessions waits for ``resume``."""
         self.reached = threading.Event()
         self.resume = threading.Event()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                api.serve(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> StripeListAPI:
-        self.thread.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.resume.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().__exit__(*exc)
 
     def add(self, deliveries: list[Delivery]) -> None:
         """File each event's object under the list that shows it (a subscription: its latest)."""
@@ -64,22 +49,13 @@ class StripeListAPI:
                     obj = event["data"]["object"]
                     self.objects[path][obj["id"]] = obj
 
-    def _reply(self, handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Request-Id", "req_standin")
-        handler.end_headers()
-        handler.wfile.write(data)
-
     def serve(self, handler: BaseHTTPRequestHandler) -> None:
         if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
             error = {"type": "invalid_request_error", "message": "Invalid API Key provided: rk_****"}
-            return self._reply(handler, 401, {"error": error})
+            return self.reply(handler, 401, {"error": error})
         parts = urlsplit(handler.path)
         if parts.path not in PATHS:
-            return self._reply(
+            return self.reply(
                 handler, 404, {"error": {"type": "invalid_request_error", "message": "No such path"}}
             )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -101,6 +77,6 @@ class StripeListAPI:
                 self.resume.wait(timeout=30)
         self.pages_served += 1
         page = items[:limit]
-        return self._reply(
+        return self.reply(
             handler, 200, {"object": "list", "url": parts.path, "has_more": len(items) > limit, "data": page}
         )

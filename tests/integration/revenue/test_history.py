@@ -6,14 +6,12 @@ progress reaches 100%. Truth is the stand-in's own sales."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from tests.integration.revenue.conftest import Shop
+from tests.integration.revenue.conftest import Shop, history_finished, history_of
 from tests.integration.revenue.standins import Delivery, Sale, Stripe
 from tests.integration.revenue.stripe_api import StripeListAPI
 
@@ -30,26 +28,6 @@ def stripe_api() -> Iterator[StripeListAPI]:
 @pytest.fixture
 def env(env: dict[str, str], stripe_api: StripeListAPI) -> dict[str, str]:
     return {**env, "STRIPE_API_BASE": stripe_api.url}
-
-
-async def _history(shop: Shop, connection: dict[str, Any]) -> dict[str, Any]:
-    response = await shop.owner.get(f"/api/v1/sites/{shop.id}/revenue/connections/{connection['id']}")
-    assert response.status_code == 200, response.text
-    history: dict[str, Any] = response.json()["history"]
-    return history
-
-
-async def _finished(shop: Shop, connection: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[float] = []
-    while time.monotonic() < deadline:
-        history = await _history(shop, connection)
-        seen.append(history["progress"])
-        if history["status"] in ("done", "failed"):
-            assert seen == sorted(seen), f"progress went backwards: {seen}"
-            return history
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the history import did not finish: {await _history(shop, connection)}")
 
 
 async def test_connecting_stripe_imports_90_days_once_while_webhooks_arrive(
@@ -95,11 +73,11 @@ async def test_connecting_stripe_imports_90_days_once_while_webhooks_arrive(
     assert started_at.status_code == 202, started_at.text
     assert started_at.json()["history"]["status"] in ("queued", "running", "done")
     assert await asyncio.to_thread(stripe_api.reached.wait, 30)
-    assert (await _history(shop, connection))["status"] == "running"
+    assert (await history_of(shop, connection))["status"] == "running"
     for _, deliveries in sales[100:110]:  # on the page not read yet, and by webhook meanwhile
         await shop.deliver_all(connection, [standin.resign(d) for d in deliveries])
     stripe_api.resume.set()
-    history = await _finished(shop, connection)
+    history = await history_finished(shop, connection)
 
     assert history["status"] == "done", history
     assert history["progress"] == 1.0
@@ -121,7 +99,7 @@ async def test_connecting_stripe_imports_90_days_once_while_webhooks_arrive(
         f"/api/v1/sites/{shop.id}/revenue/connections/{connection['id']}/history", json={"api_key": READ_KEY}
     )
     assert again.status_code == 202, again.text
-    assert (await _finished(shop, connection))["status"] == "done"
+    assert (await history_finished(shop, connection))["status"] == "done"
     assert await shop.net() == truth
     assert await shop.stored_rows() == rows
 
@@ -135,7 +113,7 @@ async def test_a_key_stripe_refuses_fails_the_import_with_its_reason(
         json={"api_key": "rk_test_" + "wrong" * 8, "days": 30},
     )
     assert started.status_code == 202, started.text
-    history = await _finished(shop, connection)
+    history = await history_finished(shop, connection)
     assert history["status"] == "failed"
     assert "refused the key" in history["error"]
     listed = await shop.owner.get(f"/api/v1/sites/{shop.id}/revenue/connections")

@@ -5,15 +5,13 @@ Truth is the stand-in's own sales."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.integration.revenue.conftest import Shop
+from tests.integration.revenue.conftest import Shop, history_finished
 from tests.integration.revenue.list_apis import LemonSqueezyListAPI, ListAPI, PolarListAPI
 from tests.integration.revenue.standins import Delivery, LemonSqueezy, Polar, Sale
 
@@ -25,38 +23,18 @@ VISITORS = ("v-hist-google", "v-hist-news", "v-hist-ads")
 @pytest.fixture
 def polar_api() -> Iterator[PolarListAPI]:
     with PolarListAPI(POLAR_TOKEN) as api:
-        yield api  # type: ignore[misc]
+        yield api
 
 
 @pytest.fixture
 def ls_api() -> Iterator[LemonSqueezyListAPI]:
     with LemonSqueezyListAPI(LS_KEY) as api:
-        yield api  # type: ignore[misc]
+        yield api
 
 
 @pytest.fixture
 def env(env: dict[str, str], polar_api: PolarListAPI, ls_api: LemonSqueezyListAPI) -> dict[str, str]:
     return {**env, "POLAR_API_BASE": polar_api.url, "LEMONSQUEEZY_API_BASE": ls_api.url}
-
-
-async def _history(shop: Shop, connection: dict[str, Any]) -> dict[str, Any]:
-    response = await shop.owner.get(f"/api/v1/sites/{shop.id}/revenue/connections/{connection['id']}")
-    assert response.status_code == 200, response.text
-    history: dict[str, Any] = response.json()["history"]
-    return history
-
-
-async def _finished(shop: Shop, connection: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    seen: list[float] = []
-    while time.monotonic() < deadline:
-        history = await _history(shop, connection)
-        seen.append(history["progress"])
-        if history["status"] in ("done", "failed"):
-            assert seen == sorted(seen), f"progress went backwards: {seen}"
-            return history
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the history import did not finish: {await _history(shop, connection)}")
 
 
 async def _start(shop: Shop, connection: dict[str, Any], key: str) -> dict[str, Any]:
@@ -120,7 +98,7 @@ async def _import_once(shop: Shop, standin: Polar | LemonSqueezy, api: ListAPI, 
     await _start(shop, connection, key)
     for _, deliveries in sales[100:110]:  # by webhook while the import runs
         await shop.deliver_all(connection, [standin.resign(d) for d in deliveries])
-    history = await _finished(shop, connection)
+    history = await history_finished(shop, connection)
 
     assert history["status"] == "done", history
     assert history["progress"] == 1.0
@@ -136,7 +114,7 @@ async def _import_once(shop: Shop, standin: Polar | LemonSqueezy, api: ListAPI, 
     # Importing again stores nothing new.
     rows = await shop.stored_rows()
     await _start(shop, connection, key)
-    assert (await _finished(shop, connection))["status"] == "done"
+    assert (await history_finished(shop, connection))["status"] == "done"
     assert await shop.net() == truth
     assert await shop.stored_rows() == rows
     return [s for s, _ in sales]
@@ -181,6 +159,6 @@ async def test_a_key_the_provider_refuses_fails_the_import_with_its_reason(
 ) -> None:
     connection = await shop.connect(Polar())
     await _start(shop, connection, "polar_oat_" + "wrong" * 8)
-    history = await _finished(shop, connection)
+    history = await history_finished(shop, connection)
     assert history["status"] == "failed"
     assert "Polar refused the key" in history["error"]

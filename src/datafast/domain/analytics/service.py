@@ -612,6 +612,23 @@ class StatsService:
             date_range=rows.date_range, currency=site.currency, rows=rows.rows, has_more=rows.has_more
         )
 
+    def _listing(
+        self, site: SiteContext, date_range: DateRange | Period, filters: list[Filter], **more: Any
+    ) -> tuple[ResolvedRange, QuerySpec]:
+        """The resolved range and a spec without metrics, for the reports that list things."""
+        range_ = resolve_range(date_range, site.timezone, self.clock())
+        spec = QuerySpec(
+            website_id=site.id,
+            timezone=site.timezone,
+            start=range_.start_utc,
+            end=range_.end_utc,
+            metrics=(),
+            filters=self._filters(filters, site.public),
+            goals=site.goals,
+            **more,
+        )
+        return range_, spec
+
     async def journeys(
         self,
         site: SiteContext,
@@ -622,18 +639,7 @@ class StatsService:
         limit: int,
         offset: int,
     ) -> Journeys:
-        range_ = resolve_range(date_range, site.timezone, self.clock())
-        spec = QuerySpec(
-            website_id=site.id,
-            timezone=site.timezone,
-            start=range_.start_utc,
-            end=range_.end_utc,
-            metrics=(),
-            filters=self._filters(filters, site.public),
-            limit=limit + 1,
-            offset=offset,
-            goals=site.goals,
-        )
+        range_, spec = self._listing(site, date_range, filters, limit=limit + 1, offset=offset)
 
         async def compute() -> Journeys:
             rows = await self.queries.journeys(spec, steps, goal)
@@ -663,19 +669,9 @@ class StatsService:
         offset: int,
     ) -> PropertyKeys:
         """The custom-property keys of the range, most used first (a share link: none that identify)."""
-        range_ = resolve_range(date_range, site.timezone, self.clock())
-        spec = QuerySpec(
-            website_id=site.id,
-            timezone=site.timezone,
-            start=range_.start_utc,
-            end=range_.end_utc,
-            metrics=(),
-            filters=self._filters(filters, site.public),
-            # A share link drops the keys that identify a person after the query: ask for spares.
-            limit=limit + 1 + (len(IDENTITY_PROPS) if site.public else 0),
-            offset=offset,
-            goals=site.goals,
-        )
+        # A share link drops the keys that identify a person after the query: ask for spares.
+        spares = len(IDENTITY_PROPS) if site.public else 0
+        range_, spec = self._listing(site, date_range, filters, limit=limit + 1 + spares, offset=offset)
 
         async def compute() -> PropertyKeys:
             rows = [
@@ -807,16 +803,7 @@ class StatsService:
     async def funnel(
         self, site: SiteContext, funnel: FunnelRead, date_range: DateRange | Period, filters: list[Filter]
     ) -> FunnelResult:
-        range_ = resolve_range(date_range, site.timezone, self.clock())
-        spec = QuerySpec(
-            website_id=site.id,
-            timezone=site.timezone,
-            start=range_.start_utc,
-            end=range_.end_utc,
-            metrics=(),
-            filters=self._filters(filters, site.public),
-            goals=site.goals,
-        )
+        range_, spec = self._listing(site, date_range, filters)
 
         async def compute() -> FunnelResult:
             reached = await self.queries.funnel(
