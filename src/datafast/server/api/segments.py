@@ -9,13 +9,11 @@ The rules live in :mod:`datafast.domain.sites.segments` and :mod:`datafast.domai
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, TypeAlias
+from typing import TypeAlias
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.openapi.spec import Example
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,28 +28,12 @@ from datafast.domain.sites.annotations import (
     list_annotations,
 )
 from datafast.domain.sites.segments import SegmentCreate, SegmentRead, SegmentUpdate
+from datafast.server.api.stats import EndParam, StartParam
 
 __all__ = ("AnnotationController", "SegmentController")
 
 Db: TypeAlias = NamedDependency[AsyncSession]
 SITE = "/api/v1/sites/{website_id:uuid}"
-
-StartParam = Annotated[
-    date | None,
-    QueryParameter(
-        name="start_date",
-        description="First day (site-local, included)",
-        examples=[Example(value="2026-10-01")],
-    ),
-]
-EndParam = Annotated[
-    date | None,
-    QueryParameter(
-        name="end_date",
-        description="Last day (site-local, included)",
-        examples=[Example(value="2026-10-31")],
-    ),
-]
 
 
 class SegmentController(Controller):
