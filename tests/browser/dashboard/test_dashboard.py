@@ -368,7 +368,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(item).to_contain_text("Viewed /landing", timeout=2_000)
         elapsed = time.monotonic() - started
         assert elapsed < 2, f"the visit took {elapsed:.2f}s to show"
-        # A visitor in Germany (sent by a server): a pin on the map where the visitor is.
+        # A visitor in Germany (sent by a server): a marker on the globe where the visitor is.
         started = time.monotonic()
         berlin = httpx.post(
             datafast.url + "/track",
@@ -381,7 +381,8 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
             "Germany", timeout=2_000
         )
         assert time.monotonic() - started < 2
-        expect(page.get_by_test_id("map-pin")).to_have_count(1)
+        # On the globe (the Countries panel's default where there is WebGL; test_globe.py).
+        expect(page.locator('[data-testid="globe-marker"][data-country="DE"]')).to_have_count(1)
         # Live visitors: everyone of the last 5 minutes (A, B, C, the new one and the German one).
         expect(live.get_by_test_id("live-count")).to_have_text(str(len(today) + 2), timeout=10_000)
         shot(page, "dashboard-live-desktop-light")
