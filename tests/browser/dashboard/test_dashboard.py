@@ -248,9 +248,12 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     expect_kpis(page, VISITS)
     countries = page.get_by_test_id("panel-countries")
     expect(countries.locator('tr[data-value="GB"] td[data-metric="visitors"]')).to_have_text("1")
+    # The flat map (visitors by country) is a click away from the live globe.
+    countries.get_by_role("button", name="Map").click()
     expect(countries.get_by_test_id("world-map")).to_have_attribute(
         "aria-label", re.compile("United Kingdom 1")
     )
+    countries.get_by_role("button", name="Globe").click()
     day = (datetime.now(UTC) - timedelta(days=VISITS[3].days_ago)).date().isoformat()
     page.get_by_test_id("period").select_option("custom")
     page.get_by_label("From date").fill(day)
@@ -423,7 +426,9 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(public.get_by_test_id("panel-sources").locator('tr[data-value="realtime"]')).to_be_visible()
         expect(public.get_by_role("link", name="Settings")).to_have_count(0)
         expect(public.get_by_role("button", name="Export CSV")).to_have_count(0)
-        expect(public.get_by_test_id("live")).to_have_count(0)
+        # The live panel shows (aggregates: test_share_live.py), with no link to any visitor.
+        expect(public.get_by_test_id("live").locator(".dot:not(.off)")).to_have_count(1, timeout=10_000)
+        expect(public.get_by_test_id("live").locator("a")).to_have_count(0)
         shot(public, "share-desktop-light")
         # Read-only: the share token cannot change the site.
         token = public.evaluate(
