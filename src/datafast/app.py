@@ -34,6 +34,7 @@ from datafast.domain.realtime import RealtimeHub
 from datafast.domain.revenue.service import PaymentService
 from datafast.domain.revenue.store import PaymentStore
 from datafast.domain.sites.changes import follow_site_changes
+from datafast.domain.sites.sharing import embed_origins_of
 from datafast.jobs import JOBS, SCHEDULE
 from datafast.lib.adapters import Adapters, create_adapters
 from datafast.lib.cache import Cache
@@ -144,7 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *API_ROUTES,
             realtime_stream,
             # Last: its catch-all answers the dashboard's client-side routes.
-            spa_router(),
+            spa_router(share_embeds=embed_origins_of),
         ],
         state=State({"settings": settings, "db_config": db_config}),
         guards=[site_scope_guard],

@@ -117,7 +117,7 @@ async def test_migrations_are_idempotent_and_create_the_schema(client: Client, a
     engine = config.get_engine()
     try:
         before, after = await migrate_config_db(engine)
-        assert before == after == "0018"
+        assert before == after == "0019"
         async with engine.connect() as connection:
             tables = set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
         assert {"users", "websites", "memberships", "alembic_version"} <= tables

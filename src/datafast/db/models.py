@@ -246,6 +246,9 @@ class ShareLink(UUIDBase):
         ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
     )
     """Revoked when this user's credentials are reset (the link is a credential they minted)."""
+    embed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Origins (``https://blog.example.com``) whose pages may show the link in an iframe: its page's
+    ``frame-ancestors``. Empty: nobody may (``'none'``), as every other page."""
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), default=_now)
 
 

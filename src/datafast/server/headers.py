@@ -1,31 +1,54 @@
 """Security headers on the app's own pages and API answers (not on /track, which sites call).
 
-CSP allows only our own origin (the SPA is served from it) and forbids framing;
+CSP allows only our own origin (the SPA is served from it) and forbids framing
+(``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``) — except the page of a share link that
+lists embed origins: its handler sends its own CSP naming them (:func:`content_security_policy`),
+which this middleware keeps, and then no ``X-Frame-Options`` (``DENY`` would refuse the frame
+whatever the CSP says in browsers that predate ``frame-ancestors``). Only that HTML document is
+framed: the scripts, styles and API answers it loads are not documents, so ``frame-ancestors`` on
+them is never consulted and they keep ``'none'``.
 HSTS is sent only when BASE_URL is https (on http it would be ignored, or worse, stick).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ("CONTENT_SECURITY_POLICY", "SecurityHeadersMiddleware", "security_headers")
-
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
+__all__ = (
+    "CONTENT_SECURITY_POLICY",
+    "SecurityHeadersMiddleware",
+    "content_security_policy",
+    "security_headers",
 )
+
+_DIRECTIVES = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+]
+# What share links store is checked on the way in (domain/sites/sharing.py); checked again here
+# because it becomes a header: a scheme, a host and a port, nothing that could end the directive.
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^http://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
 _SKIP = frozenset({"/track"})
+
+
+def content_security_policy(frame_ancestors: Sequence[str] = ()) -> str:
+    """The app's CSP; ``frame_ancestors``: origins that may frame the page (none: ``'none'``)."""
+    sources = " ".join(origin for origin in frame_ancestors if _ORIGIN.match(origin)) or "'none'"
+    return "; ".join([*_DIRECTIVES, f"frame-ancestors {sources}"])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 
 def security_headers(https: bool, path: str) -> list[tuple[bytes, bytes]]:
@@ -54,10 +77,22 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
+                headers = message.get("headers", [])
+                present = {name.lower(): value for name, value in headers}
+                policy = present.get(b"content-security-policy")
+                # A handler's own CSP that lets some origins frame the page (a share link's embeds).
+                framable = (
+                    policy is not None
+                    and b"frame-ancestors " in policy
+                    and b"frame-ancestors 'none'" not in policy
+                )
                 message["headers"] = [
-                    *message.get("headers", []),
-                    *((name, value) for name, value in extra if name not in present),
+                    *headers,
+                    *(
+                        (name, value)
+                        for name, value in extra
+                        if name not in present and not (framable and name == b"x-frame-options")
+                    ),
                 ]
             await send(message)
 

@@ -6,22 +6,33 @@
 - Reserved prefixes (``/api``, ``/track``, ``/js``, ``/webhooks``, ``/healthz``, ``/readyz``,
   ``/metrics``) never fall back to the SPA: an unknown API path stays a JSON 404.
 - Without a build, dashboard pages answer a 503 problem saying how to build it.
+- ``/share/<slug>`` is ``index.html`` too, with the CSP ``frame-ancestors`` of the link's embed
+  origins when it lists some (``share_embeds``, given by the composition root): the one page an
+  iframe on another site may show (see ``server/headers.py``).
 """
 
 from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Request, Response, Router, get
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from datafast.errors import NotFound, ServiceUnavailable
+from datafast.server.headers import content_security_policy
 
-__all__ = ("APP_DIR", "ASSET_CACHE", "INDEX_CACHE", "spa_router")
+__all__ = ("APP_DIR", "ASSET_CACHE", "INDEX_CACHE", "ShareEmbeds", "spa_router")
+
+ShareEmbeds: TypeAlias = Callable[[AsyncSession, str], Awaitable[Sequence[str]]]
+"""A share link's slug → the origins that may frame its page (``sharing.embed_origins_of``)."""
 
 APP_DIR = Path(__file__).resolve().parent.parent / "static" / "app"
 ASSET_CACHE = "public, max-age=31536000, immutable"
@@ -69,14 +80,14 @@ class SpaFiles:
         return path.read_bytes(), media_type
 
 
-def spa_router(directory: Path = APP_DIR) -> Router:
+def spa_router(directory: Path = APP_DIR, *, share_embeds: ShareEmbeds | None = None) -> Router:
     files = SpaFiles(directory)
 
-    def index_response() -> Response[bytes]:
+    def index_response(headers: dict[str, str] | None = None) -> Response[bytes]:
         return Response(
             files.index(),
             media_type="text/html; charset=utf-8",
-            headers={"cache-control": INDEX_CACHE},
+            headers={"cache-control": INDEX_CACHE, **(headers or {})},
         )
 
     @get("/assets/{name:str}", include_in_schema=False, sync_to_thread=False)
@@ -99,4 +110,19 @@ def spa_router(directory: Path = APP_DIR) -> Router:
             raise NotFound(f"No route {request.url.path}")
         return index_response()
 
-    return Router(path="/", route_handlers=[asset, root, fallback])
+    handlers: list[HTTPRouteHandler] = [asset, root, fallback]
+    if share_embeds is not None:
+        embeds = share_embeds
+
+        @get("/share/{slug:str}", include_in_schema=False)
+        async def share_page(
+            slug: FromPath[str], db_session: NamedDependency[AsyncSession]
+        ) -> Response[bytes]:
+            origins = await embeds(db_session, slug)
+            # No origins (or no such link): the middleware's CSP, framing refused.
+            return index_response(
+                {"content-security-policy": content_security_policy(origins)} if origins else None
+            )
+
+        handlers.append(share_page)
+    return Router(path="/", route_handlers=handlers)

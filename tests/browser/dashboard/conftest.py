@@ -104,8 +104,8 @@ def outbox() -> Iterator[Outbox]:
     assert box.refused == 0, "DataFast called the mail API without the configured key"
 
 
-@pytest.fixture(scope="module")
-def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
+def mail_env(outbox: Outbox) -> dict[str, str]:
+    """DataFast's settings for mailing through ``outbox`` (a module adds its own to them)."""
     return {
         "RESEND_API_KEY": RESEND_KEY,
         "RESEND_API_URL": outbox.url,
@@ -114,6 +114,11 @@ def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
         "SIGNUP_LIMIT_PER_IP": "10000",
         "SIGNUP_LIMIT_PER_DOMAIN": "10000",
     }
+
+
+@pytest.fixture(scope="module")
+def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
+    return mail_env(outbox)
 
 
 # --- accounts -------------------------------------------------------------------------------------

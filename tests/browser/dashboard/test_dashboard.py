@@ -248,9 +248,12 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
     expect_kpis(page, VISITS)
     countries = page.get_by_test_id("panel-countries")
     expect(countries.locator('tr[data-value="GB"] td[data-metric="visitors"]')).to_have_text("1")
+    # The flat map (visitors by country) is a click away from the live globe.
+    countries.get_by_role("button", name="Map").click()
     expect(countries.get_by_test_id("world-map")).to_have_attribute(
         "aria-label", re.compile("United Kingdom 1")
     )
+    countries.get_by_role("button", name="Globe").click()
     day = (datetime.now(UTC) - timedelta(days=VISITS[3].days_ago)).date().isoformat()
     page.get_by_test_id("period").select_option("custom")
     page.get_by_label("From date").fill(day)
@@ -368,7 +371,7 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(item).to_contain_text("Viewed /landing", timeout=2_000)
         elapsed = time.monotonic() - started
         assert elapsed < 2, f"the visit took {elapsed:.2f}s to show"
-        # A visitor in Germany (sent by a server): a pin on the map where the visitor is.
+        # A visitor in Germany (sent by a server): a marker on the globe where the visitor is.
         started = time.monotonic()
         berlin = httpx.post(
             datafast.url + "/track",
@@ -381,7 +384,8 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
             "Germany", timeout=2_000
         )
         assert time.monotonic() - started < 2
-        expect(page.get_by_test_id("map-pin")).to_have_count(1)
+        # On the globe (the Countries panel's default where there is WebGL; test_globe.py).
+        expect(page.locator('[data-testid="globe-marker"][data-country="DE"]')).to_have_count(1)
         # Live visitors: everyone of the last 5 minutes (A, B, C, the new one and the German one).
         expect(live.get_by_test_id("live-count")).to_have_text(str(len(today) + 2), timeout=10_000)
         shot(page, "dashboard-live-desktop-light")
@@ -422,7 +426,9 @@ def test_sign_up_add_a_site_and_the_dashboard_shows_exactly_what_the_visitors_di
         expect(public.get_by_test_id("panel-sources").locator('tr[data-value="realtime"]')).to_be_visible()
         expect(public.get_by_role("link", name="Settings")).to_have_count(0)
         expect(public.get_by_role("button", name="Export CSV")).to_have_count(0)
-        expect(public.get_by_test_id("live")).to_have_count(0)
+        # The live panel shows (aggregates: test_share_live.py), with no link to any visitor.
+        expect(public.get_by_test_id("live").locator(".dot:not(.off)")).to_have_count(1, timeout=10_000)
+        expect(public.get_by_test_id("live").locator("a")).to_have_count(0)
         shot(public, "share-desktop-light")
         # Read-only: the share token cannot change the site.
         token = public.evaluate(

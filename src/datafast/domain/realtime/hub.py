@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -46,6 +46,9 @@ class Listener:
     queue: asyncio.Queue[FeedMessage]
     missed: list[FeedMessage]
     """Buffered events after the client's ``Last-Event-ID``, to send first."""
+    recent: list[FeedMessage] = field(default_factory=list)
+    """The site's buffered events when the listener joined (``missed`` is their tail): what the
+    stream may learn from, e.g. where a visitor who pays now was seen."""
 
 
 @dataclass(eq=False)
@@ -78,8 +81,17 @@ class RealtimeHub:
         self._reaper: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def listen(self, website_id: str, last_event_id: str | None = None) -> AsyncIterator[Listener]:
-        """Follow a site; returns once subscribed, so nothing published afterwards is missed."""
+    async def listen(
+        self,
+        website_id: str,
+        last_event_id: str | None = None,
+        event_key: Callable[[str], str] | None = None,
+    ) -> AsyncIterator[Listener]:
+        """Follow a site; returns once subscribed, so nothing published afterwards is missed.
+
+        ``event_key``: how the stream names events to its client (``Last-Event-ID`` is compared
+        with it), when not by their ids.
+        """
         feed = self._feeds.get(website_id)
         if feed is None or feed.failed is not None or (feed.task is not None and feed.task.done()):
             feed = _SiteFeed(deque(maxlen=self._buffer_size))
@@ -96,10 +108,12 @@ class RealtimeHub:
                 raise ConnectionError("realtime subscription not ready after 10 s") from None
             if feed.failed is not None:
                 raise ConnectionError(f"realtime subscription failed: {feed.failed!r}")
+            listener.recent = list(feed.buffer)
             if last_event_id:
-                ids = [message.id for message in feed.buffer]
+                name = event_key or str
+                ids = [name(message.id) for message in listener.recent]
                 if last_event_id in ids:
-                    listener.missed = list(feed.buffer)[ids.index(last_event_id) + 1 :]
+                    listener.missed = listener.recent[ids.index(last_event_id) + 1 :]
             yield listener
         finally:
             feed.listeners.discard(listener)

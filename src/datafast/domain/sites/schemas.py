@@ -21,6 +21,7 @@ __all__ = (
     "ShareAccess",
     "ShareLinkCreate",
     "ShareLinkRead",
+    "ShareLinkUpdate",
     "SharePasswordBody",
     "SharedSiteRead",
     "SiteCreate",
@@ -171,9 +172,21 @@ class InvitationRead(msgspec.Struct):
         )
 
 
+EmbedOrigins = Annotated[list[Annotated[str, msgspec.Meta(max_length=300)]], msgspec.Meta(max_length=50)]
+"""Checked and normalised by ``sharing.normalize_embed_origins`` (https origins; http on localhost)."""
+
+
 class ShareLinkCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(max_length=100)] = ""
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)] | None = None
+    embed_origins: EmbedOrigins = msgspec.field(default_factory=list)
+    """Origins whose pages may show the dashboard in an iframe, e.g. ``["https://blog.example.com"]``."""
+
+
+class ShareLinkUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    embed_origins: EmbedOrigins | None = None
+    """Replaces the list; ``[]``: the link may no longer be embedded anywhere."""
 
 
 class ShareLinkRead(msgspec.Struct):
@@ -182,16 +195,22 @@ class ShareLinkRead(msgspec.Struct):
     name: str
     url: str
     password_protected: bool
+    embed_origins: list[str]
+    embed_url: str
+    """What an embedding page's ``<iframe src>`` loads: the dashboard without the app's header."""
     created_at: datetime
 
     @classmethod
     def of(cls, link: ShareLink, base_url: str) -> ShareLinkRead:
+        url = f"{base_url}/share/{link.slug}"
         return cls(
             id=link.id,
             slug=link.slug,
             name=link.name,
-            url=f"{base_url}/share/{link.slug}",
+            url=url,
             password_protected=link.password_hash is not None,
+            embed_origins=list(link.embed_origins or []),
+            embed_url=f"{url}?embed=1",
             created_at=link.created_at,
         )
 

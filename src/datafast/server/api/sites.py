@@ -38,6 +38,7 @@ from datafast.domain.sites.schemas import (
     SharedSiteRead,
     ShareLinkCreate,
     ShareLinkRead,
+    ShareLinkUpdate,
     SharePasswordBody,
     SiteCreate,
     SiteRead,
@@ -385,7 +386,30 @@ class SiteController(Controller):
         settings: NamedDependency[Settings],
     ) -> ShareLinkRead:
         link = await sharing.create_share_link(
-            db_session, website, data.name, data.password, created_by=principal.user
+            db_session,
+            website,
+            data.name,
+            data.password,
+            created_by=principal.user,
+            embed_origins=data.embed_origins,
+        )
+        return ShareLinkRead.of(link, settings.base_url)
+
+    @patch(
+        SITE + "/share-links/{link_id:uuid}",
+        opt=SIGNED_IN,
+        summary="Rename a share link or change the origins that may embed it",
+    )
+    async def update_share_link(
+        self,
+        link_id: FromPath[uuid.UUID],
+        data: JSONBody[ShareLinkUpdate],
+        website: NamedDependency[Website],
+        db_session: Db,
+        settings: NamedDependency[Settings],
+    ) -> ShareLinkRead:
+        link = await sharing.update_share_link(
+            db_session, website.id, link_id, name=data.name, embed_origins=data.embed_origins
         )
         return ShareLinkRead.of(link, settings.base_url)
 
