@@ -38,7 +38,7 @@ _DIRECTIVES = [
 ]
 # What share links store is checked on the way in (domain/sites/sharing.py); checked again here
 # because it becomes a header: a scheme, a host and a port, nothing that could end the directive.
-_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$|^http://\[[0-9a-f:.]+\](:[0-9]{1,5})?$")
+_ORIGIN = re.compile(r"^https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$")
 _SKIP = frozenset({"/track"})
 
 

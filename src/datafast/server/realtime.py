@@ -114,7 +114,9 @@ class _Presenter:
             if event.get("type") == "identify":  # about a person, not the traffic
                 return b""
             shared = {name: event[name] for name in SHARED_FIELDS if name in event}
-            shared.update(id=self.event_id(message.id), country=country, new_visitor=new)
+            shared.update(id=self.event_id(message.id), new_visitor=new)
+            if event.get("type") in PAYMENTS:
+                shared["country"] = country
             data = msgspec.json.encode(shared)
         elif event.get("type") in PAYMENTS and country and not event.get("country"):
             data = msgspec.json.encode({**event, "country": country})

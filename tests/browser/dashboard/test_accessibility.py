@@ -57,7 +57,11 @@ def test_every_control_has_an_accessible_name_and_keyboard_focus_is_visible(
     host = unique_host("a11y")
     site_id = owner.add_site(host)
     track(datafast, site_id, host, [Hit("aa", "/"), Hit("aa", "/pricing"), Hit("ab", "/blog")])
-    share = owner.http.post(f"/api/v1/sites/{site_id}/share-links", json={"name": "a11y"}, headers=owner.csrf)
+    share = owner.http.post(
+        f"/api/v1/sites/{site_id}/share-links",
+        json={"name": "a11y", "embed_origins": ["https://blog.example.com"]},
+        headers=owner.csrf,
+    )
     assert share.status_code == 201, share.text
     site = f"{datafast.url}/sites/{site_id}"
     screens = [
@@ -69,7 +73,11 @@ def test_every_control_has_an_accessible_name_and_keyboard_focus_is_visible(
         f"{site}/funnels",
         *(f"{site}/settings?tab={tab}" for tab in SETTINGS_TABS),
     ]
-    public = [datafast.url + p for p in ("/login", "/signup", "/reset")] + [share.json()["url"]]
+    # The shared dashboard (its live panel and globe), and as an embed shows it (no app header).
+    public = [datafast.url + p for p in ("/login", "/signup", "/reset")] + [
+        share.json()["url"],
+        share.json()["embed_url"],
+    ]
 
     context = owner.context(browser)
     outsider = browser.new_context()
@@ -81,6 +89,11 @@ def test_every_control_has_an_accessible_name_and_keyboard_focus_is_visible(
             loaded(page)
             if missing := unnamed_controls(context, page):
                 problems[url] = missing
+            if url.endswith("tab=share"):  # the link's embedding form, opened
+                page.get_by_role("button", name="Embedding of share link a11y").click()
+                expect(page.get_by_test_id("embed-snippet")).to_be_visible()
+                if missing := unnamed_controls(context, page):
+                    problems[url + " (embedding)"] = missing
         anonymous = errors.watch(outsider.new_page())
         for url in public:
             anonymous.goto(url)

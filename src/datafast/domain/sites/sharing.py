@@ -58,7 +58,7 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
@@ -80,9 +80,9 @@ def _origin(raw: str) -> str:
         raise _invalid_origin(raw, "an origin has no path, query or fragment")
     if scheme == "http" and not _is_loopback(host):
         raise _invalid_origin(raw, "use https (plain http only on localhost, for development)")
-    if host.startswith("["):  # an IPv6 literal
+    if ":" in host:  # an IPv6 literal (urlsplit drops its brackets)
         try:
-            ipaddress.IPv6Address(host.strip("[]"))
+            host = ipaddress.IPv6Address(host).compressed
         except ValueError:
             raise _invalid_origin(raw, "not a valid host") from None
     else:
@@ -95,7 +95,7 @@ def _origin(raw: str) -> str:
             raise _invalid_origin(raw, "not a valid host")
         host = ".".join(labels)
     default = 443 if scheme == "https" else 80
-    netloc = f"[{host.strip('[]')}]" if ":" in host else host
+    netloc = f"[{host}]" if ":" in host else host
     return f"{scheme}://{netloc}" + (f":{port}" if port is not None and port != default else "")
 
 
