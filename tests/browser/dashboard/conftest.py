@@ -304,3 +304,25 @@ def track(datafast: DataFast, site_id: str, host: str, hits: list[Hit], ip: str 
         assert time.monotonic() < deadline, "the spool was not written within 15 s"
         time.sleep(0.05)
     return ids
+
+
+GERMANY = "85.214.0.1"  # DE in the bundled country table
+
+
+def send_visit(
+    datafast: DataFast, site_id: str, host: str, visitor: str, path: str = "/pricing", ip: str = GERMANY
+) -> None:
+    """One pageview sent as a server behind DataFast's trusted proxy would (a visitor in ``ip``'s country)."""
+    answer = httpx.post(
+        datafast.url + "/track",
+        json={
+            "website_id": site_id,
+            "page_url": f"https://{host}{path}",
+            "event_id": uuid.uuid4().hex,
+            "visitor_id": visitor,
+            "session_id": f"{visitor}-s",
+        },
+        headers={"user-agent": CHROME_MAC, "x-forwarded-for": ip},
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text

@@ -14,38 +14,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, NOT_AUTOMATED, DataFast
-from tests.browser.dashboard.conftest import SCREENSHOTS, Account, Errors, unique_host
+from tests.browser.dashboard.conftest import SCREENSHOTS, Account, Errors, send_visit, unique_host
 from tests.browser.pixels import Image, decode_png
-from tests.helpers import CHROME_MAC
 
 pytestmark = pytest.mark.browser
 
-GERMANY = "85.214.0.1"  # DE in the bundled country table
 ACCENT = (0x4F, 0x46, 0xE5)  # --accent (light): visitors
 REVENUE = (0xD9, 0x77, 0x06)  # --revenue (light): payments
 MARKER_PIXELS = 12
 """Pixels of a marker's colour that make a drawn marker (one is about 10 px across here)."""
-
-
-def _visit(datafast: DataFast, site_id: str, host: str, visitor: str, path: str = "/pricing") -> None:
-    answer = httpx.post(
-        datafast.url + "/track",
-        json={
-            "website_id": site_id,
-            "page_url": f"https://{host}{path}",
-            "event_id": uuid.uuid4().hex,
-            "visitor_id": visitor,
-            "session_id": f"{visitor}-s",
-        },
-        headers={"user-agent": CHROME_MAC, "x-forwarded-for": GERMANY},
-        timeout=10,
-    )
-    assert answer.status_code == 202, answer.text
 
 
 def _globe_pixels(page: Page) -> Image:
@@ -104,7 +85,7 @@ def test_a_tracked_visit_shows_on_the_globe_within_2_seconds_and_a_payment_in_it
         # --- a visit from Germany: a marker within 2 s, in the DOM's list and in the canvas
         visitor = f"g-{uuid.uuid4().hex[:10]}"
         started = time.monotonic()
-        _visit(datafast, site_id, host, visitor)
+        send_visit(datafast, site_id, host, visitor)
         marker = page.locator('[data-testid="globe-marker"][data-kind="visitor"][data-country="DE"]')
         expect(marker).to_have_count(1, timeout=2_000)
         expect(marker).to_have_text("Germany: 1 visitors")
@@ -206,7 +187,7 @@ def test_without_webgl_the_flat_map_shows_the_live_pins(
         expect(page.get_by_test_id("globe-unavailable")).to_be_visible()
         expect(page.get_by_test_id("globe")).to_have_count(0)
         expect(page.get_by_role("button", name="Globe")).to_have_count(0)  # nothing to switch to
-        _visit(datafast, site_id, host, f"f-{uuid.uuid4().hex[:8]}")
+        send_visit(datafast, site_id, host, f"f-{uuid.uuid4().hex[:8]}")
         expect(page.locator('[data-testid="map-pin"][data-kind="visitor"]')).to_have_count(1, timeout=2_000)
         page.get_by_test_id("world-map").screenshot(path=str(SCREENSHOTS / "globe-fallback-desktop.png"))
     finally:
@@ -231,7 +212,7 @@ def test_the_globe_at_phone_width_in_the_dark(
     )
     try:
         expect(page.get_by_test_id("globe")).to_have_attribute("data-ready", "yes", timeout=10_000)
-        _visit(datafast, site_id, host, f"d-{uuid.uuid4().hex[:8]}")
+        send_visit(datafast, site_id, host, f"d-{uuid.uuid4().hex[:8]}")
         expect(page.get_by_test_id("globe-marker")).to_have_count(1, timeout=2_000)
         dark_accent = (0x81, 0x8C, 0xF8)  # --accent (dark)
         _wait_for_pixels(page, dark_accent, time.monotonic() + 3)

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -27,6 +26,7 @@ from tests.browser.dashboard.conftest import (
     Errors,
     Outbox,
     mail_env,
+    send_visit,
     shot,
     unique_host,
 )
@@ -34,28 +34,10 @@ from tests.helpers import CHROME_MAC
 
 pytestmark = pytest.mark.browser
 
-GERMANY = "85.214.0.1"  # DE in the bundled country table
-
 
 @pytest.fixture(scope="module")
 def datafast_extra_env(outbox: Outbox) -> dict[str, str]:
     return {**mail_env(outbox), "REALTIME_RECHECK": "0.5"}
-
-
-def _visit(datafast: DataFast, site_id: str, host: str, visitor: str, path: str) -> None:
-    answer = httpx.post(
-        datafast.url + "/track",
-        json={
-            "website_id": site_id,
-            "page_url": f"https://{host}{path}",
-            "event_id": uuid.uuid4().hex,
-            "visitor_id": visitor,
-            "session_id": f"{visitor}-s",
-        },
-        headers={"user-agent": CHROME_MAC, "x-forwarded-for": GERMANY},
-        timeout=10,
-    )
-    assert answer.status_code == 202, answer.text
 
 
 def test_the_share_views_live_panel_updates_with_aggregates_and_stops_when_the_link_is_revoked(
@@ -79,18 +61,18 @@ def test_the_share_views_live_panel_updates_with_aggregates_and_stops_when_the_l
         # --- a visit: the feed, the count and the globe within 2 s
         first, second = f"sv-{uuid.uuid4().hex[:10]}", f"sw-{uuid.uuid4().hex[:10]}"
         started = time.monotonic()
-        _visit(datafast, site_id, host, first, "/pricing")
+        send_visit(datafast, site_id, host, first, "/pricing")
         item = live.get_by_test_id("live-item").filter(has_text="Viewed /pricing")
         expect(item).to_contain_text("Germany", timeout=2_000)
         expect(live.get_by_test_id("live-count")).to_have_text("1", timeout=2_000)
         assert time.monotonic() - started < 2, "the share view's live panel took more than 2 s"
         expect(page.locator('[data-testid="globe-marker"][data-country="DE"]')).to_have_count(1)
         # The same visitor again is no new visitor; another one is.
-        _visit(datafast, site_id, host, first, "/signup")
+        send_visit(datafast, site_id, host, first, "/signup")
         expect(live.get_by_test_id("live-item").filter(has_text="Viewed /signup")).to_have_count(
             1, timeout=2_000
         )
-        _visit(datafast, site_id, host, second, "/blog")
+        send_visit(datafast, site_id, host, second, "/blog")
         expect(live.get_by_test_id("live-item").filter(has_text="Viewed /blog")).to_have_count(
             1, timeout=2_000
         )
@@ -113,7 +95,7 @@ def test_the_share_views_live_panel_updates_with_aggregates_and_stops_when_the_l
         assert revoked.status_code == 204
         expect(live.locator(".dot.off")).to_have_count(1, timeout=8_000)
         shown = live.get_by_test_id("live-item").count()
-        _visit(datafast, site_id, host, second, "/after-revocation")
+        send_visit(datafast, site_id, host, second, "/after-revocation")
         page.wait_for_timeout(1_500)
         expect(live.get_by_test_id("live-item")).to_have_count(shown)
     finally:
@@ -167,7 +149,7 @@ def test_a_share_link_embeds_on_its_allowed_origin_and_is_refused_elsewhere(
         expect(frame.get_by_role("link", name="DataFast home")).to_have_count(0)
         live = frame.get_by_test_id("live")
         expect(live.locator(".dot:not(.off)")).to_have_count(1, timeout=10_000)
-        _visit(datafast, site_id, host, f"e-{uuid.uuid4().hex[:8]}", "/embedded")
+        send_visit(datafast, site_id, host, f"e-{uuid.uuid4().hex[:8]}", "/embedded")
         expect(live.get_by_test_id("live-item").filter(has_text="Viewed /embedded")).to_have_count(
             1, timeout=2_000
         )
