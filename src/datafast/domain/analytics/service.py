@@ -695,17 +695,12 @@ class StatsService:
         offset: int,
     ) -> VisitorList:
         self._members_only(site)
-        range_ = resolve_range(date_range, site.timezone, self.clock())
-        spec = QuerySpec(
-            website_id=site.id,
-            timezone=site.timezone,
-            start=range_.start_utc,
-            end=range_.end_utc,
-            metrics=(),
-            filters=self._filters(filters),
+        range_, spec = self._listing(
+            site,
+            date_range,
+            filters,
             limit=limit + 1,
             offset=offset,
-            goals=site.goals,
             currency=site.currency.upper(),
             client_revenue=site.client_revenue,
         )
