@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -122,6 +123,59 @@ def wait_ready(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not become ready")
 
 
+THREAD_GROUPS = {"tokio-rt-worker": "granian"}
+"""Thread names → the group a thread's CPU time is counted in; the process's first thread is
+"python" (the event loop: capture and processing), other Python threads (the thread pools of
+fsync and ClickHouse calls) "python threads", and every other named thread is chDB's engine."""
+
+
+SETTINGS: dict[str, str] = {}
+"""``--set`` settings, given to every DataFast process."""
+
+
+def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
+    """CPU seconds so far of every thread of a process and its children: (pid, tid) → (group, s)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    threads = {}
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError):
+                    stat = Path(f"/proc/{p}/task/{tid}/stat").read_text()
+                    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+                    fields = stat[stat.rindex(")") + 2 :].split()
+                    if int(tid) == p:
+                        group = "python"
+                    elif name == "python":
+                        group = "python threads"
+                    else:
+                        group = THREAD_GROUPS.get(name, "chdb")
+                    threads[(p, int(tid))] = (group, (int(fields[11]) + int(fields[12])) / ticks)
+    return threads
+
+
+def cpu_per_event(
+    before: dict[tuple[int, int], tuple[str, float]],
+    after: dict[tuple[int, int], tuple[str, float]],
+    events: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Where the server's CPU went during the load: microseconds per accepted event by thread group,
+    and the cores each group kept busy."""
+    spent: dict[str, float] = {}
+    for key, (group, total) in after.items():
+        spent[group] = spent.get(group, 0.0) + total - before.get(key, (group, 0.0))[1]
+    spent = dict(sorted(spent.items(), key=lambda item: -item[1]))
+    return {
+        "cpu_us_per_event": round(sum(spent.values()) / max(events, 1) * 1e6, 1),
+        "cpu_us_per_event_by_thread": {g: round(s / max(events, 1) * 1e6, 1) for g, s in spent.items()},
+        "cores_by_thread": {g: round(s / seconds, 2) for g, s in spent.items()},
+    }
+
+
 def wrk(url: str, duration: int, connections: int, sites: list[str], batch: int) -> dict[str, float]:
     env = {**os.environ, "SITES": ",".join(sites), "BATCH": str(batch)}
     out = subprocess.run(
@@ -157,6 +211,7 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "json",
         "TRUSTED_PROXIES": "127.0.0.1/32",
+        **SETTINGS,
     }
 
 
@@ -452,7 +507,9 @@ def run_embedded(duration: int, connections: int, without: list[str] | None = No
             server, url = start_serve(env, work)
             try:
                 with VisibilityProbe(url, api_key, probe_site, PROBE_DOMAIN) as visibility:
+                    cpu_before, started = thread_cpu(server.pid), time.monotonic()
                     result = wrk(url, duration, connections, sites, batch)
+                    cpu_after, seconds = thread_cpu(server.pid), time.monotonic() - started
                     rss = rss_mb(server.pid)
             finally:
                 server.send_signal(signal.SIGINT)
@@ -463,6 +520,9 @@ def run_embedded(duration: int, connections: int, without: list[str] | None = No
                 "embedded", batch, result, baseline, rows - before_rows, distinct - before_distinct, rss
             )
             line |= {"rss_mb_by_process": {"datafast serve": rss}} | visibility.figures()
+            line |= cpu_per_event(cpu_before, cpu_after, line["accepted"], seconds)
+            if SETTINGS:
+                line["settings"] = SETTINGS
             if without is not None:
                 line["without_views"] = without
             print(json.dumps(line), flush=True)
@@ -518,6 +578,7 @@ def run_scaled(duration: int, connections: int, web_processes: int = 1, partitio
             "STATS_RATE_LIMIT": "1000000",  # the queryable probe polls every site at once
             "WORKERS": str(web_processes),  # `datafast serve` processes behind the one port
             "INGEST_PARTITIONS": str(partitions),
+            **SETTINGS,
         }
         sites: list[str] = []
         api_key = probe_site = ""
@@ -629,8 +690,21 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, nargs="+", default=[1, 100], help="Events per request, one line each [1 100]."
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="A setting of the DataFast processes (e.g. INGEST_BATCH_ROWS=5000), repeatable; "
+        "the JSON lines name them.",
+    )
     args = parser.parse_args()
     BATCHES[:] = args.batch
+    for setting in args.set:
+        name, equals, value = setting.partition("=")
+        if not equals:
+            parser.error(f"--set {setting}: expected NAME=VALUE")
+        SETTINGS[name] = value
     if shutil.which("wrk") is None:
         sys.exit("bench/ingest.py needs wrk: apt-get install -y wrk")
     if args.compare_views:
