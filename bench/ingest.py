@@ -5,7 +5,11 @@
 
 Per mode it prints two JSON lines (single-event requests, then batches of 100 events):
 mode, events_per_s, p50_ms, p95_ms, p99_ms, accepted, stored, lost, duplicated, rss_mb,
-baseline_events_per_s, ratio_to_baseline, rss_mb_by_process, and visible_p50_s / visible_p95_s:
+baseline_events_per_s, ratio_to_baseline, rss_mb_by_process; cpu_us_per_event (CPU time spent
+during the load per accepted event) with cpu_us_per_event_by_thread and cores_by_thread in
+embedded mode (the event loop's thread, chDB's threads, the Python thread pools, granian) or
+cpu_us_per_event_by_process and cores_by_process in scaled mode (web, worker, the ClickHouse
+server, Valkey); and visible_p50_s / visible_p95_s:
 the time from a probe event's 202 until the Stats API counts it, under the load (one probe a
 0.25 s to a site of its own, left out of the other figures). The baseline is a bare granian +
 msgspec ASGI handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
@@ -157,22 +161,38 @@ def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
     return threads
 
 
+def process_cpu(processes: dict[str, int]) -> dict[tuple[int, int], tuple[str, float]]:
+    """CPU seconds so far of named processes (each with its children), in ``thread_cpu``'s shape."""
+    return {
+        key: (name, seconds)
+        for name, pid in processes.items()
+        for key, (_, seconds) in thread_cpu(pid).items()
+    }
+
+
+def valkey_pid() -> dict[str, int]:
+    """The local Valkey/Redis server's process, when this machine runs it (its CPU is counted)."""
+    found = subprocess.run(["pgrep", "-o", "-f", "(valkey|redis)-server"], capture_output=True, text=True)
+    return {"valkey": int(found.stdout.split()[0])} if found.stdout.strip() else {}
+
+
 def cpu_per_event(
     before: dict[tuple[int, int], tuple[str, float]],
     after: dict[tuple[int, int], tuple[str, float]],
     events: int,
     seconds: float,
+    by: str = "thread",
 ) -> dict[str, Any]:
-    """Where the server's CPU went during the load: microseconds per accepted event by thread group,
-    and the cores each group kept busy."""
+    """Where the CPU went during the load: microseconds per accepted event by thread group (or by
+    process), and the cores each kept busy."""
     spent: dict[str, float] = {}
     for key, (group, total) in after.items():
         spent[group] = spent.get(group, 0.0) + total - before.get(key, (group, 0.0))[1]
     spent = dict(sorted(spent.items(), key=lambda item: -item[1]))
     return {
         "cpu_us_per_event": round(sum(spent.values()) / max(events, 1) * 1e6, 1),
-        "cpu_us_per_event_by_thread": {g: round(s / max(events, 1) * 1e6, 1) for g, s in spent.items()},
-        "cores_by_thread": {g: round(s / seconds, 2) for g, s in spent.items()},
+        f"cpu_us_per_event_by_{by}": {g: round(s / max(events, 1) * 1e6, 1) for g, s in spent.items()},
+        f"cores_by_{by}": {g: round(s / seconds, 2) for g, s in spent.items()},
     }
 
 
@@ -624,9 +644,17 @@ def run_scaled(duration: int, connections: int, web_processes: int = 1, partitio
                     before_rows, before_distinct = count_rows(clickhouse.url, database, work, sites)
                     probe = StatsProbe(web.url, api_key, sites, partitions)
                     before_api = probe.total()
+                    processes = {
+                        "datafast serve": web.process.pid,  # type: ignore[union-attr]
+                        **{f"datafast worker {n}": worker.pid for n, worker in enumerate(app.workers)},
+                        "clickhouse (test server)": clickhouse.process.pid,  # type: ignore[union-attr]
+                        **valkey_pid(),
+                    }
                     with VisibilityProbe(web.url, api_key, probe_site, PROBE_DOMAIN) as visibility:
+                        cpu_before, started = process_cpu(processes), time.monotonic()
                         result = wrk(web.url, duration, connections, sites, batch)
                         load_end = time.monotonic()
+                        cpu_after = process_cpu(processes)
                         rss = rss_mb(web.process.pid)  # type: ignore[union-attr]
                         worker_rss = [rss_mb(worker.pid) for worker in app.workers]
                         clickhouse_rss = rss_mb(clickhouse.process.pid)  # type: ignore[union-attr]
@@ -660,6 +688,9 @@ def run_scaled(duration: int, connections: int, web_processes: int = 1, partitio
                     },
                 }
                 line |= visibility.figures()
+                line |= cpu_per_event(cpu_before, cpu_after, line["accepted"], load_end - started, "process")
+                if SETTINGS:
+                    line["settings"] = SETTINGS
                 print(json.dumps(line), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
