@@ -128,9 +128,10 @@ def wait_ready(url: str, timeout: float = 120) -> None:
 
 
 THREAD_GROUPS = {"tokio-rt-worker": "granian"}
-"""Thread names → the group a thread's CPU time is counted in; the process's first thread is
-"python" (the event loop: capture and processing), other Python threads (the thread pools of
-fsync and ClickHouse calls) "python threads", and every other named thread is chDB's engine."""
+"""Thread names → the group a thread's CPU time is counted in. The process's first thread is
+"python" (the event loop: capture and processing); threads with the process's own name are
+Python's ("python threads": the pools that run fsyncs and ClickHouse calls); any other name is
+one of chDB's engine threads."""
 
 
 SETTINGS: dict[str, str] = {}
@@ -146,19 +147,32 @@ def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
     threads = {}
     for p in pids:
         with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            # The whole process, its exited threads included (key tid 0).
+            threads[(p, 0)] = (PROCESS, (int(stat[12]) + int(stat[13])) / ticks)
+            main = _thread_stat(p, p)[0]
             for tid in os.listdir(f"/proc/{p}/task"):
                 with contextlib.suppress(OSError):
-                    stat = Path(f"/proc/{p}/task/{tid}/stat").read_text()
-                    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-                    fields = stat[stat.rindex(")") + 2 :].split()
+                    name, cpu = _thread_stat(p, int(tid))
                     if int(tid) == p:
                         group = "python"
-                    elif name == "python":
+                    elif name == main:  # Python's own threads keep the process's name
                         group = "python threads"
                     else:
                         group = THREAD_GROUPS.get(name, "chdb")
-                    threads[(p, int(tid))] = (group, (int(fields[11]) + int(fields[12])) / ticks)
+                    threads[(p, int(tid))] = (group, cpu / ticks)
     return threads
+
+
+PROCESS = "(process)"
+"""``thread_cpu``'s group of a whole process's CPU time (its threads, live and exited)."""
+
+
+def _thread_stat(pid: int, tid: int) -> tuple[str, int]:
+    """(name, CPU ticks in user and system mode) of one thread."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12])
 
 
 def process_cpu(processes: dict[str, int]) -> dict[tuple[int, int], tuple[str, float]]:
@@ -166,7 +180,8 @@ def process_cpu(processes: dict[str, int]) -> dict[tuple[int, int], tuple[str, f
     return {
         key: (name, seconds)
         for name, pid in processes.items()
-        for key, (_, seconds) in thread_cpu(pid).items()
+        for key, (group, seconds) in thread_cpu(pid).items()
+        if group == PROCESS
     }
 
 
@@ -188,6 +203,10 @@ def cpu_per_event(
     spent: dict[str, float] = {}
     for key, (group, total) in after.items():
         spent[group] = spent.get(group, 0.0) + total - before.get(key, (group, 0.0))[1]
+    if PROCESS in spent:  # threads that ended during the load are in the process's total only
+        exited = spent.pop(PROCESS) - sum(spent.values())
+        if exited > 0:
+            spent["exited threads"] = exited
     spent = dict(sorted(spent.items(), key=lambda item: -item[1]))
     return {
         "cpu_us_per_event": round(sum(spent.values()) / max(events, 1) * 1e6, 1),
