@@ -142,6 +142,24 @@ def _zero(metric: str) -> int | float:
     return 0.0 if metric in _RATIOS else 0
 
 
+def _money_metric(metric: str, money: dict[str, Any], visitors: int, converted: int) -> int | float:
+    """:data:`_MONEY_SQL`'s formula in Python, over a money row (``r_<name>``; absent: none), the
+    visitors and the converted visitors (the rollup's merged with the payers), for money and
+    traffic read by two queries at once. Float64 division as ClickHouse does it: the sums are
+    integers below 2**53, so each is exact as a float and the quotient is rounded once."""
+    if metric == "conversions":
+        return converted
+    if metric == "conversion_rate":
+        return 0.0 if visitors == 0 else converted / visitors
+    if metric == "revenue_per_visitor":
+        return 0.0 if visitors == 0 else money.get("r_revenue", 0) / visitors
+    if metric == "average_order_value":
+        payments = money.get("r_payments", 0)
+        return 0.0 if payments == 0 else money.get("r_gross", 0) / payments
+    value: int = money.get(_MONEY_SQL[metric], 0)
+    return value
+
+
 def _ordered(rows: list[dict[str, Any]], spec: QuerySpec) -> list[dict[str, Any]]:
     """Rows (``d0`` and metric names) in :meth:`AnalyticsQueries._order`'s order, as ClickHouse sorts
     them: numbers by value, strings by bytes (UTF-8: by code point), NULL last either way."""
@@ -653,10 +671,23 @@ class AnalyticsQueries:
             return (await self._rows(f"{head}SELECT {', '.join(outputs)} FROM ({money})", params))[0]
         rollup = self._rollup(spec, "event", ["visitors", "conversions"])
         if rollup is not None:
-            source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
-            traffic = f"SELECT {_TRAFFIC['rollup']} FROM {source}"
-        else:
-            traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
+            # The visitors and the money at once (see _kept_rollup_rows), not one after the other.
+            tp = _Params()
+            source = await self._rollup_source(spec, rollup, tp, _R_VISITORS)
+            traffic = f"SELECT {_R_VISITORS} AS x_visitors FROM {source}"
+            if {"conversions", "conversion_rate"} & set(metrics):
+                states = "uniqCombined64MergeState(15)(converted) AS x_converted"
+                converted = await self._rollup_source(spec, rollup, params, states)
+                sql = (
+                    f"{head}SELECT m.*, {_CONVERTED} AS x_union"
+                    f" FROM ({money}) AS m CROSS JOIN (SELECT {states} FROM {converted}) AS v"
+                )
+            else:
+                sql = f"{head}SELECT * FROM ({money})"
+            visits, paid = await asyncio.gather(self._rows(traffic, tp), self._rows(sql, params))
+            visitors = visits[0]["x_visitors"]
+            return {m: _money_metric(m, paid[0], visitors, paid[0].get("x_union", 0)) for m in metrics}
+        traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
         return (await self._rows(head + self._joined(traffic, money, 0, outputs), params))[0]
 
     async def timeseries_money(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
@@ -755,24 +786,13 @@ class AnalyticsQueries:
         for value in [*by_value, *(v for v, row in paid.items() if row["r_row"] and v not in by_value)]:
             t, m = by_value.get(value), paid.get(value, {})
             visitors = t["x_visitors"] if t is not None else 0
+            converted = m.get("x_union" if t is not None else "x_payers", 0)
             row: dict[str, Any] = {"d0": value}
             for metric in spec.metrics:
-                if metric not in MONEY_METRICS:
-                    row[metric] = t[f"t_{metric}"] if t is not None else _zero(metric)
-                    continue
-                if metric in ("conversions", "conversion_rate"):
-                    converted = m.get("x_union" if t is not None else "x_payers", 0)
-                    if metric == "conversions":
-                        row[metric] = converted
-                    else:
-                        row[metric] = 0.0 if visitors == 0 else converted / visitors
-                elif metric == "revenue_per_visitor":
-                    row[metric] = 0.0 if visitors == 0 else m.get("r_revenue", 0) / visitors
-                elif metric == "average_order_value":
-                    payments = m.get("r_payments", 0)
-                    row[metric] = 0.0 if payments == 0 else m.get("r_gross", 0) / payments
+                if metric in MONEY_METRICS:
+                    row[metric] = _money_metric(metric, m, visitors, converted)
                 else:
-                    row[metric] = m.get(_MONEY_SQL[metric], 0)
+                    row[metric] = t[f"t_{metric}"] if t is not None else _zero(metric)
             rows.append(row)
         return _ordered(rows, spec)[spec.offset : spec.offset + spec.limit]
 
