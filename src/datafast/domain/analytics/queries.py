@@ -228,6 +228,7 @@ _ROLLUP_COLUMNS = (
 )
 _WORD = re.compile(r"\w+")
 _STATE_COLUMNS = frozenset({"visitors", "converted", "sessions"})
+_SUMMED_COLUMNS = frozenset(_ROLLUP_COLUMNS) - _STATE_COLUMNS
 _EMPTY = "arrayReduce('uniqCombined64State(15)', CAST([], 'Array(UInt64)'))"
 """An empty visitor state: what rows that only bring sums merge."""
 _HOUR = "DateTime('UTC')"
@@ -496,6 +497,70 @@ class AnalyticsQueries:
             f" UNION ALL SELECT {columns.replace('hour', 'day AS hour', 1)} FROM {rollup}_daily"
             f" WHERE {key} AND day >= {first} AND day < {last})"
         )
+
+    async def _rollup_split(
+        self,
+        spec: QuerySpec,
+        rollup: str,
+        metric_sql: dict[str, str],
+        metrics: Sequence[str],
+        *,
+        key: str | None = None,
+        visited: bool = False,
+        hourly: bool = False,
+    ) -> list[dict[str, Any]] | None:
+        """``metrics`` over the rollups as two queries at once: those that merge visitor states, and
+        those that add up sums (in one query, the parts of :meth:`_rollup_source` are read one after
+        the other). Rows (``key``: grouped by that SQL over the rollup rows, ``{tz}`` the site's
+        timezone; None: one row) with the metric names and ``key``, in no order; ``visited``: only
+        keys with visits (a value whose visits were all cancelled is not a row). None when the
+        metrics are of one kind only (one query then) or mix both in a way not written out here."""
+        states: list[str] = []
+        sums: list[str] = []
+        mixed = False
+        for metric in metrics:
+            words = set(_WORD.findall(metric_sql[metric]))
+            if words & _STATE_COLUMNS and words & _SUMMED_COLUMNS:
+                if metric != "views_per_visit" or rollup != "events":
+                    return None
+                mixed = True  # sum(pageviews) / the sessions' state: from one side each
+            elif words & _STATE_COLUMNS:
+                states.append(metric)
+            else:
+                sums.append(metric)
+        state_select = [f"{metric_sql[m]} AS m_{m}" for m in states]
+        sum_select = [f"{metric_sql[m]} AS m_{m}" for m in sums]
+        if mixed:
+            state_select.append(f"{_R_SESSIONS} AS c_sessions")
+            sum_select.append("sum(pageviews) AS c_pageviews")
+        having = "sum(visits) > 0" if visited else ""
+        if not state_select or not (sum_select or having):
+            return None
+
+        async def query(select: list[str], kept: str) -> tuple[str, _Params]:
+            params = _Params()
+            grouped = key.replace("{tz}", params.bind(spec.timezone, "String")) if key else ""
+            columns = ", ".join([*([f"{grouped} AS key"] if key else []), *select])
+            words = " ".join([columns, kept])
+            source = await self._rollup_source(spec, rollup, params, words, hourly=hourly)
+            sql = f"SELECT {columns} FROM {source}"
+            if key:
+                sql += " GROUP BY key" + (f" HAVING {kept}" if kept else "")
+            return sql, params
+
+        (state_sql, sp), (sum_sql, mp) = await query(state_select, ""), await query(sum_select, having)
+        by_states, by_sums = await asyncio.gather(self._rows(state_sql, sp), self._rows(sum_sql, mp))
+        keyed_states = {row.get("key"): row for row in by_states}
+        keyed_sums = {row.get("key"): row for row in by_sums}
+        keys = list(keyed_sums) if visited else list(dict.fromkeys([*keyed_sums, *keyed_states]))
+        rows = []
+        for k in keys:
+            row = {**keyed_states.get(k, {}), **keyed_sums.get(k, {})}
+            if mixed:
+                visits, views = row.pop("c_sessions", 0), row.pop("c_pageviews", 0)
+                row["views_per_visit"] = 0.0 if visits == 0 else views / visits
+            rows.append({"key": k, **{m: row.get(m, _zero(m)) for m in metrics}})
+        return rows
 
     async def _rows(self, sql: str, params: _Params) -> list[dict[str, Any]]:
         result = await self.store.query(sql, parameters=params.values)
@@ -900,6 +965,13 @@ class AnalyticsQueries:
         extra: list[str] = []
         if rollup is not None:
             metric_sql = _SESSION_ROLLUP_SQL if spec.scope == "session" else _EVENT_ROLLUP_SQL
+            split = await self._rollup_split(
+                spec, rollup, metric_sql, spec.metrics, key="value", visited=spec.scope == "session"
+            )
+            if split is not None:
+                goal = spec.dimensions[0].name == "goal"  # a goal breakdown lists goals
+                found = [{"d0": row.pop("key"), **row} for row in split if not goal or row["key"] != ""]
+                return _ordered(found, spec)[spec.offset : spec.offset + spec.limit]
             select = ["value AS d0", *(f"{metric_sql[m]} AS m_{m}" for m in spec.metrics)]
             # A value whose visits were all cancelled (changed since) is not a row.
             extra = ["sum(visits) > 0"] if spec.scope == "session" else []
@@ -931,6 +1003,10 @@ class AnalyticsQueries:
     async def aggregate_events(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         rollup = self._rollup(spec, "event", metrics)
+        if rollup is not None and (
+            split := await self._rollup_split(spec, rollup, _EVENT_ROLLUP_SQL, metrics)
+        ):
+            return {m: split[0][m] for m in metrics}
         if rollup is not None:
             select = ", ".join(f"{_EVENT_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
@@ -942,6 +1018,10 @@ class AnalyticsQueries:
     async def aggregate_visits(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         rollup = self._rollup(spec, "session", metrics)
+        if rollup is not None and (
+            split := await self._rollup_split(spec, rollup, _SESSION_ROLLUP_SQL, metrics)
+        ):
+            return {m: split[0][m] for m in metrics}
         if rollup is not None:
             select = ", ".join(f"{_SESSION_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
@@ -962,6 +1042,17 @@ class AnalyticsQueries:
         assert spec.interval is not None
         params = _Params()
         rollup = self._rollup(spec, scope, metrics)
+        if rollup is not None:
+            split = await self._rollup_split(
+                spec,
+                rollup,
+                _SESSION_ROLLUP_SQL if scope == "session" else _EVENT_ROLLUP_SQL,
+                metrics,
+                key=_BUCKETS[spec.interval].format(ts="hour", tz="{tz}"),
+                hourly=True,
+            )
+            if split is not None:
+                return [{"bucket": row.pop("key"), **row} for row in split]
         if rollup is not None:
             metric_sql, ts = _SESSION_ROLLUP_SQL if scope == "session" else _EVENT_ROLLUP_SQL, "hour"
         else:
