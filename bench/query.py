@@ -1,7 +1,8 @@
 """Stats API benchmark: a full dashboard over 30 days of a big site, on chDB embedded or over HTTP.
 
     .venv/bin/python bench/query.py [--events 10000000] [--sites 50] [--runs 7] [--data-dir DIR]
-        [--engine chdb|http]
+        [--engine chdb|http] [--chunk-events 10000000] [--report-max-seconds 30]
+        [--report-max-memory 4000000000]
 
 ``--engine chdb`` (the default) runs ClickHouse in this process, as embedded mode does.
 ``--engine http`` starts tests/clickhouse_http.py (the ClickHouse HTTP interface served by chDB in
@@ -11,12 +12,16 @@ includes the HTTP hop (request, result serialisation, clickhouse-connect parsing
 
 Generates ``--events`` events (≈3 per visit) over 90 days and ``--sites`` sites, 70% of the
 visits on one site, straight into ClickHouse with ``INSERT … SELECT FROM numbers()`` and
-deterministic hash expressions (the ``sessions`` rows first, then their events, so both tables
-agree; the materialized views fill the hourly rollups as they would at ingest). Background
+deterministic hash expressions (the ``sessions`` rows first, then their events from the same
+expressions, so both tables agree; the materialized views fill the hourly rollups as they would
+at ingest), ``--chunk-events`` events a statement: the visits are numbered, and a chunk is a range
+of numbers, so any chunk size gives the same data (one statement over 100M events needed ~72 GB
+of temporary disk). Background
 merges of the rollups are then let finish (``OPTIMIZE … FINAL``), as on a server that has been
 running for a while (fresh hours sit in small parts until merged).
 
-Each run times the dashboard set through ``StatsService`` (the same code the API runs):
+Each run times the dashboard set through ``StatsService`` (the same code the API runs, its reads
+under the API's limits, ``--report-max-seconds`` and ``--report-max-memory``):
 totals, a daily series, sources, pages, entry pages, exit pages, countries, devices and
 revenue by source, for 30 days of the big site in Europe/Paris. "Cold" runs start with an
 empty result cache (ClickHouse's own mark cache and the OS page cache stay warm: dropping them
@@ -68,7 +73,7 @@ from datafast.domain.analytics.queries import AnalyticsQueries  # noqa: E402
 from datafast.domain.analytics.schemas import DateRange, OrderBy, QueryRequest  # noqa: E402
 from datafast.domain.analytics.service import SiteContext, StatsService  # noqa: E402
 from datafast.lib.cache import MemoryCache  # noqa: E402
-from datafast.lib.eventstore import ChdbEventStore, EventStore, HttpEventStore  # noqa: E402
+from datafast.lib.eventstore import ChdbEventStore, EventStore, HttpEventStore, read_limits  # noqa: E402
 from datafast.log import configure_logging  # noqa: E402
 
 DATABASE = "bench"
@@ -80,16 +85,17 @@ EVENTS_PER_VISIT = 2.92  # what the expressions below give on average
 PAGES = (
     "['/', '/pricing', '/blog', '/docs', '/about', '/signup', '/blog/a', '/blog/b', '/features', '/contact']"
 )
-SESSIONS_SQL = f"""
-INSERT INTO sessions
+# The visits numbered [start, start + count): the same row for the same number, so that chunks of
+# the numbers give the data one statement over all of them would.
+SESSION_ROWS = f"""
 SELECT
   sites[1 + if(big, 0, 1 + cityHash64(n, 1) % (length(sites) - 1))] AS website_id,
   lower(hex(cityHash64(n, 99))) AS session_id,
   concat(if(big, 'b', 'o'), toString(cityHash64(n, 2) % {{visitors:UInt64}})) AS visitor_id,
   1 AS sign, 1 AS version,
   toDateTime64({{first:String}}, 3, 'UTC') + toIntervalSecond(cityHash64(n, 3) % (90 * 86400)) AS started_at,
-  started_at + toIntervalSecond(dur) AS ended_at,
-  toUInt32(if(pv = 1 AND extra = 0, 0, pv * 30 + cityHash64(n, 8) % 60)) AS dur,
+  started_at + toIntervalSecond(duration) AS ended_at,
+  toUInt32(if(pv = 1 AND extra = 0, 0, pv * 30 + cityHash64(n, 8) % 60)) AS duration,
   pv AS pageviews, pv + extra AS events, pv + extra = 1 AS is_bounce,
   'www.example.com' AS hostname,
   pages[1 + entry] AS entry_page, pages[1 + (entry + (pv - 1) * 7) % 10] AS exit_page,
@@ -112,9 +118,10 @@ FROM (
      ('Twitter', 'social', 'https://t.co/'), ('Hacker News', 'referral', 'https://news.ycombinator.com/'),
      ('Bing', 'search', 'https://www.bing.com/'), ('Newsletter', 'email', '')]
      [1 + cityHash64(number, 6) % 6] AS src
-  FROM numbers({{visits:UInt64}})
+  FROM numbers({{start:UInt64}}, {{count:UInt64}})
 )
 """
+SESSIONS_SQL = f"INSERT INTO sessions {SESSION_ROWS}"
 EVENTS_SQL = f"""
 INSERT INTO events (website_id, event_id, event_type, timestamp, visitor_id, session_id, hostname, pathname,
   page_url, referrer, referrer_source, channel, utm_source, utm_medium, utm_campaign, browser, os, device,
@@ -129,7 +136,7 @@ SELECT website_id, generateUUIDv4(i),
   if(i = 0, utm_source, ''), if(i = 0, utm_medium, ''), if(i = 0, utm_campaign, ''),
   browser, os, device, country, if(type = 'goal', 'signup', ''),
   if(type = 'purchase', revenue, 0), if(type = 'purchase', 'EUR', '')
-FROM (SELECT *, {PAGES} AS pages FROM sessions) ARRAY JOIN range(events) AS i
+FROM (SELECT *, {PAGES} AS pages FROM ({SESSION_ROWS})) ARRAY JOIN range(events) AS i
 """
 
 
@@ -180,11 +187,15 @@ def process_cpu_s(pid: int) -> float:
 
 async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | None) -> dict[str, Any]:
     store: EventStore
+    # Reads under the limits the API runs them with (the app's REPORT_MAX_SECONDS, REPORT_MAX_MEMORY).
+    limits = read_limits(args.report_max_seconds, args.report_max_memory)
     if server is None:
-        store = ChdbEventStore(str(path / "clickhouse"), DATABASE)
+        store = ChdbEventStore(str(path / "clickhouse"), DATABASE, limits=limits)
     else:
-        # A long read timeout: generating 10M+ events is one INSERT … SELECT of minutes.
-        store = HttpEventStore(f"{server.url}/?send_receive_timeout=3600", DATABASE, cluster=None)
+        # A long read timeout: generating 10M+ events takes statements of minutes.
+        store = HttpEventStore(
+            f"{server.url}/?send_receive_timeout=3600", DATABASE, cluster=None, limits=limits
+        )
     server_pid = server.process.pid if server is not None and server.process is not None else None
 
     def cpu_s() -> float:
@@ -198,11 +209,19 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
         started = time.perf_counter()
         reused = args.reuse and int(await store.command("SELECT count() FROM events")) > 0
         if not reused:
-            await store.command(
-                SESSIONS_SQL,
-                {"visits": visits, "visitors": max(1, visits // 3), "first": FIRST_DAY, "sites": sites},
-            )
-            await store.command(EVENTS_SQL)
+            # In chunks of visits (about --chunk-events events each): one statement over 100M events
+            # needed ~72 GB of temporary disk; a chunk needs what its own rows do.
+            chunk = max(1, round(args.chunk_events / EVENTS_PER_VISIT))
+            for start in range(0, visits, chunk):
+                values = {
+                    "start": start,
+                    "count": min(chunk, visits - start),
+                    "visitors": max(1, visits // 3),
+                    "first": FIRST_DAY,
+                    "sites": sites,
+                }
+                await store.command(SESSIONS_SQL, values)
+                await store.command(EVENTS_SQL, values)
         generated = time.perf_counter() - started
         for table in ROLLUPS:
             await store.command(f"OPTIMIZE TABLE {DATABASE}.{table} FINAL")
@@ -212,6 +231,9 @@ async def run(args: argparse.Namespace, path: Path, server: ClickHouseServer | N
         # and the payment writer) and the site's local-day visitor states (the local_days job).
         t = time.perf_counter()
         await Credits(store).backfill()
+        # Merged, as on a running server (a refresh writes new versions of a few credits; every
+        # run of this benchmark writes a version of each, which a read FINAL would dedupe).
+        await store.command(f"OPTIMIZE TABLE {DATABASE}.credits FINAL")
         credits_s = time.perf_counter() - t
         t = time.perf_counter()
         await LocalDays(store, settle=0).prepare(site.id, site.timezone)
@@ -327,7 +349,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=10_000_000, help="events to generate (e.g. 100000000)")
+    parser.add_argument(
+        "--chunk-events",
+        type=int,
+        default=10_000_000,
+        help="events generated per statement (the visits of the data are the same for any size)",
+    )
     parser.add_argument("--sites", type=int, default=50)
+    parser.add_argument(
+        "--report-max-seconds", type=float, default=30.0, help="as REPORT_MAX_SECONDS (0: none)"
+    )
+    parser.add_argument(
+        "--report-max-memory", type=int, default=4_000_000_000, help="as REPORT_MAX_MEMORY (0: none)"
+    )
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
         "--data-dir", type=Path, default=None, help="kept after the run (default: a temp dir)"

@@ -26,6 +26,8 @@ def test_query_benchmark_prints_one_json_line(tmp_path: Path, engine: str, shown
             engine,
             "--events",
             "20000",
+            "--chunk-events",  # three statements: the chunked generation a 100M run needs
+            "7000",
             "--runs",
             "1",
             "--sites",

@@ -156,3 +156,53 @@ async def test_tracker_revenue_gets_its_credits_when_processed(shop: Shop) -> No
     assert await _credits(shop) == _all_models(str(key), "s-r", "Reddit")
     assert await _complete(shop)
     await _same_as_query_time(shop)
+
+
+async def test_the_stats_api_reads_the_kept_credits_only_while_they_answer(shop: Shop) -> None:
+    """Revenue by source from the kept credits (the default lookback) equals attribution at query
+    time (31 days), unattributed money included; with a credit gone (a write whose refresh has not
+    landed), the same answer, attributed at query time."""
+    stripe = Stripe()
+    connection = await shop.connect(stripe)
+    await shop.visit(
+        "v-a", path="/?utm_source=google", referrer="https://www.google.com/", session_id="s-a", **_ago(3)
+    )
+    await shop.visit("v-b", path="/", referrer="https://t.co/x", session_id="s-b", **_ago(2))
+    await shop.visit("v-c", path="/pricing", session_id="s-c", **_ago(1))
+    await shop.drained()
+    await shop.wait_for_sessions(3)
+    await shop.deliver_all(connection, stripe.payment(3000, visitor="v-a", session="s-a")[1])
+    await shop.deliver_all(connection, stripe.payment(1250, visitor="v-b", session="s-b")[1])
+    await shop.deliver_all(connection, stripe.payment(999, email="nobody@example.com")[1])  # no visitor
+
+    async def rows(**extra: Any) -> list[dict[str, Any]]:
+        body = {
+            "date_range": "7d",
+            "dimensions": ["source"],
+            "metrics": [
+                *("revenue", "visitors", "conversions", "conversion_rate", "revenue_per_visitor"),
+                *("purchases", "average_order_value", "visits", "bounce_rate"),
+            ],
+            **extra,
+        }
+        response = await shop.owner.post(f"/api/v1/sites/{shop.id}/query", json=body)
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["rows"]
+        return found
+
+    assert await _complete(shop)
+    kept = await rows()
+    assert [row["dimensions"][0] for row in kept][:3] == ["Google", "Twitter", None]  # then v-c's, no money
+    assert kept == await rows(lookback_days=31)
+    by_revenue = await rows(order_by=[{"field": "revenue", "direction": "asc"}], limit=2, offset=1)
+    assert by_revenue == await rows(
+        order_by=[{"field": "revenue", "direction": "asc"}], limit=2, offset=1, lookback_days=31
+    )
+
+    await shop.adapters.event_store.command(
+        "ALTER TABLE credits DELETE WHERE website_id = {s:UUID} AND session_id = 's-b'",
+        {"s": shop.id},
+        settings={"mutations_sync": 1},
+    )
+    assert not await _complete(shop)
+    assert await rows(limit=50) == kept

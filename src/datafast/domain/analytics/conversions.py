@@ -32,7 +32,7 @@ expressions below are written into SQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,6 +240,9 @@ MONEY: Mapping[str, str] = {
 payments (tracker revenue events included), gross (payments before refunds), the paying visitors."""
 
 
-def money_columns(prefix: str = "r_") -> str:
-    """``MONEY`` as a select list, each named ``<prefix><name>``."""
-    return ", ".join(f"{sql} AS {prefix}{name}" for name, sql in MONEY.items())
+def money_columns(prefix: str = "r_", names: Collection[str] | None = None) -> str:
+    """``MONEY`` as a select list, each named ``<prefix><name>`` (only ``names``, when given: the paying
+    visitors are an array of ids, not worth building for a report that does not count them)."""
+    return ", ".join(
+        f"{sql} AS {prefix}{name}" for name, sql in MONEY.items() if names is None or name in names
+    )

@@ -37,7 +37,16 @@ from datafast.domain.analytics.conversions import CLOCK_SKEW, DEFAULT_LOOKBACK_D
 from datafast.lib.eventstore import EventStore
 from datafast.log import get_logger
 
-__all__ = ("CARRIED", "LOOKBACK", "Credits", "backfill_statement", "stored_attributed")
+__all__ = (
+    "CARRIED",
+    "KEPT_STALE",
+    "LOOKBACK",
+    "Credits",
+    "backfill_statement",
+    "kept_credited",
+    "kept_credits",
+    "stored_attributed",
+)
 
 log = get_logger(__name__)
 
@@ -136,6 +145,45 @@ _STORED = """attributed AS (
     WHERE website_id = {{cv_site:UUID}} AND lookback = {{cv_lookback:UInt32}} AND model = {{cr_model:String}}
       AND (key, visitor_id, anchor_at) IN (SELECT key, visitor_id, anchor_at FROM conversions)
 )"""
+
+
+_KEPT = """attributed AS (
+    SELECT key, visitor_id AS cr_visitor, anchor_at AS cr_anchor, session_id{columns}
+    FROM credits FINAL
+    WHERE website_id = {{cv_site:UUID}} AND lookback = {{cv_lookback:UInt32}} AND model = {{cr_model:String}}
+      AND anchor_at >= {anchors_from}
+)"""
+# Any bound here only saves reading: a conversion whose credit it leaves out counts as stale.
+_ANCHORS_FROM = conversions.VISITS_FROM.replace(" - toIntervalDay({cv_lookback:UInt32}))", ")")
+assert _ANCHORS_FROM != conversions.VISITS_FROM
+
+KEPT_STALE = (
+    "countIf(c.visitor_id != ''"
+    " AND (a.key = '' OR a.cr_visitor != c.visitor_id OR a.cr_anchor != c.anchor_at))"
+)
+"""Over ``conversions AS c LEFT JOIN attributed AS a`` (:func:`kept_credits`): the conversions with a
+visitor but no credit computed for its current visitor and anchor (what :meth:`Credits.complete`
+counts). A report read from the kept credits stands only when this is 0 over all its rows."""
+
+
+def kept_credits(columns: Sequence[str]) -> str:
+    """The ``attributed`` CTE as the credits kept for the model bound as ``cr_model``, every one of
+    the site's that a conversion of the range can have (``key`` → ``session_id``, ``cr_visitor``,
+    ``cr_anchor`` and each of ``columns`` as ``s_<column>``), not yet matched to the conversions:
+    joined to them once (``LEFT JOIN attributed AS a ON a.key = c.key``), the same join counts
+    :data:`KEPT_STALE` and picks :func:`kept_credited` — so the conversions are computed once,
+    where :meth:`Credits.complete` and :func:`stored_attributed` compute them twice more."""
+    assert set(columns) <= set(CARRIED)
+    return _KEPT.format(columns="".join(f", {c} AS s_{c}" for c in columns), anchors_from=_ANCHORS_FROM)
+
+
+def kept_credited(column: str) -> str:
+    """The credited visit's ``column`` of a conversion ``c`` from its kept credit ``a`` (see
+    :func:`kept_credits`); NULL when it has none for its current visitor and anchor, or no visit."""
+    return (
+        f"if(a.session_id = '' OR a.cr_visitor != c.visitor_id OR a.cr_anchor != c.anchor_at,"
+        f" NULL, a.s_{column})"
+    )
 
 
 class _EventRow(msgspec.Struct):

@@ -86,7 +86,8 @@ class LocalDays:
 
     async def ready(self, website_id: str) -> frozenset[int]:
         """The offsets whose local days reports may read for this site."""
-        at, offsets = self._ready.get(website_id, (0.0, frozenset()))
+        # Never asked: -inf, not 0 (the monotonic clock may be younger than ``remember``).
+        at, offsets = self._ready.get(website_id, (float("-inf"), frozenset()))
         if time.monotonic() - at < self.remember:
             return offsets
         result = await self.store.query(

@@ -28,6 +28,7 @@ joined to the traffic side of the same groups (see "money" below).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,13 @@ from datafast.domain.analytics.conversions import (
     ClientRevenue,
     MoneyWindow,
 )
-from datafast.domain.analytics.credits import CARRIED, Credits, stored_attributed
+from datafast.domain.analytics.credits import (
+    CARRIED,
+    KEPT_STALE,
+    LOOKBACK,
+    kept_credited,
+    kept_credits,
+)
 from datafast.domain.analytics.dates import local_days, whole_hour_offsets
 from datafast.domain.analytics.local_days import LocalDays
 from datafast.lib.eventstore import EventStore
@@ -116,6 +123,65 @@ _MONEY_SQL = {
 }
 
 
+def _money_needed(metrics: Sequence[str] | None) -> frozenset[str] | None:
+    """The ``r_<name>`` columns of the money side that ``metrics`` read (None: all of them)."""
+    if metrics is None:
+        return None
+    words = set(_WORD.findall(" ".join(_MONEY_SQL[m] for m in metrics if m in _MONEY_SQL)))
+    return frozenset(w[2:] for w in words if w.startswith("r_"))
+
+
+_RATIOS = frozenset(
+    {"views_per_visit", "bounce_rate", "visit_duration", "revenue_per_visitor", "conversion_rate"}
+    | {"average_order_value"}
+)
+"""Metrics computed as Float64 (a missing side of a FULL JOIN reads 0.0, the others 0)."""
+
+
+def _zero(metric: str) -> int | float:
+    return 0.0 if metric in _RATIOS else 0
+
+
+def _money_metric(metric: str, money: dict[str, Any], visitors: int, converted: int) -> int | float:
+    """:data:`_MONEY_SQL`'s formula in Python, over a money row (``r_<name>``; absent: none), the
+    visitors and the converted visitors (the rollup's merged with the payers), for money and
+    traffic read by two queries at once. Float64 division as ClickHouse does it: the sums are
+    integers below 2**53, so each is exact as a float and the quotient is rounded once."""
+    if metric == "conversions":
+        return converted
+    if metric == "conversion_rate":
+        return 0.0 if visitors == 0 else converted / visitors
+    if metric == "revenue_per_visitor":
+        return 0.0 if visitors == 0 else money.get("r_revenue", 0) / visitors
+    if metric == "average_order_value":
+        payments = money.get("r_payments", 0)
+        return 0.0 if payments == 0 else money.get("r_gross", 0) / payments
+    value: int = money.get(_MONEY_SQL[metric], 0)
+    return value
+
+
+def _ordered(rows: list[dict[str, Any]], spec: QuerySpec) -> list[dict[str, Any]]:
+    """Rows (``d0`` and metric names) in :meth:`AnalyticsQueries._order`'s order, as ClickHouse sorts
+    them: numbers by value, strings by bytes (UTF-8: by code point), NULL last either way."""
+    order = list(spec.order_by)
+    if not order and spec.metrics:
+        order.append((f"m_{spec.metrics[0]}", "desc"))
+    if all(name != "d0" for name, _ in order):
+        order.append(("d0", "asc"))
+    for name, direction in reversed(order):  # stable sorts, the last key first
+        descending = direction == "desc"
+        if name == "d0":
+            # (is a value, value) descending and (is NULL, value) ascending both put NULL last.
+            rows.sort(
+                key=lambda r: (r["d0"] is not None if descending else r["d0"] is None, r["d0"] or ""),
+                reverse=descending,
+            )
+        else:
+            metric = name[2:]
+            rows.sort(key=lambda r: r[metric], reverse=descending)
+    return rows
+
+
 def _converted_state(expression: str, condition: str) -> str:
     return f"uniqCombined64StateIf(15)(cityHash64({expression}), {condition}) AS x_converted"
 
@@ -162,6 +228,7 @@ _ROLLUP_COLUMNS = (
 )
 _WORD = re.compile(r"\w+")
 _STATE_COLUMNS = frozenset({"visitors", "converted", "sessions"})
+_SUMMED_COLUMNS = frozenset(_ROLLUP_COLUMNS) - _STATE_COLUMNS
 _EMPTY = "arrayReduce('uniqCombined64State(15)', CAST([], 'Array(UInt64)'))"
 """An empty visitor state: what rows that only bring sums merge."""
 _HOUR = "DateTime('UTC')"
@@ -315,7 +382,6 @@ class AnalyticsQueries:
     ) -> None:
         self.store = store
         self.rollups = rollups
-        self.credits = Credits(store)
         self.local = local_days or LocalDays(store)
         """Which local days are ready: one per process (the app's) remembers it across requests."""
 
@@ -432,6 +498,70 @@ class AnalyticsQueries:
             f" WHERE {key} AND day >= {first} AND day < {last})"
         )
 
+    async def _rollup_split(
+        self,
+        spec: QuerySpec,
+        rollup: str,
+        metric_sql: dict[str, str],
+        metrics: Sequence[str],
+        *,
+        key: str | None = None,
+        visited: bool = False,
+        hourly: bool = False,
+    ) -> list[dict[str, Any]] | None:
+        """``metrics`` over the rollups as two queries at once: those that merge visitor states, and
+        those that add up sums (in one query, the parts of :meth:`_rollup_source` are read one after
+        the other). Rows (``key``: grouped by that SQL over the rollup rows, ``{tz}`` the site's
+        timezone; None: one row) with the metric names and ``key``, in no order; ``visited``: only
+        keys with visits (a value whose visits were all cancelled is not a row). None when the
+        metrics are of one kind only (one query then) or mix both in a way not written out here."""
+        states: list[str] = []
+        sums: list[str] = []
+        mixed = False
+        for metric in metrics:
+            words = set(_WORD.findall(metric_sql[metric]))
+            if words & _STATE_COLUMNS and words & _SUMMED_COLUMNS:
+                if metric != "views_per_visit" or rollup != "events":
+                    return None
+                mixed = True  # sum(pageviews) / the sessions' state: from one side each
+            elif words & _STATE_COLUMNS:
+                states.append(metric)
+            else:
+                sums.append(metric)
+        state_select = [f"{metric_sql[m]} AS m_{m}" for m in states]
+        sum_select = [f"{metric_sql[m]} AS m_{m}" for m in sums]
+        if mixed:
+            state_select.append(f"{_R_SESSIONS} AS c_sessions")
+            sum_select.append("sum(pageviews) AS c_pageviews")
+        having = "sum(visits) > 0" if visited else ""
+        if not state_select or not (sum_select or having):
+            return None
+
+        async def query(select: list[str], kept: str) -> tuple[str, _Params]:
+            params = _Params()
+            grouped = key.replace("{tz}", params.bind(spec.timezone, "String")) if key else ""
+            columns = ", ".join([*([f"{grouped} AS key"] if key else []), *select])
+            words = " ".join([columns, kept])
+            source = await self._rollup_source(spec, rollup, params, words, hourly=hourly)
+            sql = f"SELECT {columns} FROM {source}"
+            if key:
+                sql += " GROUP BY key" + (f" HAVING {kept}" if kept else "")
+            return sql, params
+
+        (state_sql, sp), (sum_sql, mp) = await query(state_select, ""), await query(sum_select, having)
+        by_states, by_sums = await asyncio.gather(self._rows(state_sql, sp), self._rows(sum_sql, mp))
+        keyed_states = {row.get("key"): row for row in by_states}
+        keyed_sums = {row.get("key"): row for row in by_sums}
+        keys = list(keyed_sums) if visited else list(dict.fromkeys([*keyed_sums, *keyed_states]))
+        rows = []
+        for k in keys:
+            row = {**keyed_states.get(k, {}), **keyed_sums.get(k, {})}
+            if mixed:
+                visits, views = row.pop("c_sessions", 0), row.pop("c_pageviews", 0)
+                row["views_per_visit"] = 0.0 if visits == 0 else views / visits
+            rows.append({"key": k, **{m: row.get(m, _zero(m)) for m in metrics}})
+        return rows
+
     async def _rows(self, sql: str, params: _Params) -> list[dict[str, Any]]:
         result = await self.store.query(sql, parameters=params.values)
         names = [n[2:] if n.startswith("m_") else n for n in result.column_names]
@@ -520,26 +650,37 @@ class AnalyticsQueries:
         )
 
     def _with_money(
-        self, spec: QuerySpec, params: _Params, columns: Sequence[str] = (), *, stored: bool = False
+        self, spec: QuerySpec, params: _Params, columns: Sequence[str] = (), *, kept: bool = False
     ) -> str:
         """The ``conversions`` and ``attributed`` CTEs (``columns``: of each credited visit, see
-        :func:`conversions.attributed`; ``stored``: read from the credits kept with the money)."""
+        :func:`conversions.attributed`; ``kept``: the credits kept with the money, see
+        :func:`credits.kept_credits`)."""
         params.values.update(conversions.parameters(self._window(spec)))
-        if stored:
+        if kept:
             params.values["cr_model"] = spec.attribution
-            attributed = stored_attributed(columns)
+            attributed = kept_credits(columns)
         else:
             attributed = conversions.attributed(spec.attribution, columns)
         return f"WITH {conversions.CONVERSIONS}, {attributed} "
 
     def _money(
-        self, spec: QuerySpec, params: _Params, keys: Sequence[str], *, credited: bool, carried: bool = False
+        self,
+        spec: QuerySpec,
+        params: _Params,
+        keys: Sequence[str],
+        *,
+        credited: bool,
+        carried: bool = False,
+        kept: bool = False,
+        metrics: Sequence[str] | None = None,
     ) -> str:
         """Money grouped by ``keys`` (SQL over ``c`` conversions, ``a`` their credits, ``v`` their
         credited visits, ``e``).
 
         ``credited`` (or any filter): only money credited to a visit matching the filters.
-        ``carried``: no filter, and the keys read the credited visit's columns from ``a``."""
+        ``carried``: no filter, and the keys read the credited visit's columns from ``a``.
+        ``kept``: ``a`` is the kept credits (:func:`credits.kept_credits`), and ``r_stale`` counts
+        the conversions they do not answer for. ``metrics``: only the money columns these read."""
         joins = ""
         if carried:
             joins = " LEFT JOIN attributed AS a ON a.key = c.key"  # no visit: NULL keys
@@ -561,7 +702,9 @@ class AnalyticsQueries:
             events = self._credited_events(spec, params)
             joins += f" INNER JOIN ({events}) AS e ON e.session_id = a.session_id"
         select = [*(f"CAST({k} AS Nullable(String)) AS k{i}" for i, k in enumerate(keys))]
-        select.append(conversions.money_columns())
+        select.append(conversions.money_columns(names=_money_needed(metrics)))
+        if kept:
+            select.append(f"{KEPT_STALE} AS r_stale")
         group = f" GROUP BY {', '.join(f'k{i}' for i in range(len(keys)))}" if keys else ""
         return f"SELECT {', '.join(select)} FROM conversions AS c{joins}{group}"
 
@@ -587,17 +730,30 @@ class AnalyticsQueries:
     async def aggregate_money(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         head = self._with_money(spec, params)
-        rollup = self._rollup(spec, "event", ["visitors", "conversions"])
+        money = self._money(spec, params, [], credited=False, metrics=metrics)
+        outputs = [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics]
         if not _TRAFFIC_MONEY & set(metrics):  # money alone: no visitor states to merge
-            traffic = "SELECT 0 AS x_visitors"
-        elif rollup is not None:
-            source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"])
-            traffic = f"SELECT {_TRAFFIC['rollup']} FROM {source}"
-        else:
-            traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
-        money = self._money(spec, params, [], credited=False)
-        sql = head + self._joined(traffic, money, 0, [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics])
-        return (await self._rows(sql, params))[0]
+            return (await self._rows(f"{head}SELECT {', '.join(outputs)} FROM ({money})", params))[0]
+        rollup = self._rollup(spec, "event", ["visitors", "conversions"])
+        if rollup is not None:
+            # The visitors and the money at once (see _kept_rollup_rows), not one after the other.
+            tp = _Params()
+            source = await self._rollup_source(spec, rollup, tp, _R_VISITORS)
+            traffic = f"SELECT {_R_VISITORS} AS x_visitors FROM {source}"
+            if {"conversions", "conversion_rate"} & set(metrics):
+                states = "uniqCombined64MergeState(15)(converted) AS x_converted"
+                converted = await self._rollup_source(spec, rollup, params, states)
+                sql = (
+                    f"{head}SELECT m.*, {_CONVERTED} AS x_union"
+                    f" FROM ({money}) AS m CROSS JOIN (SELECT {states} FROM {converted}) AS v"
+                )
+            else:
+                sql = f"{head}SELECT * FROM ({money})"
+            visits, paid = await asyncio.gather(self._rows(traffic, tp), self._rows(sql, params))
+            visitors = visits[0]["x_visitors"]
+            return {m: _money_metric(m, paid[0], visitors, paid[0].get("x_union", 0)) for m in metrics}
+        traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
+        return (await self._rows(head + self._joined(traffic, money, 0, outputs), params))[0]
 
     async def timeseries_money(self, spec: QuerySpec, metrics: Sequence[str]) -> list[dict[str, Any]]:
         """Money by the local bucket of its payment time; traffic by the bucket of its events."""
@@ -606,31 +762,111 @@ class AnalyticsQueries:
         head = self._with_money(spec, params)
         tz = params.bind(spec.timezone, "String")
         bucket = _BUCKETS[spec.interval]
+        money = self._money(
+            spec, params, [bucket.format(ts="c.paid_at", tz=tz)], credited=False, metrics=metrics
+        )
+        outputs = [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics]
         rollup = self._rollup(spec, "event", ["visitors", "conversions"])
         if not _TRAFFIC_MONEY & set(metrics):  # money alone: no visitor states to merge
-            traffic = "SELECT CAST(NULL AS Nullable(String)) AS k0, 0 AS x_visitors WHERE 0"
-        elif rollup is not None:
-            key = f"CAST({bucket.format(ts='hour', tz=tz)} AS Nullable(String)) AS k0"
-            source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
-            traffic = f"SELECT {key}, {_TRAFFIC['rollup']} FROM {source} GROUP BY k0"
+            sql = f"{head}SELECT k0, {', '.join(outputs)} FROM ({money})"
         else:
-            key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
-            where = self._event_where(spec, params)
-            traffic = f"SELECT {key}, {_TRAFFIC['event']} FROM events WHERE {where} GROUP BY k0"
-        money = self._money(spec, params, [bucket.format(ts="c.paid_at", tz=tz)], credited=False)
-        outputs = [f"{_MONEY_SQL[m]} AS m_{m}" for m in metrics]
-        sql = head + self._joined(traffic, money, 1, outputs)
+            if rollup is not None:
+                key = f"CAST({bucket.format(ts='hour', tz=tz)} AS Nullable(String)) AS k0"
+                source = await self._rollup_source(spec, rollup, params, _TRAFFIC["rollup"], hourly=True)
+                traffic = f"SELECT {key}, {_TRAFFIC['rollup']} FROM {source} GROUP BY k0"
+            else:
+                key = f"CAST({bucket.format(ts='timestamp', tz=tz)} AS Nullable(String)) AS k0"
+                where = self._event_where(spec, params)
+                traffic = f"SELECT {key}, {_TRAFFIC['event']} FROM events WHERE {where} GROUP BY k0"
+            sql = head + self._joined(traffic, money, 1, outputs)
         return [{"bucket": row.pop("k0"), **row} for row in await self._rows(sql, params)]
 
     async def _money_breakdown(self, spec: QuerySpec) -> list[dict[str, Any]]:
         """A breakdown with money metrics: each conversion counts for the values of the visit it is
-        credited to under ``spec.attribution`` (event dimensions: every value among that visit's events)."""
-        params = _Params()
-        # Unfiltered, by a visit attribute: the credited visits' values come with their credits.
+        credited to under ``spec.attribution`` (event dimensions: every value among that visit's events).
+
+        Unfiltered, by visit attributes the credits keep, under their lookback: read from the kept
+        credits, in one query that also counts the conversions they do not answer for (a refresh not
+        landed yet); when there is one, the answer is attributed at query time instead, with the
+        same rules (see :mod:`datafast.domain.analytics.credits`)."""
         carried = spec.scope == "session" and not spec.filters
         columns = [d.column for d in spec.dimensions] if carried else []
-        stored = carried and set(columns) <= set(CARRIED) and await self.credits.complete(self._window(spec))
-        head = self._with_money(spec, params, columns, stored=stored)
+        if carried and set(columns) <= set(CARRIED) and spec.lookback_days == LOOKBACK:
+            traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
+            rollup = self._rollup(spec, "session", [*traffic_metrics, "visitors", "conversions"])
+            if rollup is not None:
+                found = await self._kept_rollup_rows(spec, rollup)
+                if found is not None:
+                    return found
+            else:
+                rows = await self._money_rows(spec, carried=True, kept=True)
+                stale = [row.pop("stale") for row in rows]
+                # No row on a later page tells nothing about staleness: attribute at query time then.
+                if sum(stale) == 0 and (rows or spec.offset == 0):
+                    return rows
+        return await self._money_rows(spec, carried=carried, kept=False)
+
+    async def _kept_rollup_rows(self, spec: QuerySpec, rollup: str) -> list[dict[str, Any]] | None:
+        """:meth:`_money_breakdown` from the rollups and the kept credits as two queries at once (the
+        single query's sides run one after the other): the traffic (visitors and the other traffic
+        metrics by value) and the money (by credited value, with each value's converted visitors
+        merged with its payers: the rollup's states of converted visitors are read there). The rows
+        are put together here with :data:`_MONEY_SQL`'s formulas, in :meth:`_order`'s order. None
+        when the kept credits do not answer for every conversion (see :meth:`_money_breakdown`)."""
+        traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
+        tp, mp = _Params(), _Params()
+        select = [
+            "value AS k0",
+            *(f"{_SESSION_ROLLUP_SQL[m]} AS t_{m}" for m in traffic_metrics),
+            f"{_R_VISITORS} AS x_visitors",
+        ]
+        # A value whose visits were all cancelled is not a row.
+        source = await self._rollup_source(spec, rollup, tp, " ".join([*select, "sum(visits) > 0"]))
+        traffic = f"SELECT {', '.join(select)} FROM {source} GROUP BY k0 HAVING sum(visits) > 0"
+
+        head = self._with_money(spec, mp, [d.column for d in spec.dimensions], kept=True)
+        keys = self._credited_keys(spec, "a", True)
+        money = self._money(spec, mp, keys, credited=True, carried=True, kept=True, metrics=spec.metrics)
+        converts = bool({"conversions", "conversion_rate"} & set(spec.metrics))
+        if converts:
+            states = "uniqCombined64MergeState(15)(converted) AS x_converted"
+            converted = await self._rollup_source(spec, rollup, mp, states)
+            # Converted visitors merged with the payers, as the single query's _CONVERTED (a value
+            # with no traffic row merges its payers with an empty state there: x_payers).
+            sql = (
+                f"{head}SELECT coalesce(m.k0, v.k0) AS k0, m.* EXCEPT (k0), {_CONVERTED} AS x_union,"
+                f" arrayReduce('uniqCombined64Merge(15)', [{_PAYERS}]) AS x_payers"
+                f" FROM (SELECT 1 AS r_row, * FROM ({money})) AS m FULL OUTER JOIN"
+                f" (SELECT CAST(value AS Nullable(String)) AS k0, {states} FROM {converted} GROUP BY k0) AS v"
+                " ON v.k0 = m.k0"
+            )
+        else:
+            sql = f"{head}SELECT 1 AS r_row, * FROM ({money})"
+        traffic_rows, money_rows = await asyncio.gather(self._rows(traffic, tp), self._rows(sql, mp))
+        if any(row["r_stale"] for row in money_rows):
+            return None
+        by_value = {row["k0"]: row for row in traffic_rows}
+        paid = {row["k0"]: row for row in money_rows}
+        rows: list[dict[str, Any]] = []
+        for value in [*by_value, *(v for v, row in paid.items() if row["r_row"] and v not in by_value)]:
+            t, m = by_value.get(value), paid.get(value, {})
+            visitors = t["x_visitors"] if t is not None else 0
+            converted = m.get("x_union" if t is not None else "x_payers", 0)
+            row: dict[str, Any] = {"d0": value}
+            for metric in spec.metrics:
+                if metric in MONEY_METRICS:
+                    row[metric] = _money_metric(metric, m, visitors, converted)
+                else:
+                    row[metric] = t[f"t_{metric}"] if t is not None else _zero(metric)
+            rows.append(row)
+        return _ordered(rows, spec)[spec.offset : spec.offset + spec.limit]
+
+    async def _money_rows(self, spec: QuerySpec, *, carried: bool, kept: bool) -> list[dict[str, Any]]:
+        """:meth:`_money_breakdown`'s query (``kept``: each row has ``stale``, the count of the
+        conversions the kept credits do not answer for, over all rows)."""
+        params = _Params()
+        columns = [d.column for d in spec.dimensions] if carried else []
+        head = self._with_money(spec, params, columns, kept=kept)
         visit = "a" if carried else "v"
         n = len(spec.dimensions)
         traffic_metrics = [m for m in spec.metrics if m not in MONEY_METRICS]
@@ -643,26 +879,30 @@ class AnalyticsQueries:
                 _TRAFFIC["rollup"],
             ]
             # A value whose visits were all cancelled is not a row; a goal breakdown lists goals.
-            kept = ["sum(visits) > 0"] if spec.scope == "session" else []
-            kept += ["k0 != ''"] if spec.dimensions[0].name == "goal" else []
-            source = await self._rollup_source(spec, rollup, params, " ".join([*select, *kept]))
+            rows_kept = ["sum(visits) > 0"] if spec.scope == "session" else []
+            rows_kept += ["k0 != ''"] if spec.dimensions[0].name == "goal" else []
+            source = await self._rollup_source(spec, rollup, params, " ".join([*select, *rows_kept]))
             traffic = f"SELECT {', '.join(select)} FROM {source}"
-            having = f" HAVING {' AND '.join(kept)}" if kept else ""
+            having = f" HAVING {' AND '.join(rows_kept)}" if rows_kept else ""
             if spec.scope == "session":
-                credited = [
-                    f"if({visit}.session_id = '', NULL, {visit}.s_{d.column})" for d in spec.dimensions
-                ]
-                money = self._money(spec, params, credited, credited=True, carried=carried)
+                credited = self._credited_keys(spec, visit, kept)
+                money = self._money(
+                    spec, params, credited, credited=True, carried=carried, kept=kept, metrics=spec.metrics
+                )
             else:
-                money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
+                money = self._money(
+                    spec, params, [f"e.e{i}" for i in range(n)], credited=True, metrics=spec.metrics
+                )
         elif spec.scope == "session":
             inner = self._visits_subquery(spec, params, sorted({d.column for d in spec.dimensions}))
             keys = [f"CAST(s_{d.column} AS Nullable(String)) AS k{i}" for i, d in enumerate(spec.dimensions)]
             traffic_sql = [f"{_SESSION_SQL[m]} AS t_{m}" for m in traffic_metrics]
             traffic = f"SELECT {', '.join([*keys, *traffic_sql, _TRAFFIC['session']])} FROM ({inner})"
             # Money credited to no visit (LEFT JOIN: an empty session_id) keeps NULL values.
-            credited = [f"if({visit}.session_id = '', NULL, {visit}.s_{d.column})" for d in spec.dimensions]
-            money = self._money(spec, params, credited, credited=True, carried=carried)
+            credited = self._credited_keys(spec, visit, kept)
+            money = self._money(
+                spec, params, credited, credited=True, carried=carried, kept=kept, metrics=spec.metrics
+            )
             having = ""
         else:
             keys = [
@@ -674,7 +914,9 @@ class AnalyticsQueries:
             goal_rows = any(d.name == "goal" for d in spec.dimensions)
             selected = ", ".join([*keys, *traffic_sql, _TRAFFIC["goal" if goal_rows else "event"]])
             traffic = f"SELECT {selected} FROM events WHERE {where}"
-            money = self._money(spec, params, [f"e.e{i}" for i in range(n)], credited=True)
+            money = self._money(
+                spec, params, [f"e.e{i}" for i in range(n)], credited=True, metrics=spec.metrics
+            )
             # A goal breakdown lists goals, not the events without one.
             goals = [f"k{i} != ''" for i, d in enumerate(spec.dimensions) if d.name == "goal"]
             having = f" HAVING {' AND '.join(goals)}" if goals else ""
@@ -682,14 +924,24 @@ class AnalyticsQueries:
         outputs = [
             f"{_MONEY_SQL[m]} AS m_{m}" if m in MONEY_METRICS else f"t_{m} AS m_{m}" for m in spec.metrics
         ]
-        joined = self._joined(traffic, money, n, outputs)
+        # Summed before the page is cut: every row counts.
+        stale = ", sum(r_stale) OVER () AS stale" if kept else ""
+        joined = self._joined(traffic, money, n, [*outputs, *(["r_stale"] if kept else [])])
         dims = [f"k{i}" for i in range(n)]
+        except_ = ", ".join([*dims, *(["r_stale"] if kept else [])])
         sql = (
-            f"{head}SELECT {', '.join(f'k{i} AS d{i}' for i in range(n))}, * EXCEPT ({', '.join(dims)})"
+            f"{head}SELECT {', '.join(f'k{i} AS d{i}' for i in range(n))}, * EXCEPT ({except_}){stale}"
             f" FROM ({joined}) ORDER BY {self._order(spec, [f'd{i}' for i in range(n)])}"
             f" {_page(spec, params)}"
         )
         return await self._rows(sql, params)
+
+    @staticmethod
+    def _credited_keys(spec: QuerySpec, visit: str, kept: bool) -> list[str]:
+        """Each dimension's value of the visit a conversion is credited to (NULL: none)."""
+        if kept:
+            return [kept_credited(d.column) for d in spec.dimensions]
+        return [f"if({visit}.session_id = '', NULL, {visit}.s_{d.column})" for d in spec.dimensions]
 
     @staticmethod
     def _order(spec: QuerySpec, dims: Sequence[str]) -> str:
@@ -713,6 +965,13 @@ class AnalyticsQueries:
         extra: list[str] = []
         if rollup is not None:
             metric_sql = _SESSION_ROLLUP_SQL if spec.scope == "session" else _EVENT_ROLLUP_SQL
+            split = await self._rollup_split(
+                spec, rollup, metric_sql, spec.metrics, key="value", visited=spec.scope == "session"
+            )
+            if split is not None:
+                goal = spec.dimensions[0].name == "goal"  # a goal breakdown lists goals
+                found = [{"d0": row.pop("key"), **row} for row in split if not goal or row["key"] != ""]
+                return _ordered(found, spec)[spec.offset : spec.offset + spec.limit]
             select = ["value AS d0", *(f"{metric_sql[m]} AS m_{m}" for m in spec.metrics)]
             # A value whose visits were all cancelled (changed since) is not a row.
             extra = ["sum(visits) > 0"] if spec.scope == "session" else []
@@ -744,6 +1003,10 @@ class AnalyticsQueries:
     async def aggregate_events(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         rollup = self._rollup(spec, "event", metrics)
+        if rollup is not None and (
+            split := await self._rollup_split(spec, rollup, _EVENT_ROLLUP_SQL, metrics)
+        ):
+            return {m: split[0][m] for m in metrics}
         if rollup is not None:
             select = ", ".join(f"{_EVENT_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
@@ -755,6 +1018,10 @@ class AnalyticsQueries:
     async def aggregate_visits(self, spec: QuerySpec, metrics: Sequence[str]) -> dict[str, Any]:
         params = _Params()
         rollup = self._rollup(spec, "session", metrics)
+        if rollup is not None and (
+            split := await self._rollup_split(spec, rollup, _SESSION_ROLLUP_SQL, metrics)
+        ):
+            return {m: split[0][m] for m in metrics}
         if rollup is not None:
             select = ", ".join(f"{_SESSION_ROLLUP_SQL[m]} AS m_{m}" for m in metrics)
             sql = f"SELECT {select} FROM {await self._rollup_source(spec, rollup, params, select)}"
@@ -775,6 +1042,17 @@ class AnalyticsQueries:
         assert spec.interval is not None
         params = _Params()
         rollup = self._rollup(spec, scope, metrics)
+        if rollup is not None:
+            split = await self._rollup_split(
+                spec,
+                rollup,
+                _SESSION_ROLLUP_SQL if scope == "session" else _EVENT_ROLLUP_SQL,
+                metrics,
+                key=_BUCKETS[spec.interval].format(ts="hour", tz="{tz}"),
+                hourly=True,
+            )
+            if split is not None:
+                return [{"bucket": row.pop("key"), **row} for row in split]
         if rollup is not None:
             metric_sql, ts = _SESSION_ROLLUP_SQL if scope == "session" else _EVENT_ROLLUP_SQL, "hour"
         else:

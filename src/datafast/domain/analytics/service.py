@@ -90,6 +90,8 @@ __all__ = ("SiteContext", "StatsService")
 T = TypeVar("T")
 _IMPORTED_BOUNDS: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("imported_bounds", default=None)
 """Per ``_run`` (a context, not shared state): the imported bounds its totals, series and rows share."""
+_BOUNDS: Any = tuple[date, date, date | None] | None
+"""The imported bounds' type, as the result cache decodes them."""
 MAX_HOUR_DAYS = 31
 CURRENT_WINDOW = timedelta(minutes=5)
 MAX_COMPARED_ROWS = 10_000
@@ -351,13 +353,24 @@ class StatsService:
     # --- imported history (analytics.imported) --------------------------------------------
 
     async def _imported_bounds(self, spec: QuerySpec) -> tuple[date, date, date | None] | None:
-        """The site's imported days and first native day, looked up once per query (``_run``)."""
+        """The site's imported days and first native day, looked up once per query (``_run``) and
+        kept in the result cache beside its results: a dashboard's requests share one look-up, and
+        an import or new events drop it with them (the site's data version)."""
         memo = _IMPORTED_BOUNDS.get()
         key = (spec.website_id, spec.timezone)
         if memo is not None and key in memo:
             known: tuple[date, date, date | None] | None = memo[key]
             return known
-        found = await self.queries.imported_bounds(*key)
+
+        async def compute() -> tuple[date, date, date | None] | None:
+            return await self.queries.imported_bounds(*key)
+
+        if self.cache is None:
+            found = await compute()
+        else:
+            found = await self.cache.get_or_compute(
+                spec.website_id, "imported_bounds", [spec.timezone], _BOUNDS, compute
+            )
         if memo is not None:
             memo[key] = found
         return found
