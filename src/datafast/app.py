@@ -104,7 +104,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # The money's credited visits are kept as payments and visits arrive.
             credits = Credits(adapters.event_store)
             payments = PaymentService(
-                PaymentStore(adapters.event_store), on_written=written, on_linked=credits.refresh
+                PaymentStore(adapters.event_store),
+                on_written=written,
+                on_linked=credits.refresh,
+                locks=adapters.locks,
             )
             pipeline = await start_ingest(
                 adapters, engine, written, payments.link_identified, credits.after_insert

@@ -53,7 +53,10 @@ def create_worker(
     written = ResultCache(adapters.cache, settings.stats_cache_ttl).invalidate
     credits = Credits(adapters.event_store)  # the money's credited visits, kept as it and visits arrive
     payments = PaymentService(
-        PaymentStore(adapters.event_store), on_written=written, on_linked=credits.refresh
+        PaymentStore(adapters.event_store),
+        on_written=written,
+        on_linked=credits.refresh,
+        locks=adapters.locks,
     )
     processing = create_stream_processing(
         adapters,

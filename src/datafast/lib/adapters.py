@@ -10,6 +10,7 @@ from valkey.asyncio import Valkey
 
 from datafast.lib.cache import Cache, MemoryCache, ValkeyCache
 from datafast.lib.eventstore import EventStore, create_event_store
+from datafast.lib.locks import Locks, MemoryLocks, ValkeyLocks
 from datafast.lib.pubsub import MemoryPubSub, PubSub, ValkeyPubSub
 from datafast.lib.queue import InProcessQueue, JobFunction, JobQueue, SaqQueue
 from datafast.lib.ratelimit import MemoryRateLimiter, RateLimiter, ValkeyRateLimiter
@@ -31,6 +32,8 @@ class Adapters:
     queue: JobQueue
     valkey: Valkey | None = None
     job_context: dict[str, Any] = field(default_factory=dict)
+    locks: Locks = field(default_factory=MemoryLocks)
+    """Named locks shared by this deployment's processes (in this process only, embedded)."""
 
     async def close(self) -> None:
         """Close everything, even when a part is already gone (e.g. Valkey down at shutdown)."""
@@ -75,6 +78,7 @@ async def create_adapters(
             queue=queue,
             valkey=valkey,
             job_context=context,
+            locks=ValkeyLocks(valkey),
         )
     context["adapters"] = adapters
     return adapters

@@ -3,6 +3,7 @@ store nothing, the double-count trap counts once, refunds net out, renewals inhe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -240,3 +241,24 @@ async def test_lemonsqueezy_takes_the_event_from_the_signed_body_and_refuses_a_m
         assert response.status_code == 400, response.text
     assert await shop.stored_rows() == 0
     assert (await shop.deliver(connection, order)).json()["stored"] == 1
+
+
+async def test_deliveries_of_one_payment_arriving_at_once_store_it_once_linked(
+    shop: Shop, standin: StandIn
+) -> None:
+    """A provider sends a payment's events (and retries) within milliseconds of each other: handled at
+    the same time, they are still one payment, linked to its visitor (the double-count trap)."""
+    connection = await shop.connect(standin)
+    amounts = [1000 + n for n in range(8)]
+    deliveries: list[Delivery] = []
+    for n, amount in enumerate(amounts):
+        _, events = standin.payment(amount, visitor=f"v-race-{n}", subscription=n % 2 == 0)
+        deliveries += [*events, *(standin.resign(d) for d in events)]
+
+    answers = await asyncio.gather(*(shop.deliver(connection, d) for d in deliveries))
+
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
+    payments = [p for p in await shop.payments() if p["kind"] == "payment"]
+    assert sorted(p["amount"] for p in payments) == amounts
+    assert await shop.net() == sum(amounts)
+    assert {p["visitor_id"] for p in payments} == {f"v-race-{n}" for n in range(len(amounts))}

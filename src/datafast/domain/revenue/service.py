@@ -33,6 +33,7 @@ from datafast.domain.revenue.providers import Incoming, SubscriptionState
 from datafast.domain.revenue.store import PaymentRow, PaymentStore
 from datafast.domain.revenue.subscriptions import SubscriptionStore, interval_between, state_row
 from datafast.lib.adapters import Adapters
+from datafast.lib.locks import Locks, MemoryLocks
 from datafast.lib.pubsub import PubSub
 from datafast.log import get_logger
 
@@ -86,8 +87,11 @@ class PaymentService:
         on_written: Callable[[Iterable[str]], Awaitable[None]] | None = None,
         on_linked: Callable[[Mapping[str, set[str]]], Awaitable[None]] | None = None,
         on_new: Callable[[list[PaymentRow]], Awaitable[None]] | None = None,
+        locks: Locks | None = None,
     ) -> None:
         self.store = store
+        self.locks = locks or MemoryLocks()
+        """A site's payments are read and rewritten under its lock (see :meth:`record`)."""
         self.pubsub = pubsub
         """Where new payments and refunds are announced (the dashboard's live feed), when given."""
         self.on_written = on_written
@@ -110,6 +114,7 @@ class PaymentService:
             on_written=ResultCache(adapters.cache, adapters.settings.stats_cache_ttl).invalidate,
             on_linked=Credits(adapters.event_store).refresh,
             on_new=on_new,
+            locks=adapters.locks,
         )
 
     async def _written(self, rows: list[PaymentRow]) -> None:
@@ -124,6 +129,16 @@ class PaymentService:
             await self.on_written({row.website_id for row in rows})
 
     async def record(
+        self, site: uuid.UUID, site_currency: str, provider: str, items: list[Incoming]
+    ) -> Outcome:
+        """Store payments and refunds. One site's are recorded one call at a time (across processes
+        in scaled mode): a webhook and a history import — or two events of one payment, sent
+        milliseconds apart — would otherwise both find the payment missing and both store it,
+        and the one written last would win, its visitor link or not."""
+        async with self.locks.hold(f"payments:{site}"):
+            return await self._record(site, site_currency, provider, items)
+
+    async def _record(
         self, site: uuid.UUID, site_currency: str, provider: str, items: list[Incoming]
     ) -> Outcome:
         outcome = Outcome()
@@ -151,7 +166,14 @@ class PaymentService:
     async def record_subscriptions(
         self, site: uuid.UUID, site_currency: str, provider: str, states: list[SubscriptionState]
     ) -> int:
-        """Store subscription states (MRR converted at the state's day); returns how many."""
+        """Store subscription states (MRR converted at the state's day); returns how many. Under the
+        site's lock, as :meth:`record`: a state can tag its first payment."""
+        async with self.locks.hold(f"payments:{site}"):
+            return await self._record_subscriptions(site, site_currency, provider, states)
+
+    async def _record_subscriptions(
+        self, site: uuid.UUID, site_currency: str, provider: str, states: list[SubscriptionState]
+    ) -> int:
         rows = []
         anchored: dict[str, tuple[str, int]] = {}
         for state in states:
@@ -296,20 +318,27 @@ class PaymentService:
         email hashes of ``identify`` events just stored (an identify sent after the payment, or
         delivered late). Each payment gets the visitor the payment-time rule picks; returns how
         many were linked."""
-        linked: list[PaymentRow] = []
+        count = 0
         for site, hashes in identified.items():
-            for row in await self.store.unlinked_by_email(site, sorted(hashes)):
-                found = await self.store.visitor_by_email(uuid.UUID(site), row.email_hash, row.timestamp)
-                if found is not None:
-                    visitor, session = found
-                    linked.append(
-                        replace(
-                            row, visitor_id=visitor, session_id=session, link="email", version=time.time_ns()
+            async with self.locks.hold(f"payments:{uuid.UUID(site)}"):  # as record() takes it
+                linked: list[PaymentRow] = []
+                for row in await self.store.unlinked_by_email(site, sorted(hashes)):
+                    found = await self.store.visitor_by_email(uuid.UUID(site), row.email_hash, row.timestamp)
+                    if found is not None:
+                        visitor, session = found
+                        linked.append(
+                            replace(
+                                row,
+                                visitor_id=visitor,
+                                session_id=session,
+                                link="email",
+                                version=time.time_ns(),
+                            )
                         )
-                    )
-        if linked:
-            await self._written(linked)
-        return len(linked)
+                if linked:
+                    await self._written(linked)
+                count += len(linked)
+        return count
 
     async def _link(self, site: uuid.UUID, provider: str, item: Incoming) -> tuple[str, str, str, datetime]:
         """(visitor, session, how it was linked, when the attribution window ends)."""
