@@ -45,7 +45,6 @@ def test_a_busy_python_thread_is_counted_as_python_threads_per_event() -> None:
     by_thread = figures["cpu_us_per_event_by_thread"]
     # 0.3 s of one thread's CPU over 1,000 events: 300 µs each (clock ticks are 10 ms).
     assert 250 <= by_thread["python threads"] <= 450, by_thread
-    assert by_thread.get("python", 0) < 100, by_thread  # the test's own thread only waited
     assert figures["cpu_us_per_event"] >= by_thread["python threads"]
     assert figures["cores_by_thread"]["python threads"] >= 0.25
 
