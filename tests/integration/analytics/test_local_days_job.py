@@ -91,3 +91,24 @@ async def test_the_job_fills_each_sites_offsets_once_and_reports_read_them(own: 
             QueryRequest(metrics=["visitors", "bounce_rate"], dimensions=["country"], date_range=week),
         ):
             assert await rolled.query(context, request) == await raw.query(context, request)
+
+
+@both_modes
+async def test_a_fill_checked_before_a_reset_and_marked_after_it_leaves_the_offset_not_ready(
+    own: Adapters,
+) -> None:
+    """The job checks that no reset (a privacy erase) marked a pair since it listed it, then marks
+    it ready: a reset landing between the two wins, whatever order the inserts arrive in, since
+    the ready mark is versioned just after the mark the job saw."""
+    store, site = own.event_store, str(uuid.uuid4())
+    local = LocalDays(store, settle=0, remember=0)
+    # What the job saw when it listed the site: one offset, not ready yet.
+    await local._mark([(site, 3600)], ready=False)
+    seen = await local._versions([site])
+    await local.reset(site)  # an erase meanwhile: newer marks, local rows deleted
+    await local._mark([(site, 3600)], ready=True, versions=seen)  # the job's late mark
+    assert await local.ready(site) == frozenset()
+    # Without a reset in between the same mark makes it ready.
+    seen = await local._versions([site])
+    await local._mark([(site, 3600)], ready=True, versions=seen)
+    assert await local.ready(site) == {3600}

@@ -160,7 +160,9 @@ class LocalDays:
         # marks are newer than what was seen, and those pairs wait for the next run.
         current = await self._versions(missing)
         filled = [pair for pair in pairs if current.get(pair) == seen.get(pair)]
-        await self._mark(filled, ready=True)
+        # Versioned just after the mark seen, not now: a reset marking the pair between the check
+        # above and this insert is newer, and wins (ReplacingMergeTree keeps the latest ``at``).
+        await self._mark(filled, ready=True, versions={pair: seen[pair] for pair in filled})
         done: dict[str, list[int]] = {}
         for site, offset in filled:
             done.setdefault(site, []).append(offset)
@@ -207,13 +209,32 @@ class LocalDays:
         )
         return {(str(site), int(offset)): at for site, offset, at in result.result_rows}
 
-    async def _mark(self, pairs: Iterable[tuple[str, int]], *, ready: bool) -> None:
+    async def _mark(
+        self,
+        pairs: Iterable[tuple[str, int]],
+        *,
+        ready: bool,
+        versions: dict[tuple[str, int], Any] | None = None,
+    ) -> None:
+        """Mark pairs (not) ready, at now, or each one microsecond after its ``versions`` entry."""
         listed = sorted(pairs)
-        if listed:
-            await self.store.command(
-                "INSERT INTO local_day_offsets (website_id, utc_offset, ready, at)"
-                " SELECT p.1, p.2, {ready:UInt8}, now64(6)"
-                " FROM (SELECT arrayJoin({pairs:Array(Tuple(UUID, Int32))}) AS p)",
-                parameters={"pairs": listed, "ready": int(ready)},
-                settings=self._sync,
-            )
+        if not listed:
+            return
+        if versions is None:
+            at, marks = "now64(6)", [(site, offset, 0) for site, offset in listed]
+        else:
+            at = "fromUnixTimestamp64Micro(p.3, 'UTC') + toIntervalMicrosecond(1)"
+            marks = [(site, offset, _micros(versions[(site, offset)])) for site, offset in listed]
+        await self.store.command(
+            "INSERT INTO local_day_offsets (website_id, utc_offset, ready, at)"  # noqa: S608 — fixed fragments
+            f" SELECT p.1, p.2, {{ready:UInt8}}, {at}"
+            " FROM (SELECT arrayJoin({pairs:Array(Tuple(UUID, Int32, Int64))}) AS p)",
+            parameters={"pairs": marks, "ready": int(ready)},
+            settings=self._sync,
+        )
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch of a mark's time (naive ones are UTC, as ClickHouse's are)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
