@@ -66,3 +66,27 @@ async def test_in_process_queue_runs_a_job(adapters: Adapters) -> None:
     result = await adapters.queue.apply("ping", timeout=5)
 
     assert result == {"pong": True, "pid": os.getpid()}
+
+
+async def test_identical_reads_at_once_run_once_and_later_ones_run_again(adapters: Adapters) -> None:
+    store = adapters.event_store
+    sql = "SELECT generateUUIDv4() AS id, {n:UInt8} AS n"  # a new id each time the statement runs
+    same = await asyncio.gather(*(store.query_shared(sql, {"n": 1}) for _ in range(5)))
+    other = await store.query_shared(sql, {"n": 2})
+    later = await store.query_shared(sql, {"n": 1})
+
+    ids = {result.result_rows[0][0] for result in same}
+    assert len(ids) == 1  # one run answered all five
+    assert other.result_rows[0][1] == 2
+    assert other.result_rows[0][0] not in ids  # other values: a run of their own
+    assert later.result_rows[0][0] not in ids  # nothing kept once done
+
+
+async def test_a_shared_read_that_fails_fails_for_every_caller(adapters: Adapters) -> None:
+    store = adapters.event_store
+    results = await asyncio.gather(
+        *(store.query_shared("SELECT throwIf(1, 'no such luck')") for _ in range(3)), return_exceptions=True
+    )
+
+    assert all(isinstance(r, Exception) and "no such luck" in str(r) for r in results)
+    assert (await store.query_shared("SELECT 1")).result_rows == [(1,)]

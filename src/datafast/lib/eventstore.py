@@ -80,6 +80,8 @@ class EventStore:
         self._local = threading.local()
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
+        self._reads: dict[tuple[str, str], asyncio.Future[QueryResult]] = {}
+        """Reads in flight for :meth:`query_shared`, by statement and values."""
 
     def _connect(self, database: str | None) -> Client:
         raise NotImplementedError
@@ -127,6 +129,25 @@ class EventStore:
 
         result: QueryResult = await self._run("query", sql, call)
         return result
+
+    async def query_shared(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """:meth:`query`, run once for identical reads in flight at the same time: a dashboard's
+        panels asking the same thing, several people opening the same report. Callers get the
+        same result object: read it, never change it. Nothing is kept once the read is done."""
+        key = (sql, repr(sorted((parameters or {}).items())))
+        running = self._reads.get(key)
+        if running is None:
+            running = asyncio.ensure_future(self.query(sql, parameters))
+            self._reads[key] = running
+            running.add_done_callback(lambda done: self._read_done(key, done))
+        # One caller cancelled (a closed connection) does not cancel the read for the others.
+        return await asyncio.shield(running)
+
+    def _read_done(self, key: tuple[str, str], done: asyncio.Future[QueryResult]) -> None:
+        if self._reads.get(key) is done:
+            del self._reads[key]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have gone away
 
     async def command(
         self,

@@ -90,7 +90,7 @@ class LocalDays:
         at, offsets = self._ready.get(website_id, (float("-inf"), frozenset()))
         if time.monotonic() - at < self.remember:
             return offsets
-        result = await self.store.query(
+        result = await self.store.query_shared(  # a dashboard's panels ask at once
             "SELECT utc_offset FROM local_day_offsets FINAL WHERE website_id = {site:UUID} AND ready = 1",
             parameters={"site": website_id},
         )

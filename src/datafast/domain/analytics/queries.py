@@ -563,7 +563,7 @@ class AnalyticsQueries:
         return rows
 
     async def _rows(self, sql: str, params: _Params) -> list[dict[str, Any]]:
-        result = await self.store.query(sql, parameters=params.values)
+        result = await self.store.query_shared(sql, parameters=params.values)
         names = [n[2:] if n.startswith("m_") else n for n in result.column_names]
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -739,7 +739,8 @@ class AnalyticsQueries:
             # The visitors and the money at once (see _kept_rollup_rows), not one after the other.
             tp = _Params()
             source = await self._rollup_source(spec, rollup, tp, _R_VISITORS)
-            traffic = f"SELECT {_R_VISITORS} AS x_visitors FROM {source}"
+            # The statement aggregate_events runs for the totals' visitors: asked at once, read once.
+            traffic = f"SELECT {_R_VISITORS} AS m_visitors FROM {source}"
             if {"conversions", "conversion_rate"} & set(metrics):
                 states = "uniqCombined64MergeState(15)(converted) AS x_converted"
                 converted = await self._rollup_source(spec, rollup, params, states)
@@ -750,7 +751,7 @@ class AnalyticsQueries:
             else:
                 sql = f"{head}SELECT * FROM ({money})"
             visits, paid = await asyncio.gather(self._rows(traffic, tp), self._rows(sql, params))
-            visitors = visits[0]["x_visitors"]
+            visitors = visits[0]["visitors"]
             return {m: _money_metric(m, paid[0], visitors, paid[0].get("x_union", 0)) for m in metrics}
         traffic = f"SELECT {_TRAFFIC['event']} FROM events WHERE {self._event_where(spec, params)}"
         return (await self._rows(head + self._joined(traffic, money, 0, outputs), params))[0]
