@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_config_db(engine)
                 await migrate_clickhouse(adapters.event_store)
                 await apply_retention(adapters.event_store, settings.data_retention_days)
+            await adapters.event_store.open()  # before the first report, not during it
             app.state.adapters = adapters
             app.state.local_days = LocalDays(adapters.event_store)  # the Stats API's, per process
             adapters.job_context["engine"] = engine  # jobs run in-process embedded

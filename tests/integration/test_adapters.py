@@ -90,3 +90,13 @@ async def test_a_shared_read_that_fails_fails_for_every_caller(adapters: Adapter
 
     assert all(isinstance(r, Exception) and "no such luck" in str(r) for r in results)
     assert (await store.query_shared("SELECT 1")).result_rows == [(1,)]
+
+
+async def test_the_event_store_connects_every_pool_thread_when_opened(adapters: Adapters) -> None:
+    store = adapters.event_store
+    await store.open()
+    connected = len(store._clients)
+    await asyncio.gather(*(store.query("SELECT sleepEachRow(0.01)") for _ in range(3 * store._threads)))
+
+    assert connected == store._threads  # one client a thread, all made at once
+    assert len(store._clients) == connected  # reads at once made no more

@@ -14,6 +14,7 @@ Inserts and DDL are not limited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import re
 import threading
@@ -76,6 +77,7 @@ class EventStore:
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
         self.database = database
         self.cluster = cluster
+        self._threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
         self._local = threading.local()
         self._clients: list[Client] = []
@@ -95,6 +97,24 @@ class EventStore:
             with self._clients_lock:
                 self._clients.append(client)
         return client
+
+    async def open(self) -> None:
+        """Connect every pool thread's client now, as a connection pool opens at start: the first
+        reports after a start then do not pay for it (a chDB client takes 20 to 50 ms to connect, and a
+        dashboard's panels at once need every thread)."""
+        barrier = threading.Barrier(self._threads)
+
+        def connect() -> None:
+            try:
+                self._client()
+            except BaseException:
+                barrier.abort()  # the others stop waiting for this thread
+                raise
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)  # a thread that connected takes no second one of these
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self._executor, connect) for _ in range(self._threads)))
 
     async def _run(self, operation: str, statement: str, call: Any) -> Any:
         with self._tracer.start_as_current_span(
