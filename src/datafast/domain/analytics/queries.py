@@ -232,6 +232,11 @@ _SUMMED_COLUMNS = frozenset(_ROLLUP_COLUMNS) - _STATE_COLUMNS
 _EMPTY = "arrayReduce('uniqCombined64State(15)', CAST([], 'Array(UInt64)'))"
 """An empty visitor state: what rows that only bring sums merge."""
 _HOUR = "DateTime('UTC')"
+HOURLY_SUMS_DAYS = 31
+"""Up to this many whole UTC days, summed columns are read from the hourly rollup alone: up to 744
+rows a value cost less to add up than reading the daily rollup besides (3 to 4 ms of CPU a query
+on the 10M benchmark, for 7 to 88 days and up to ten values). Visitor states are not: each is a
+sketch to merge, so they read whole days from the daily (or local-day) rollups."""
 
 
 def _run_span(run: tuple[int, date, date]) -> tuple[datetime, datetime]:
@@ -488,7 +493,9 @@ class AnalyticsQueries:
         first_day = spec.start.replace(hour=0) + (timedelta(days=1) if spec.start.hour else timedelta(0))
         last_day = spec.end.replace(hour=0)
         start, end = (params.bind(_utc(t)[:19], _HOUR) for t in (spec.start, spec.end))
-        if hourly or first_day >= last_day:
+        whole_days = (last_day - first_day).days
+        sums_only = not states or not _STATE_COLUMNS & set(wanted)
+        if hourly or whole_days <= 0 or (sums_only and whole_days <= HOURLY_SUMS_DAYS):
             return f"(SELECT {columns} FROM {rollup}_hourly WHERE {key} AND hour >= {start} AND hour < {end})"
         first, last = (params.bind(_utc(t)[:19], _HOUR) for t in (first_day, last_day))
         return (
