@@ -91,7 +91,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await migrate_config_db(engine)
                 await migrate_clickhouse(adapters.event_store)
                 await apply_retention(adapters.event_store, settings.data_retention_days)
-            await adapters.event_store.open()  # before the first report, not during it
+            try:
+                await adapters.event_store.open()  # before the first report, not during it
+            except Exception as exc:  # ClickHouse not ready: /readyz says so, clients connect when asked
+                log.warning("could not connect to ClickHouse at start", error=str(exc)[:300])
             app.state.adapters = adapters
             app.state.local_days = LocalDays(adapters.event_store)  # the Stats API's, per process
             adapters.job_context["engine"] = engine  # jobs run in-process embedded
