@@ -84,16 +84,21 @@ def free_port() -> int:
         return port
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid``, whichever of its threads started them (granian starts its
+    workers from a thread other than the main one)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+    return found
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (granian runs the app in a child)."""
     total = 0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
+    for p in [pid, *children(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -140,16 +145,14 @@ SETTINGS: dict[str, str] = {}
 
 def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
     """CPU seconds so far of every thread of a process and its children: (pid, tid) → (group, s)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    pids = [pid, *children(pid)]
     ticks = os.sysconf("SC_CLK_TCK")
     threads = {}
     for p in pids:
         with contextlib.suppress(OSError):
             stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             # The whole process, its exited threads included (key tid 0).
-            threads[(p, 0)] = (PROCESS, (int(stat[12]) + int(stat[13])) / ticks)
+            threads[(p, 0)] = (PROCESS, (int(stat[11]) + int(stat[12])) / ticks)
             main = _thread_stat(p, p)[0]
             for tid in os.listdir(f"/proc/{p}/task"):
                 with contextlib.suppress(OSError):
