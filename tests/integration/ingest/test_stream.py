@@ -147,6 +147,32 @@ async def test_sites_spread_over_partitions_and_saq_drain_jobs_store_each_event_
 
 
 @scaled
+async def test_requests_appending_at_once_share_a_round_trip_and_fail_alone(
+    pipeline: Pipeline, db_session: AsyncSession
+) -> None:
+    adapters = pipeline.adapters
+    assert adapters.valkey is not None
+    sites = await _sites_on_two_partitions(db_session, pipeline.site_id)
+    broken = partition_of(sites[0], PARTITIONS)
+    other = next(site for site in sites if partition_of(site, PARTITIONS) != broken)
+    await adapters.valkey.set(stream_name(broken), b"not a stream")  # every append to it fails
+    web = StreamSpool(adapters.valkey, PARTITIONS)
+
+    results = await asyncio.gather(
+        *(web.append([_record(site, n)]) for n in range(50) for site in (sites[0], other)),
+        return_exceptions=True,
+    )
+
+    # Each request has its own entry's answer: the broken partition's fail, the other's are stored.
+    assert all(isinstance(r, ResponseError) and "WRONGTYPE" in str(r) for r in results[0::2]), results[:4]
+    assert results[1::2] == [None] * 50
+    assert await adapters.valkey.xlen(stream_name(partition_of(other, PARTITIONS))) == 50
+    assert 1 <= web.round_trips < 10  # not one round trip per request
+    await web.append([_record(other, 50)])  # and a later request starts a flush of its own
+    assert await adapters.valkey.xlen(stream_name(partition_of(other, PARTITIONS))) == 51
+
+
+@scaled
 async def test_a_holder_dying_after_its_insert_is_resumed_without_duplicates(
     pipeline: Pipeline, engine: AsyncEngine
 ) -> None:
