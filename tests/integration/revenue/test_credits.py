@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from datafast.domain.analytics.conversions import MODELS, MoneyWindow
 from datafast.domain.analytics.credits import Credits
 from tests.integration.revenue.conftest import Shop
@@ -118,19 +120,20 @@ async def test_a_late_link_a_refund_and_a_renewal_move_exactly_their_credits(sho
     await _same_as_query_time(shop)
 
 
-async def test_a_visit_ingested_after_its_payment_takes_the_credit(shop: Shop) -> None:
+@pytest.mark.parametrize("visitor", ["v-late", "v-läte-日本"])  # matched by its bytes' CRC-32 first
+async def test_a_visit_ingested_after_its_payment_takes_the_credit(shop: Shop, visitor: str) -> None:
     """The payment arrives before the visit that brought it is processed (an offline batch, a slow
     tracker): the credit is refreshed when that visit is inserted."""
     stripe = Stripe()
     connection = await shop.connect(stripe)
     await shop.visit("v-other", path="/", session_id="s-other", **_ago(0.5))
     await shop.drained()
-    await shop.deliver_all(connection, stripe.payment(8800, visitor="v-late")[1])
+    await shop.deliver_all(connection, stripe.payment(8800, visitor=visitor)[1])
     key = (await _keys(shop))[8800]
     assert await _credits(shop) == _all_models(key, "", "")  # no visit in the window yet
 
     await shop.visit(
-        "v-late", path="/?utm_source=newsletter", referrer="https://t.co/n", session_id="s-late", **_ago(1)
+        visitor, path="/?utm_source=newsletter", referrer="https://t.co/n", session_id="s-late", **_ago(1)
     )
     await shop.drained()
     await shop.wait_for_sessions(2)
