@@ -19,6 +19,7 @@ def test_defaults_are_embedded_under_data_dir(tmp_path: Path) -> None:
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert settings.base_url == "http://localhost:8000"
     assert settings.migrate_on_start is True
+    assert settings.ingest_batch_rows == 1000
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -58,6 +59,7 @@ def test_scaled_settings(tmp_path: Path) -> None:
     assert settings.clickhouse_database == "analytics"
     assert settings.clickhouse_cluster == "main"
     assert settings.migrate_on_start is False
+    assert settings.ingest_batch_rows == 5000  # batches cross to a ClickHouse server
     assert settings.multi_process_problem() is None
     assert settings.secret_key == "k" * 40
 

@@ -173,6 +173,28 @@ async def test_requests_appending_at_once_share_a_round_trip_and_fail_alone(
 
 
 @scaled
+async def test_a_batch_closes_at_its_size_as_well_as_its_count(
+    pipeline: Pipeline, engine: AsyncEngine
+) -> None:
+    adapters, site = pipeline.adapters, pipeline.site_id
+    assert adapters.valkey is not None
+    records = [_record(site, n) for n in range(600)]
+    await StreamSpool(adapters.valkey, PARTITIONS).append(records)
+    cap = sum(len(record) for _, record in records[:300])
+    drainer = create_stream_processing(adapters, engine, max_rows=10_000, max_bytes=cap).drainer(
+        partition_of(site, PARTITIONS)
+    )
+    await drainer.ensure_group()
+
+    first, rest = await drainer.read(), await drainer.read()
+
+    # Read READ_CHUNK entries at a time, it stops at the first read that reaches the size.
+    assert 300 <= len(first) < 600
+    assert sum(len(record) for _, record in first) >= cap
+    assert [record for _, record in first + rest] == [record for _, record in records]
+
+
+@scaled
 async def test_a_holder_dying_after_its_insert_is_resumed_without_duplicates(
     pipeline: Pipeline, engine: AsyncEngine
 ) -> None:

@@ -58,6 +58,8 @@ GROUP = "processors"
 CONSUMER = "holder"
 """Every holder of a partition reads under this name: a dead holder's entries stay pending for the next."""
 _FIELD = b"r"
+READ_CHUNK = 256
+"""Entries read at a time: a batch's size is checked between reads."""
 _STATS = "datafast:ingest-stats"
 _LATENCIES = "datafast:ingest-latencies"
 
@@ -186,9 +188,9 @@ class StreamSpool:
 
 
 class StreamDrainer:
-    """Processes one partition's stream: up to ``max_rows`` requests or ``interval`` seconds a
-    batch, processed, announced, inserted, acknowledged. One holder at a time (the partition's
-    SAQ job); :meth:`resume` first finishes what the previous holder left."""
+    """Processes one partition's stream: up to ``max_rows`` requests (``max_bytes`` of them) or
+    ``interval`` seconds a batch, processed, announced, inserted, acknowledged. One holder at a
+    time (the partition's SAQ job); :meth:`resume` first finishes what the previous holder left."""
 
     def __init__(
         self,
@@ -198,7 +200,8 @@ class StreamDrainer:
         *,
         partition: int = 0,
         pubsub: PubSub | None = None,
-        max_rows: int = 1000,
+        max_rows: int = 5000,
+        max_bytes: int = 4 * 1024 * 1024,
         interval: float = 1.0,
         on_written: WrittenHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
@@ -224,6 +227,9 @@ class StreamDrainer:
         self.batches = self.stream + ":batches"
         self.batch_rows = self.stream + ":batch-rows"
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        """A batch also closes once its requests reach this size: requests of a hundred events
+        each make batches of a few hundred requests, not ``max_rows`` (the worker's memory)."""
         self.interval = interval
         self.on_written = on_written
 
@@ -280,9 +286,9 @@ class StreamDrainer:
     async def read(self, *, block: bool = False) -> list[Entry]:
         """New entries; they stay pending (under :data:`CONSUMER`) until written."""
         entries: list[Entry] = []
-        rows = 0
+        rows = size = 0
         deadline = time.monotonic() + self.interval
-        while rows < self.max_rows:
+        while rows < self.max_rows and size < self.max_bytes:
             wait = deadline - time.monotonic()
             if block and wait <= 0:
                 break
@@ -292,7 +298,7 @@ class StreamDrainer:
                 GROUP,
                 CONSUMER,
                 {self.stream: ">"},
-                count=self.max_rows - rows,
+                count=min(self.max_rows - rows, READ_CHUNK),
                 block=max(1, int(wait * 1000)) if block else None,
             )
             fresh = _entries(response)
@@ -300,6 +306,7 @@ class StreamDrainer:
                 break
             entries += fresh
             rows += len(fresh)
+            size += sum(len(record) for _, record in fresh)
         return entries
 
     async def _process(self, entries: Sequence[Entry], suffix: str = "") -> int:
