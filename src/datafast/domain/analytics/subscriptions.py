@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from datafast.domain.analytics.catalog import SESSION_COLUMNS
 from datafast.lib.eventstore import EventStore
 
 __all__ = (
@@ -52,16 +53,12 @@ __all__ = (
     "subscription_report",
 )
 
+_ACQUISITION = ("source", "channel", "utm_source", "utm_medium", "utm_campaign", "entry_page", "country")
 DIMENSIONS: Mapping[str, str] = {
-    "source": "referrer_source",
-    "channel": "channel",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-    "landing_page": "entry_page",
-    "country": "country",
+    ("landing_page" if name == "entry_page" else name): SESSION_COLUMNS[name] for name in _ACQUISITION
 }
-"""Acquisition dimensions → the ``sessions`` column of the subscriber's first visit."""
+"""Acquisition dimensions → the ``sessions`` column of the subscriber's first visit (the catalog's;
+its entry page is called the landing page here)."""
 
 MAX_MONTHS = 60
 MODELS = ("first_touch", "first", "last", "last_non_direct")
