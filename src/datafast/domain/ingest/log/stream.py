@@ -140,6 +140,7 @@ class StreamSpool:
 
     async def _flush(self) -> None:
         """Send what is waiting, one pipeline at a time, until nothing is."""
+        group: list[tuple[str, bytes, asyncio.Future[None]]] = []
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
@@ -158,6 +159,12 @@ class StreamSpool:
                         future.set_exception(result)
                     else:
                         future.set_result(None)
+        except asyncio.CancelledError:  # the process is stopping: no waiting request is acknowledged
+            for _, _, future in [*group, *self._waiting]:
+                if not future.done():
+                    future.set_exception(ConnectionError("the ingest stream append was cancelled"))
+            self._waiting = []
+            raise
         finally:
             self._flushing = None
 
