@@ -2,9 +2,9 @@
 append to and ``datafast worker`` processes drain as SAQ jobs.
 
 Partitions: a site's events always go to the same stream (``crc32(website id) mod
-INGEST_PARTITIONS``; a request mixing sites goes whole to its first site's), one round trip per
-request. Each partition is processed in
-one place at a time: by the SAQ job ``ingest.drain`` keyed on the partition (SAQ keeps one
+INGEST_PARTITIONS``; a request mixing sites goes whole to its first site's), one pipelined round
+trip shared by the requests appending at the same moment. Each partition is processed in one
+place at a time: by the SAQ job ``ingest.drain`` keyed on the partition (SAQ keeps one
 incomplete job per key), which holds the partition for a one-minute lease and is queued
 again when it ends (see :mod:`datafast.domain.ingest.jobs`), so partitions spread over the
 workers and move when one stops.
