@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from datafast.errors import ServiceUnavailable
 from datafast.lib.adapters import Adapters
 
 
@@ -100,3 +101,13 @@ async def test_the_event_store_connects_every_pool_thread_when_opened(adapters: 
 
     assert connected == store._threads  # one client a thread, all made at once
     assert len(store._clients) == connected  # reads at once made no more
+
+
+async def test_a_closed_event_store_answers_that_datafast_is_stopping(adapters: Adapters) -> None:
+    """A request that comes in while the process stops gets a 503 problem, not an error of ours."""
+    store = adapters.event_store
+    await store.close()  # what the app's shutdown does
+
+    with pytest.raises(ServiceUnavailable, match="stopping") as raised:
+        await store.query("SELECT 1")
+    assert raised.value.status_code == 503

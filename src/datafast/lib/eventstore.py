@@ -29,7 +29,7 @@ from clickhouse_connect.driver.query import QueryResult
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
-from datafast.errors import QueryTooExpensive
+from datafast.errors import QueryTooExpensive, ServiceUnavailable
 from datafast.settings import Settings
 
 __all__ = (
@@ -79,6 +79,7 @@ class EventStore:
         self.cluster = cluster
         self._threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+        self._closed = False
         self._local = threading.local()
         self._clients: list[Client] = []
         self._clients_lock = threading.Lock()
@@ -127,7 +128,13 @@ class EventStore:
             },
         ):
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, call)
+            try:
+                return await loop.run_in_executor(self._executor, call)
+            except RuntimeError:  # "cannot schedule new futures after shutdown"
+                if not self._closed:
+                    raise
+                # A request that came in while the process stops: a 503, not an error of ours.
+                raise ServiceUnavailable("DataFast is stopping: retry in a moment") from None
 
     async def query(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, limited: bool = True
@@ -240,6 +247,7 @@ class EventStore:
         await self.command("SELECT 1")
 
     async def close(self) -> None:
+        self._closed = True
         with self._clients_lock:
             clients, self._clients = self._clients, []
         for client in clients:

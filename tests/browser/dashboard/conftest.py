@@ -130,6 +130,9 @@ class Account:
     password: str
     http: httpx.Client
     """Signed in through the API: its cookies are the session."""
+    contexts: list[BrowserContext] = field(default_factory=list)
+    """Browsers opened as this account: closed when the test ends, so no page of it still polls
+    the server when the module's server stops."""
 
     @property
     def csrf(self) -> dict[str, str]:
@@ -150,6 +153,7 @@ class Account:
         context.add_cookies(
             [{"name": c.name, "value": c.value or "", "url": url} for c in self.http.cookies.jar]
         )
+        self.contexts.append(context)
         return context
 
 
@@ -173,6 +177,8 @@ def sign_up(datafast: DataFast, outbox: Outbox) -> Iterator[Callable[..., Accoun
 
     yield make
     for account in made:
+        for context in account.contexts:
+            context.close()  # a no-op for one the test closed
         account.http.close()
 
 
