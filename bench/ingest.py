@@ -85,8 +85,8 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
-    """The child processes of ``pid``, whichever of its threads started them (granian starts its
-    workers from a thread other than the main one)."""
+    """The child processes of ``pid``, whichever of its threads started them (``/proc`` lists a
+    child under the thread that forked it)."""
     found: list[int] = []
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
