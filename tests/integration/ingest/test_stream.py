@@ -4,7 +4,6 @@ workers store each event exactly once, and a holder that dies is resumed by the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -240,45 +239,6 @@ async def test_a_holder_dying_before_announcing_leaves_its_entries_to_the_next(
     assert await successor.hold(0.2) == 8
     assert sorted(await _stored(adapters, site)) == [1] * 8
     assert await _left(adapters.valkey, partition) == (0, 0, 0)
-
-
-@scaled
-async def test_the_next_batch_is_processed_during_an_insert_and_a_holder_stopped_then_loses_nothing(
-    pipeline: Pipeline, engine: AsyncEngine
-) -> None:
-    adapters, site = pipeline.adapters, pipeline.site_id
-    assert adapters.valkey is not None
-    partition = partition_of(site, PARTITIONS)
-    spool = StreamSpool(adapters.valkey, PARTITIONS)
-    await spool.append([_record(site, n) for n in range(5)])
-    inserting, never = asyncio.Event(), asyncio.Event()
-
-    async def slow_insert(rows: bytes) -> None:  # the first insert's last step does not finish
-        inserting.set()
-        await never.wait()
-
-    holder = create_stream_processing(adapters, engine, interval=0.05, on_inserted=slow_insert).drainer(
-        partition
-    )
-    held = asyncio.create_task(holder.hold(30))
-    await asyncio.wait_for(inserting.wait(), 10)
-    await spool.append([_record(site, n) for n in range(5, 8)])
-    announced = stream_name(partition) + ":batches"
-    for _ in range(1000):  # the second batch is processed and announced while the first is inserted
-        if await adapters.valkey.hlen(announced) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert await adapters.valkey.hlen(announced) == 2
-    held.cancel()  # its worker stops with both batches announced, neither acknowledged
-    with contextlib.suppress(asyncio.CancelledError):
-        await held
-
-    successor = create_stream_processing(adapters, engine, interval=0.05).drainer(partition)
-    assert await successor.hold(0.2) == 8
-    assert sorted(await _stored(adapters, site)) == [1] * 8
-    assert await _left(adapters.valkey, partition) == (0, 0, 0)
-    totals = await pipeline.session_totals()  # neither batch applied to the visits twice
-    assert (totals["visits"], totals["events"]) == (8, 8)
 
 
 @scaled

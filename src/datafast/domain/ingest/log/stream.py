@@ -25,7 +25,6 @@ with ``appendonly yes`` (the compose file and Helm chart do).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 import zlib
@@ -260,50 +259,28 @@ class StreamDrainer:
         then process new entries as they come; ``heartbeat`` is awaited after every read.
         Returns the events written. While Valkey is unreachable the holder waits and tries again;
         any other error (ClickHouse away) propagates with the entries left pending, and SAQ
-        retries the job.
-
-        Batches overlap: while one batch is inserted, the next is read and processed (its sessions
-        follow the first's, saved before that insert began); inserts stay one at a time, in order.
-        A batch's entries wait for the holder's whole cycle, so this roughly halves the time from
-        an event's 202 to its being queryable when the worker is busy.
-        """
+        retries the job."""
         deadline = time.monotonic() + seconds
         written, resumed, backoff = 0, False, 0.1
-        writing: asyncio.Task[int] | None = None
-        try:
-            while time.monotonic() < deadline and not (stopping is not None and stopping()):
-                try:
-                    if not resumed:
-                        written += await _finished(writing)
-                        writing = None
-                        written += await self.resume()
-                        resumed = True
-                    entries = await self.read(block=True)
-                    if entries:
-                        token, ids, rows = await self._prepare(entries)
-                        written += await _finished(writing)
-                        writing = asyncio.create_task(self._write(token, ids, rows))
-                except ValkeyConnectionError as exc:
-                    # Valkey itself is away (a restart): SAQ cannot retry without it, so the holder
-                    # waits and goes on; the entries are in Valkey's append-only file meanwhile.
-                    log.warning(
-                        "valkey unreachable; the partition waits",
-                        partition=self.partition,
-                        error=str(exc)[:200],
-                    )
-                    await _abandon(writing)  # its batch is announced: resume inserts it again
-                    writing = None
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    resumed = False  # a batch read before the error is pending again: finish it first
-                    continue
-                backoff = 0.1
-                if heartbeat is not None:
-                    await heartbeat()
-            written += await _finished(writing)
-            writing = None
-        finally:
-            await _abandon(writing)  # an error, or the job cancelled: the next holder resumes it
+        while time.monotonic() < deadline and not (stopping is not None and stopping()):
+            try:
+                if not resumed:
+                    written += await self.resume()
+                    resumed = True
+                written += await self.drain_once(block=True)
+            except ValkeyConnectionError as exc:
+                # Valkey itself is away (a restart): SAQ cannot retry without it, so the holder
+                # waits and goes on; the entries are in Valkey's append-only file meanwhile.
+                log.warning(
+                    "valkey unreachable; the partition waits", partition=self.partition, error=str(exc)[:200]
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                resumed = False  # a batch read before the error is pending again: finish it first
+                continue
+            backoff = 0.1
+            if heartbeat is not None:
+                await heartbeat()
         return written
 
     async def drain_once(self, *, block: bool = False) -> int:
@@ -340,10 +317,6 @@ class StreamDrainer:
         return entries
 
     async def _process(self, entries: Sequence[Entry], suffix: str = "") -> int:
-        return await self._write(*await self._prepare(entries, suffix))
-
-    async def _prepare(self, entries: Sequence[Entry], suffix: str = "") -> tuple[str, list[bytes], bytes]:
-        """Process a batch and make it durable (announced with its sessions): (token, entry ids, rows)."""
         ids = [entry_id for entry_id, _ in entries]
         token = f"{self.stream}:{ids[0].decode()}:{ids[-1].decode()}:{len(ids)}{suffix}"
         processed = await self.processor.run(
@@ -351,7 +324,7 @@ class StreamDrainer:
         )
         # Durable from here (announced with its rows): live feeds need not wait for the insert.
         await publish_realtime(self.pubsub, processed)
-        return token, ids, processed.blob
+        return await self._write(token, ids, processed.blob)
 
     async def _persist(self, token: str, ids: list[bytes], processed: Processed) -> bool:
         announcement = Announcement(
@@ -437,23 +410,6 @@ class StreamDrainer:
                 else:
                     gone.append(entry_id)
             start = raw[-1][0]
-
-
-async def _finished(writing: asyncio.Task[int] | None) -> int:
-    """The events an insert in flight wrote, once it has (its error, if it failed)."""
-    return 0 if writing is None else await writing
-
-
-async def _abandon(writing: asyncio.Task[int] | None) -> None:
-    """Stop waiting for an insert in flight: its batch stays announced, and a holder's resume
-    inserts it again under its token (ClickHouse keeps one copy)."""
-    if writing is None or writing.done():
-        if writing is not None and not writing.cancelled():
-            writing.exception()  # retrieved: an abandoned failure is not logged as never awaited
-        return
-    writing.cancel()
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await writing
 
 
 def _entries(response: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]] | None) -> list[Entry]:
