@@ -11,8 +11,12 @@ embedded mode (the event loop's thread, chDB's threads, the Python thread pools,
 cpu_us_per_event_by_process and cores_by_process in scaled mode (web, worker, the ClickHouse
 server, Valkey); and visible_p50_s / visible_p95_s:
 the time from a probe event's 202 until the Stats API counts it, under the load (one probe a
-0.25 s to a site of its own, left out of the other figures). The baseline is a bare granian +
-msgspec ASGI handler measured in the same run with the same load. Needs wrk (apt-get install wrk).
+0.25 s to a site of its own, left out of the other figures); log_depth_max, log_depth_end and
+log_depth_by_5s: the requests captured and not yet in ClickHouse (``datafast_spool_depth`` of
+``/metrics``, read every 0.5 s during the load): the most, the last read and the most of each
+5 s (a processing side that keeps up stays bounded near a batch or two; one that falls behind
+grows window by window). The baseline is a bare granian + msgspec ASGI handler measured in the
+same run with the same load. Needs wrk (apt-get install wrk).
 
 ``--compare-views V …`` runs embedded mode twice, as migrated and then with the materialized
 views V dropped before the server starts (the lines of the second run carry ``without_views``):
@@ -58,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -411,12 +416,16 @@ class StatsProbe:
 
 class VisibilityProbe:
     """Events-visible latency under load: one pageview to a site of its own every 0.25 s, and the
-    time from its 202 until the Stats API (``/metrics`` of that site, polled every 50 ms) counts it."""
+    time from its 202 until the Stats API (``/metrics`` of that site, polled every 50 ms) counts it;
+    and the log's depth (``datafast_spool_depth`` of ``GET /metrics``: requests captured and not
+    yet in ClickHouse), read every 0.5 s."""
 
     def __init__(self, url: str, api_key: str, site: str, domain: str) -> None:
         self.url, self.site, self.domain = url, site, domain
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.latencies: list[float] = []
+        self.depths: list[tuple[float, int]] = []
+        """(when, requests not yet in ClickHouse) read during the load."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -444,7 +453,16 @@ class VisibilityProbe:
                         acknowledged.append(time.monotonic())
                     await asyncio.sleep(0.25)
 
-            sender = asyncio.create_task(send())
+            async def depth() -> None:
+                while not self._stop.is_set():
+                    answer = await client.get("/metrics")
+                    answer.raise_for_status()
+                    for family in text_string_to_metric_families(answer.text):
+                        if family.name == "datafast_spool_depth":
+                            self.depths.append((time.monotonic(), int(family.samples[0].value)))
+                    await asyncio.sleep(0.5)
+
+            sender, sampler = asyncio.create_task(send()), asyncio.create_task(depth())
             seen = 0
             while not self._stop.is_set() or seen < len(acknowledged):
                 visible = await self._count(client) - base
@@ -454,6 +472,7 @@ class VisibilityProbe:
                     seen += 1
                 if self._stop.is_set() and not sender.done():
                     sender.cancel()
+                    sampler.cancel()
                 if now - (acknowledged[-1] if acknowledged else now) > QUERYABLE_TIMEOUT:
                     break
                 await asyncio.sleep(0.05)
@@ -466,14 +485,23 @@ class VisibilityProbe:
         return int(answer.json()["totals"]["pageviews"])
 
     def figures(self) -> dict[str, Any]:
+        windows: dict[int, int] = {}
+        for when, requests in self.depths:  # the deepest of each 5 s: bounded, or growing?
+            window = int((when - self.depths[0][0]) // 5)
+            windows[window] = max(windows.get(window, 0), requests)
+        depth = {
+            "log_depth_max": max(windows.values(), default=None),
+            "log_depth_end": self.depths[-1][1] if self.depths else None,
+            "log_depth_by_5s": list(windows.values()),
+        }
         ordered = sorted(self.latencies)
         if not ordered:
-            return {"visible_p50_s": None, "visible_p95_s": None, "visible_probes": 0}
+            return {"visible_p50_s": None, "visible_p95_s": None, "visible_probes": 0} | depth
         return {
             "visible_p50_s": round(ordered[len(ordered) // 2], 3),
             "visible_p95_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 3),
             "visible_probes": len(ordered),
-        }
+        } | depth
 
 
 def figures(
