@@ -12,15 +12,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
+from saq.job import Status
+
+from datafast.domain.ingest.jobs import DRAIN
+from datafast.lib.queue import SaqQueue
 from tests.live import Account, LiveServer
 
 __all__ = ("Deployment",)
@@ -88,6 +94,27 @@ class Deployment:
             web.__enter__()
         for _ in range(self.worker_count):
             self.start_worker()
+        if self.worker_count:
+            self.wait_for_processing()
+
+    def wait_for_processing(self, timeout: float = 60.0) -> None:
+        """Until a worker holds every ingest partition (its SAQ drain job is active): what is
+        tracked from now on is processed as it comes, not once a worker has finished starting."""
+        partitions = int(self.env.get("INGEST_PARTITIONS", "1"))
+
+        async def held() -> bool:
+            queue = SaqQueue(self.env["VALKEY_URL"]).saq
+            try:
+                jobs = [await queue.job(f"{DRAIN}:{partition}") for partition in range(partitions)]
+            finally:
+                await queue.disconnect()
+            return all(job is not None and job.status == Status.ACTIVE for job in jobs)
+
+        deadline = time.monotonic() + timeout
+        while not asyncio.run(held()):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
+                raise RuntimeError(f"no worker took the ingest partitions within {timeout} s:\n{self.logs()}")
+            time.sleep(0.05)
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         n = len(self.workers)
