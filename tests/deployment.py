@@ -102,19 +102,23 @@ class Deployment:
         tracked from now on is processed as it comes, not once a worker has finished starting."""
         partitions = int(self.env.get("INGEST_PARTITIONS", "1"))
 
-        async def held() -> bool:
+        async def wait() -> None:
             queue = SaqQueue(self.env["VALKEY_URL"]).saq
+            deadline = time.monotonic() + timeout
             try:
-                jobs = [await queue.job(f"{DRAIN}:{partition}") for partition in range(partitions)]
+                while True:
+                    jobs = [await queue.job(f"{DRAIN}:{partition}") for partition in range(partitions)]
+                    if all(job is not None and job.status == Status.ACTIVE for job in jobs):
+                        return
+                    if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
+                        raise RuntimeError(
+                            f"no worker took the ingest partitions within {timeout} s:\n{self.logs()}"
+                        )
+                    await asyncio.sleep(0.05)
             finally:
                 await queue.disconnect()
-            return all(job is not None and job.status == Status.ACTIVE for job in jobs)
 
-        deadline = time.monotonic() + timeout
-        while not asyncio.run(held()):
-            if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
-                raise RuntimeError(f"no worker took the ingest partitions within {timeout} s:\n{self.logs()}")
-            time.sleep(0.05)
+        asyncio.run(wait())
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         n = len(self.workers)

@@ -99,8 +99,28 @@ async def test_the_event_store_connects_every_pool_thread_when_opened(adapters: 
     connected = len(store._clients)
     await asyncio.gather(*(store.query("SELECT sleepEachRow(0.01)") for _ in range(3 * store._threads)))
 
-    assert connected == store._threads  # one client a thread, all made at once
+    assert connected == store._threads + store._ingest_threads  # one client a thread, all made at once
     assert len(store._clients) == connected  # reads at once made no more
+
+
+@pytest.mark.parametrize("mode", ["embedded"], indirect=True)
+async def test_ingest_does_not_queue_behind_the_dashboards_reads(adapters: Adapters) -> None:
+    """Embedded, one process ingests and answers the dashboard: a batch's insert (and what ingest
+    asks around it) runs on its own thread while every read thread is busy and more reads wait."""
+    store = adapters.event_store
+    await store.open()
+    reads = [
+        asyncio.ensure_future(store.query("SELECT sleepEachRow(0.1) FROM numbers(3)"))
+        for _ in range(3 * store._threads)  # three rounds of 0.3 s on every read thread
+    ]
+    await asyncio.sleep(0)  # every read submitted first
+    with store.ingesting():
+        answer = await store.query("SELECT 42")
+    still_waiting = sum(not read.done() for read in reads)
+    await asyncio.gather(*reads)
+
+    assert answer.result_rows == [(42,)]
+    assert still_waiting >= 2 * store._threads  # it went before the rounds still queued
 
 
 async def test_a_closed_event_store_answers_that_datafast_is_stopping(adapters: Adapters) -> None:

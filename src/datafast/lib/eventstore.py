@@ -9,6 +9,10 @@ and ``max_memory_usage`` (``REPORT_MAX_SECONDS`` / ``REPORT_MAX_MEMORY``), so on
 report cannot hold a thread or the server's memory; a read that hits them raises
 :class:`~datafast.errors.QueryTooExpensive` (a 503 problem), never a bare driver error.
 Inserts and DDL are not limited.
+
+Embedded, one process both ingests and answers the dashboard: what ingest does (inside
+:meth:`EventStore.ingesting`) runs on threads of its own, so a batch's insert never queues behind
+a dashboard's panels and the live feed's next events are not held up by them.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import contextlib
 import importlib.util
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import clickhouse_connect
@@ -46,6 +51,7 @@ T = TypeVar("T")
 # ClickHouse error codes of a read stopped by its limits (TIMEOUT_EXCEEDED, MEMORY_LIMIT_EXCEEDED,
 # TOO_SLOW: the estimated time is over max_execution_time).
 _LIMIT_CODES = re.compile(r"\b(?:Code: ?|code=)(159|241|160)\b")
+_INGESTING: ContextVar[bool] = ContextVar("datafast_ingesting", default=False)
 
 
 def read_limits(max_seconds: float, max_memory: int) -> dict[str, Any]:
@@ -71,6 +77,7 @@ class EventStore:
         threads: int,
         tracer_provider: TracerProvider | None,
         limits: Mapping[str, Any] | None = None,
+        ingest_threads: int = 0,
     ) -> None:
         self.limits: dict[str, Any] = dict(limits or {})
         """ClickHouse settings of every :meth:`query` (see :func:`read_limits`)."""
@@ -79,6 +86,12 @@ class EventStore:
         self.cluster = cluster
         self._threads = threads
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+        self._ingest_threads = ingest_threads
+        self._ingest_executor = (
+            ThreadPoolExecutor(max_workers=ingest_threads, thread_name_prefix="clickhouse-ingest")
+            if ingest_threads
+            else self._executor
+        )
         self._closed = False
         self._local = threading.local()
         self._clients: list[Client] = []
@@ -116,6 +129,19 @@ class EventStore:
 
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self._executor, connect) for _ in range(self._threads)))
+        for _ in range(self._ingest_threads):
+            await loop.run_in_executor(self._ingest_executor, self._client)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def ingesting() -> Iterator[None]:
+        """Calls made inside (by this task and what it awaits) run on ingest's own threads, when the
+        store has them (embedded): not behind the dashboard's reads."""
+        token = _INGESTING.set(True)
+        try:
+            yield
+        finally:
+            _INGESTING.reset(token)
 
     async def _run(self, operation: str, statement: str, call: Any) -> Any:
         with self._tracer.start_as_current_span(
@@ -128,8 +154,9 @@ class EventStore:
             },
         ):
             loop = asyncio.get_running_loop()
+            executor = self._ingest_executor if _INGESTING.get() else self._executor
             try:
-                return await loop.run_in_executor(self._executor, call)
+                return await loop.run_in_executor(executor, call)
             except RuntimeError:  # "cannot schedule new futures after shutdown"
                 if not self._closed:
                     raise
@@ -253,6 +280,7 @@ class EventStore:
         for client in clients:
             client.close()
         self._executor.shutdown(wait=True)
+        self._ingest_executor.shutdown(wait=True)
 
 
 class ChdbEventStore(EventStore):
@@ -273,8 +301,11 @@ class ChdbEventStore(EventStore):
                 "`pip install 'datafast[embedded]'` (the default image has it), or set CLICKHOUSE_URL "
                 "to a ClickHouse server (scaled mode)"
             )
-        # chDB runs queries on its own threads; a few Python threads keep it busy.
-        super().__init__(database, cluster=None, threads=4, tracer_provider=tracer_provider, limits=limits)
+        # chDB runs queries on its own threads; a few Python threads keep it busy, and one more
+        # is ingest's (this process's batches).
+        super().__init__(
+            database, None, threads=4, tracer_provider=tracer_provider, limits=limits, ingest_threads=1
+        )
         self.path = path
 
     def _connect(self, database: str | None) -> Client:

@@ -31,6 +31,7 @@ from tests.integration.analytics.traffic import (
 
 Client = AsyncTestClient[Litestar]
 TZ = "Europe/Paris"
+_10S = timedelta(seconds=10)
 
 
 async def site_with_traffic(
@@ -81,6 +82,34 @@ async def test_metrics_answer_the_owner_by_cookie_and_by_api_key(client: Client,
     assert by_key.json()["totals"] == expected
     assert by_key.json()["currency"] == "EUR"
     assert by_key.json()["current_visitors"] == 0  # every visit ended more than 30 minutes ago
+
+
+async def test_current_visitors_say_when_the_newest_event_they_count_happened(
+    client: Client, adapters: Adapters
+) -> None:
+    """A live view adds to ``current_visitors`` only visitors first seen in later events."""
+    owner = await signup(client)
+    site = await owner.create_site()
+    url = f"/api/v1/sites/{site['id']}/metrics?period=today&metrics=visitors"
+    empty = (await owner.get(url)).json()
+    now = datetime.now(UTC)
+    boundary = now - timedelta(minutes=5)
+    visits = generate(11, now - timedelta(minutes=40), now - timedelta(minutes=1), 40)
+    for visit in visits:  # nothing in the future, nothing within 10 s of the 5 minutes' edge
+        visit.events = [e for e in visit.events if e.timestamp < now and abs(e.timestamp - boundary) > _10S]
+    visits = [visit for visit in visits if visit.events]
+    await adapters.event_store.insert("events", event_rows(site["id"], visits), EVENT_COLUMNS)
+
+    answer = (await owner.get(url)).json()
+
+    assert datetime.now(UTC) - now < _10S
+    recent = [(v.visitor_id, e.timestamp) for v in visits for e in v.events if e.timestamp >= boundary]
+    assert recent  # the traffic has visitors of the last 5 minutes, and some before
+    assert len(recent) < sum(len(v.events) for v in visits)
+    assert empty["current_visitors"] == 0
+    assert empty["current_through"] is None
+    assert answer["current_visitors"] == len({visitor for visitor, _ in recent})
+    assert answer["current_through"] == max(at for _, at in recent).timestamp()
 
 
 async def test_no_one_else_sees_a_sites_stats(client: Client, adapters: Adapters) -> None:

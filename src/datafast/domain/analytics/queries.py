@@ -1076,16 +1076,19 @@ class AnalyticsQueries:
         sql = f"SELECT {bucket} AS bucket, {select} FROM {source} GROUP BY bucket ORDER BY bucket"
         return await self._rows(sql, params)
 
-    async def current_visitors(self, website_id: str, since: datetime) -> int:
+    async def current_visitors(self, website_id: str, since: datetime) -> tuple[int, float | None]:
+        """Distinct visitors with an event since ``since``, and the newest of those events' time
+        (Unix seconds; None when there is none)."""
         params = _Params()
         site = params.bind(website_id, "UUID")
         start = params.bind(_utc(since), "DateTime64(3, 'UTC')")
         rows = await self._rows(
-            "SELECT uniqExact(visitor_id) AS visitors FROM events"
-            f" WHERE website_id = {site} AND timestamp >= {start}",
+            "SELECT uniqExact(visitor_id) AS visitors, toUnixTimestamp64Milli(max(timestamp)) AS newest"
+            f" FROM events WHERE website_id = {site} AND timestamp >= {start}",
             params,
         )
-        return int(rows[0]["visitors"])
+        visitors = int(rows[0]["visitors"])
+        return visitors, (int(rows[0]["newest"]) / 1000 if visitors else None)
 
     async def funnel(
         self, spec: QuerySpec, steps: Sequence[FunnelStepSpec], window_seconds: int

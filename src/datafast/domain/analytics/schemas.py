@@ -162,6 +162,9 @@ class MetricsResponse(msgspec.Struct):
     totals: dict[str, Number]
     current_visitors: int
     """Distinct visitors with an event in the last 5 minutes."""
+    current_through: float | None = None
+    """When the newest event counted in ``current_visitors`` happened (Unix seconds; None: none):
+    the live feed's events up to then are in the count, later ones are not yet."""
     comparison: Comparison | None = None
     imported: ImportedUse | None = None
 

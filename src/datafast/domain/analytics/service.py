@@ -497,12 +497,13 @@ class StatsService:
         )
         result = await self.query(site, request)
         assert result.totals is not None
-        current = await self.queries.current_visitors(site.id, self.clock() - CURRENT_WINDOW)
+        current, through = await self.queries.current_visitors(site.id, self.clock() - CURRENT_WINDOW)
         return MetricsResponse(
             date_range=result.date_range,
             currency=site.currency,
             totals=result.totals,
             current_visitors=current,
+            current_through=through,
             comparison=result.comparison,
             imported=result.imported,
         )

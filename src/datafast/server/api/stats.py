@@ -361,6 +361,7 @@ METRICS_RESPONSE_EXAMPLE = {
         "refunds": 28000,
     },
     "current_visitors": 7,
+    "current_through": 1767225600.123,
 }
 FUNNEL_EXAMPLE = {
     "name": "Pricing to signup",

@@ -155,11 +155,12 @@ class BatchWriter:
 
     async def _insert(self, batch: Batch, rows: bytes) -> int:
         started = time.perf_counter()
-        events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
-        if self._on_inserted is not None:
-            await self._on_inserted(rows)
-        await announce_identified(self._on_identified, rows)  # a replayed batch's too
-        await announce_written(self._on_written, rows)
+        with self.store.ingesting():  # not behind the dashboard's reads, nor the hooks' queries
+            events = await insert_rows(self.store, rows, batch.token(self.spool.state.spool_id))
+            if self._on_inserted is not None:
+                await self._on_inserted(rows)
+            await announce_identified(self._on_identified, rows)  # a replayed batch's too
+            await announce_written(self._on_written, rows)
         if self._on_batch is not None:  # before the commit empties the spool: metrics never lag it
             self._on_batch(events, time.perf_counter() - started)
         await asyncio.get_running_loop().run_in_executor(None, self.spool.commit, batch)
