@@ -85,7 +85,7 @@ def test_the_share_views_live_panel_updates_with_aggregates_and_stops_when_the_l
         with page.expect_response(lambda response: _asks_live_count(response.url)) as answer:
             held[0].continue_()
         assert answer.value.json()["current_visitors"] == 1  # the visit is in the held answer
-        page.wait_for_timeout(300)  # the answer applied (the next count is asked 2.5 s after the visit)
+        expect(live.get_by_test_id("live-count-line")).to_have_attribute("aria-busy", "false")  # applied
         assert live.get_by_test_id("live-count").inner_text() == "1"
         # The same visitor again is no new visitor; another one is.
         send_visit(datafast, site_id, host, first, "/signup")
